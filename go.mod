@@ -1,0 +1,3 @@
+module github.com/otelcol-istio/otelcol-istio
+
+go 1.26.0
