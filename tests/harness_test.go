@@ -1,0 +1,220 @@
+// Package tests holds the end-to-end tests: they build the real otelcol-istio
+// and istiotel binaries once per `go test` run and drive them over loopback.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	collectorBin string // path of the built otelcol-istio
+	istiotelBin  string // path of the built istiotel
+)
+
+// TestMain builds both binaries once. OTELCOL_ISTIO_BIN / ISTIOTEL_BIN point
+// at prebuilt ones instead (for example the output of `make build`).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "otelcol-istio-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		var err error
+		if collectorBin, err = binary("OTELCOL_ISTIO_BIN", dir, "otelcol-istio", "./cmd/otelcol-istio"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if istiotelBin, err = binary("ISTIOTEL_BIN", dir, "istiotel", "./cmd/istiotel"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func binary(env, dir, name, pkg string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		if !filepath.IsAbs(p) { // relative to the repository root, like make's paths
+			p = filepath.Join("..", p)
+		}
+		return filepath.Abs(p)
+	}
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// collector is a running otelcol-istio process.
+type collector struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	Stdout *syncBuffer
+	Stderr *syncBuffer
+	Health string // health_check endpoint, host:port
+	done   chan struct{}
+	err    error // exit error, valid after done is closed
+}
+
+// collectorOptions says how to start the collector.
+type collectorOptions struct {
+	Config string   // YAML written to a temporary file and passed as --config; empty: none
+	Args   []string // further arguments
+	Health string   // health_check endpoint the configuration serves
+	Env    []string // extra environment
+}
+
+// startCollector starts otelcol-istio and waits until health_check reports it
+// healthy. The process is stopped gracefully when the test ends, and the test
+// fails if it exited on its own, did not exit cleanly, or printed a panic.
+func startCollector(t *testing.T, o collectorOptions) *collector {
+	t.Helper()
+	args := append([]string{}, o.Args...)
+	if o.Config != "" {
+		path := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(o.Config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config=file:"+path)
+	}
+	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, done: make(chan struct{})}
+	c.cmd = exec.Command(collectorBin, args...)
+	c.cmd.Stdout, c.cmd.Stderr = c.Stdout, c.Stderr
+	c.cmd.Env = append(os.Environ(), o.Env...)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(c.stop)
+	c.waitHealthy(60 * time.Second)
+	return c
+}
+
+func (c *collector) waitHealthy(limit time.Duration) {
+	c.t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			c.t.Fatalf("collector exited before it was healthy: %v\nstderr:\n%s", c.err, c.Stderr)
+		default:
+		}
+		resp, err := client.Get("http://" + c.Health + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("collector not healthy at %s after %s\nstderr:\n%s", c.Health, limit, c.Stderr)
+}
+
+var panicRE = regexp.MustCompile(`(?m)^panic: |^goroutine \d+ \[running\]`)
+
+// stop sends SIGTERM, waits for a clean exit and checks the output.
+func (c *collector) stop() {
+	select {
+	case <-c.done:
+		c.t.Errorf("collector exited on its own: %v\nstderr:\n%s", c.err, c.Stderr)
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		if c.err != nil {
+			c.t.Errorf("collector did not exit cleanly: %v\nstderr:\n%s", c.err, c.Stderr)
+		}
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.t.Errorf("collector did not stop within 30s of SIGTERM\nstderr:\n%s", c.Stderr)
+	}
+	for _, out := range []string{c.Stdout.String(), c.Stderr.String()} {
+		if panicRE.MatchString(out) {
+			c.t.Errorf("collector panicked:\n%s", out)
+		}
+	}
+}
+
+// waitFor polls cond every 100ms until it returns true or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", limit, what)
+}
+
+// runBinary runs a binary to completion (bounded by a minute) and returns its
+// combined output and exit code.
+func runBinary(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("running %s %s: %v", bin, strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	return string(out), code
+}
