@@ -65,6 +65,7 @@ lint:
 
 tools:
 	$(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VER)
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 demo: build
 	@echo "starting otelcol-istio on its embedded default configuration (Ctrl-C stops it)"
