@@ -1,0 +1,103 @@
+package runtime
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+)
+
+// This file renders evaluated values the way Mixer's adapters did
+// (mixer-semantics.md §e "Label values", §f "Value rendering").
+
+// appendLabel appends v rendered as a Prometheus label value.
+func appendLabel(dst []byte, v attribute.Value) []byte {
+	switch v.Type() {
+	case attribute.TypeString, attribute.TypeDNSName, attribute.TypeEmailAddress, attribute.TypeURI:
+		return append(dst, v.Str()...)
+	case attribute.TypeInt64:
+		return strconv.AppendInt(dst, v.Int64(), 10)
+	case attribute.TypeDouble:
+		return strconv.AppendFloat(dst, v.Double(), 'f', -1, 64)
+	case attribute.TypeBool:
+		return strconv.AppendBool(dst, v.Bool())
+	case attribute.TypeTimestamp:
+		return v.Time().UTC().AppendFormat(dst, instancerecord.TimeLayout)
+	case attribute.TypeDuration:
+		return append(dst, v.Duration().String()...)
+	case attribute.TypeIPAddress:
+		return append(dst, net.IP(v.IP()).String()...)
+	case attribute.TypeStringMap:
+		return append(dst, v.StringMap().String()...)
+	}
+	return dst
+}
+
+// putVariable stores v as a logentry variable in m: INT64, DOUBLE and BOOL as
+// pdata natives, everything else as the string the stdio adapter printed.
+func putVariable(m pcommon.Map, key string, v attribute.Value) {
+	switch v.Type() {
+	case attribute.TypeString, attribute.TypeDNSName, attribute.TypeEmailAddress, attribute.TypeURI:
+		m.PutStr(key, v.Str())
+	case attribute.TypeInt64:
+		m.PutInt(key, v.Int64())
+	case attribute.TypeDouble:
+		m.PutDouble(key, v.Double())
+	case attribute.TypeBool:
+		m.PutBool(key, v.Bool())
+	case attribute.TypeTimestamp:
+		m.PutStr(key, variableTime(v.Time()))
+	case attribute.TypeDuration:
+		m.PutStr(key, v.Duration().String())
+	case attribute.TypeIPAddress:
+		m.PutStr(key, net.IP(v.IP()).String())
+	case attribute.TypeStringMap:
+		m.PutStr(key, v.StringMap().String())
+	}
+}
+
+// putDimension stores v as a dimension (or the value) of a metric instance
+// sent to a non-prometheus handler. As in Mixer, only logentry variables get
+// the dotted IP conversion: IP dimensions are the base64 of their bytes.
+func putDimension(m pcommon.Map, key string, v attribute.Value) {
+	if v.Type() == attribute.TypeIPAddress {
+		m.PutStr(key, base64.StdEncoding.EncodeToString(v.IP()))
+		return
+	}
+	putVariable(m, key, v)
+}
+
+// variableTime renders a TIMESTAMP variable. Mixer's stdio adapter stored it
+// in zap as int64 nanoseconds, so times outside about 1678–2262 wrap around
+// (year 1 prints as 1754-08-30T22:43:41.128654Z); the entry time does not.
+func variableTime(t time.Time) string {
+	sec, nsec := t.Unix(), int64(t.Nanosecond())
+	wrapped := sec*1e9 + nsec // overflow wraps, as in Mixer
+	return time.Unix(0, wrapped).UTC().Format(instancerecord.TimeLayout)
+}
+
+// numericValue converts a metric instance's value for the prometheus adapter:
+// numbers as they are, DURATION in seconds, strings parsed as floats.
+func numericValue(v attribute.Value) (float64, error) {
+	switch v.Type() {
+	case attribute.TypeDouble:
+		return v.Double(), nil
+	case attribute.TypeInt64:
+		return float64(v.Int64()), nil
+	case attribute.TypeDuration:
+		return v.Duration().Seconds(), nil
+	case attribute.TypeString:
+		f, err := strconv.ParseFloat(v.Str(), 64)
+		if err != nil {
+			return 0, err
+		}
+		return f, nil
+	}
+	return 0, fmt.Errorf("could not extract numeric value for %s", v.String())
+}
