@@ -1,0 +1,143 @@
+package bagrecord
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+)
+
+// Decode fills b (after resetting it) from the attributes of a bag record.
+// Attributes outside b's vocabulary are skipped: no expression can use them.
+//
+// Sources of this distribution write the canonical encoding, which maps
+// directly. Other producers (the transform processor, OTLP from elsewhere) may
+// send a Str holding a decimal, an RFC 3339 time, a Go duration or a textual
+// IP, or an Int where a DOUBLE is declared: those are converted to the
+// declared type. A Str that does not convert counts as absent and is reported
+// in the returned count. A value of another pdata type is stored as the type
+// it has, so that expressions fail on it exactly as Mixer did on a wrong-typed
+// wire value ("error converting value to string: '20'").
+func Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
+	b.Reset()
+	vocab := b.Vocabulary()
+	for name, v := range attrs.All() {
+		id, t, ok := vocab.Lookup(name)
+		if !ok {
+			continue
+		}
+		if !decodeValue(b, id, t, v) {
+			unconvertible++
+		}
+	}
+	return unconvertible
+}
+
+func decodeValue(b *attribute.Bag, id int, t attribute.Type, v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return decodeStr(b, id, t, v.Str())
+	case pcommon.ValueTypeInt:
+		switch t {
+		case attribute.TypeTimestamp:
+			b.SetTime(id, time.Unix(0, v.Int()).UTC())
+		case attribute.TypeDuration:
+			b.SetDuration(id, time.Duration(v.Int()))
+		case attribute.TypeDouble:
+			b.SetDouble(id, float64(v.Int()))
+		default:
+			b.SetInt64(id, v.Int())
+		}
+	case pcommon.ValueTypeDouble:
+		b.SetDouble(id, v.Double())
+	case pcommon.ValueTypeBool:
+		b.SetBool(id, v.Bool())
+	case pcommon.ValueTypeBytes:
+		// IP_ADDRESS travels as raw bytes; Mixer kept any length (a 3-byte
+		// value prints as "?010203"). Copy through an array: AsRaw allocates.
+		bs := v.Bytes()
+		if bs.Len() > net.IPv6len {
+			b.SetBytes(id, bs.AsRaw())
+			break
+		}
+		var ip [net.IPv6len]byte
+		for i := range bs.Len() {
+			ip[i] = bs.At(i)
+		}
+		b.SetBytes(id, ip[:bs.Len()])
+	case pcommon.ValueTypeMap:
+		m := b.MapFor(id)
+		if m == nil {
+			return false
+		}
+		for k, e := range v.Map().All() {
+			if e.Type() == pcommon.ValueTypeStr {
+				m.Set(k, e.Str())
+			} else {
+				m.Set(k, e.AsString())
+			}
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func decodeStr(b *attribute.Bag, id int, t attribute.Type, s string) bool {
+	switch t {
+	case attribute.TypeString:
+		b.SetString(id, s)
+	case attribute.TypeDNSName:
+		b.Set(id, attribute.DNSNameValue(s))
+	case attribute.TypeEmailAddress:
+		b.Set(id, attribute.EmailValue(s))
+	case attribute.TypeURI:
+		b.Set(id, attribute.URIValue(s))
+	case attribute.TypeInt64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return false
+		}
+		b.SetInt64(id, n)
+	case attribute.TypeDouble:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return false
+		}
+		b.SetDouble(id, f)
+	case attribute.TypeBool:
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return false
+		}
+		b.SetBool(id, v)
+	case attribute.TypeTimestamp:
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return false
+		}
+		b.SetTime(id, ts)
+	case attribute.TypeDuration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return false
+		}
+		b.SetDuration(id, d)
+	case attribute.TypeIPAddress:
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return false
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		b.SetBytes(id, ip)
+	default:
+		// A STRING_MAP sent as a string: keep it as what it is.
+		b.SetString(id, s)
+	}
+	return true
+}
