@@ -61,9 +61,9 @@ func (b *Bag) Len() int {
 }
 
 // Peek returns a pointer to the value of attribute id, or nil when it is
-// absent. It is the allocation-free read path for compiled expressions; the
-// pointee must not be modified and is valid until the slot is next set or the
-// bag reset.
+// absent. The pointee must not be modified and is valid until the slot is
+// next set or the bag reset. In hot loops prefer the typed getters: calling
+// Value's methods through the pointer copies the whole Value.
 func (b *Bag) Peek(id int) *Value {
 	if !b.Has(id) {
 		return nil
@@ -87,6 +87,11 @@ func (b *Bag) GetByName(name string) (Value, bool) {
 	}
 	return b.Get(id)
 }
+
+// The typed getters below are the fast read path: they report false both
+// when the attribute is absent and when it holds another type (use Has or
+// Peek to tell the two apart). They read the slot in place; calling Value's
+// methods through Peek would copy the whole Value.
 
 // GetString returns a present value carried as a string (STRING, DNS_NAME,
 // EMAIL_ADDRESS, URI).
@@ -148,7 +153,7 @@ func (b *Bag) GetBytes(id int) ([]byte, bool) {
 // GetStringMap returns a present STRING_MAP value (shared with the bag).
 func (b *Bag) GetStringMap(id int) (*StringMap, bool) {
 	if v := b.Peek(id); v != nil && v.typ == TypeStringMap {
-		return v.StringMap(), true
+		return v.m, true
 	}
 	return nil, false
 }

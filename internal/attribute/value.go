@@ -114,21 +114,15 @@ func (v Value) Duration() time.Duration { return time.Duration(v.Int64()) }
 // IP returns the bytes of an IP_ADDRESS value, nil otherwise.
 func (v Value) IP() []byte { return v.b }
 
-// StringMap returns the map of a STRING_MAP value (never nil for one), nil
-// otherwise.
+// StringMap returns the map of a STRING_MAP value, nil otherwise. A
+// STRING_MAP value may hold a nil map, which reads as empty (all read methods
+// of StringMap accept a nil receiver); maps stored in a Bag are never nil.
 func (v Value) StringMap() *StringMap {
 	if v.typ != TypeStringMap {
 		return nil
 	}
-	if v.m == nil {
-		return emptyMap
-	}
 	return v.m
 }
-
-// emptyMap stands in for a nil map so callers need not check; nothing writes
-// to it.
-var emptyMap = &StringMap{}
 
 // Equal reports whether both values have the same type and the same content.
 // It is exact (byte-wise IPs, time.Time.Equal for instants), unlike the

@@ -109,6 +109,18 @@ func TestDecodeUnconvertibleAndMistyped(t *testing.T) {
 	assert.Equal(t, attribute.TypeInt64, v.Type())
 }
 
+func TestTimestampOutsideNanosRange(t *testing.T) {
+	b := attribute.NewBag(testVocab)
+	for _, ts := range []time.Time{{}, time.Date(3000, 1, 2, 3, 4, 5, 6, time.UTC), time.Unix(0, -1000).UTC()} {
+		m := pcommon.NewMap()
+		PutTimestamp(m, "ts", ts)
+		require.Equal(t, 0, Decode(m, b))
+		v, ok := get(t, b, "ts")
+		require.True(t, ok)
+		assert.True(t, v.Time().Equal(ts), "got %v want %v", v.Time(), ts)
+	}
+}
+
 func TestDecodeResetsAndOddIPLengths(t *testing.T) {
 	b := attribute.NewBag(testVocab)
 	m := pcommon.NewMap()

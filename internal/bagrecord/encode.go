@@ -19,6 +19,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 )
 
 // EventName marks a log record as an attribute bag.
@@ -55,9 +57,17 @@ func PutDouble(m pcommon.Map, name string, v float64) { m.PutDouble(name, v) }
 // PutBool stores a BOOL attribute.
 func PutBool(m pcommon.Map, name string, v bool) { m.PutBool(name, v) }
 
-// PutTimestamp stores a TIMESTAMP attribute as Unix nanoseconds. Times that
-// int64 nanoseconds cannot hold (before 1678 or after 2262) are clamped.
-func PutTimestamp(m pcommon.Map, name string, t time.Time) { m.PutInt(name, TimeToNanos(t)) }
+// PutTimestamp stores a TIMESTAMP attribute as Unix nanoseconds. A time that
+// int64 nanoseconds cannot hold (before 1678 or after 2262, such as Mixer's
+// zero time in year 1) is stored as an RFC 3339 Str instead, which Decode
+// reads back exactly.
+func PutTimestamp(m pcommon.Map, name string, t time.Time) {
+	if t.Before(minTime) || t.After(maxTime) {
+		m.PutStr(name, t.Format(time.RFC3339Nano))
+		return
+	}
+	m.PutInt(name, t.UnixNano())
+}
 
 // PutTimestampNanos stores a TIMESTAMP attribute already in Unix nanoseconds.
 func PutTimestampNanos(m pcommon.Map, name string, ns int64) { m.PutInt(name, ns) }
@@ -90,4 +100,31 @@ func TimeToNanos(t time.Time) int64 {
 		return 1<<63 - 1
 	}
 	return t.UnixNano()
+}
+
+// PutValue stores a typed attribute value with the canonical encoding.
+func PutValue(m pcommon.Map, name string, v attribute.Value) {
+	switch v.Type() {
+	case attribute.TypeString, attribute.TypeDNSName, attribute.TypeEmailAddress, attribute.TypeURI:
+		PutString(m, name, v.Str())
+	case attribute.TypeInt64:
+		PutInt64(m, name, v.Int64())
+	case attribute.TypeDouble:
+		PutDouble(m, name, v.Double())
+	case attribute.TypeBool:
+		PutBool(m, name, v.Bool())
+	case attribute.TypeTimestamp:
+		PutTimestamp(m, name, v.Time())
+	case attribute.TypeDuration:
+		PutDuration(m, name, v.Duration())
+	case attribute.TypeIPAddress:
+		PutIP(m, name, v.IP())
+	case attribute.TypeStringMap:
+		sm := v.StringMap()
+		dst := PutStringMap(m, name, sm.Len())
+		sm.Range(func(k, val string) bool {
+			dst.PutStr(k, val)
+			return true
+		})
+	}
 }

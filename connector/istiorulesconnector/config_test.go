@@ -1,0 +1,44 @@
+package istiorulesconnector
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	tests := []struct {
+		id      component.ID
+		want    *Config
+		wantErr string
+	}{
+		{id: component.NewID(componentType), want: createDefaultConfig().(*Config)},
+		{id: component.NewIDWithName(componentType, "custom"), want: &Config{
+			Config: component.MustNewIDWithName("istio_config", "mesh"), FlushInterval: 10 * time.Second, MaxSeriesPerMetric: 500}},
+		{id: component.NewIDWithName(componentType, "bad"), wantErr: "flush_interval: must be positive\nmax_series_per_metric: must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			if tt.wantErr != "" {
+				assert.EqualError(t, confmap.Validate(cfg), tt.wantErr)
+				return
+			}
+			require.NoError(t, confmap.Validate(cfg))
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+	require.NoError(t, componenttest.CheckConfigStruct(createDefaultConfig()))
+}

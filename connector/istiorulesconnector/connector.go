@@ -1,0 +1,184 @@
+package istiorulesconnector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
+)
+
+// The collector creates one connector per pair of pipeline types it joins, so
+// one istio_rules ID used towards both a metrics and a logs pipeline gives two
+// instances that receive the same bags. They share one core: one engine, one
+// series table, and each bag is dispatched once.
+var (
+	coresMu sync.Mutex
+	cores   = map[component.ID]*core{}
+)
+
+type core struct {
+	set     connector.Settings
+	cfg     *Config
+	metrics consumer.Metrics // nil without a metrics pipeline
+	logs    consumer.Logs    // nil without a logs pipeline
+
+	mu       sync.Mutex
+	refs     int
+	started  int
+	attached atomic.Pointer[runtime.Attached]
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func acquire(set connector.Settings, cfg *Config) *core {
+	coresMu.Lock()
+	defer coresMu.Unlock()
+	c := cores[set.ID]
+	if c == nil {
+		c = &core{set: set, cfg: cfg}
+		cores[set.ID] = c
+	}
+	c.refs++
+	return c
+}
+
+func (c *core) start(host component.Host) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started++
+	if c.started > 1 {
+		return nil
+	}
+	a, err := runtime.Attach(host, c.cfg.Config, runtime.Options{
+		MaxSeriesPerMetric: c.cfg.MaxSeriesPerMetric,
+		Logger:             c.set.Logger,
+		SkipPrometheus:     c.metrics == nil,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.RegisterTelemetry(c.set.MeterProvider.Meter("github.com/otelcol-istio/otelcol-istio/connector/istiorulesconnector")); err != nil {
+		_ = a.Detach()
+		return err
+	}
+	c.attached.Store(a)
+	if c.metrics != nil {
+		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		go c.flushLoop()
+	}
+	return nil
+}
+
+func (c *core) shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started == 0 {
+		c.release()
+		return nil
+	}
+	c.started--
+	if c.started > 0 {
+		c.release()
+		return nil
+	}
+	var errs []error
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.stop = nil
+		errs = append(errs, c.flush(ctx)) // the final state
+	}
+	errs = append(errs, c.attached.Swap(nil).Detach())
+	c.release()
+	return errors.Join(errs...)
+}
+
+func (c *core) release() {
+	coresMu.Lock()
+	defer coresMu.Unlock()
+	c.refs--
+	if c.refs <= 0 && cores[c.set.ID] == c {
+		delete(cores, c.set.ID)
+	}
+}
+
+func (c *core) flushLoop() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			if err := c.flush(context.Background()); err != nil {
+				c.set.Logger.Warn("emitting metrics failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+func (c *core) flush(ctx context.Context) error {
+	e := c.engine()
+	if e == nil {
+		return nil
+	}
+	md := e.Metrics()
+	if md.DataPointCount() == 0 {
+		return nil
+	}
+	return c.metrics.ConsumeMetrics(ctx, md)
+}
+
+func (c *core) engine() *runtime.Engine {
+	if a := c.attached.Load(); a != nil {
+		return a.Engine()
+	}
+	return nil
+}
+
+// dispatch runs the bags of ld through the rules and forwards the produced
+// log records.
+func (c *core) dispatch(ctx context.Context, ld plog.Logs) error {
+	e := c.engine()
+	if e == nil {
+		c.set.Logger.Debug("no Istio configuration yet; bags not dispatched", zap.Int("records", ld.LogRecordCount()))
+		return nil
+	}
+	out := plog.NewLogs()
+	e.Dispatch(ld, out)
+	if c.logs == nil || out.LogRecordCount() == 0 {
+		return nil
+	}
+	return c.logs.ConsumeLogs(ctx, out)
+}
+
+// side is the connector of one pipeline pair.
+type side struct {
+	core   *core
+	isLogs bool
+}
+
+func (s *side) Start(_ context.Context, host component.Host) error { return s.core.start(host) }
+
+func (s *side) Shutdown(ctx context.Context) error { return s.core.shutdown(ctx) }
+
+func (s *side) Capabilities() consumer.Capabilities { return consumer.Capabilities{MutatesData: false} }
+
+// ConsumeLogs dispatches the bags once: on the logs side when there is one,
+// else on the metrics side.
+func (s *side) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if !s.isLogs && s.core.logs != nil {
+		return nil
+	}
+	return s.core.dispatch(ctx, ld)
+}

@@ -1,0 +1,53 @@
+// Package cexl implements CEXL, the configuration expression language of
+// Istio Mixer (1.1 – 1.7), with Mixer's syntax, type rules, error texts and
+// evaluation semantics, checked against the test tables of Istio itself
+// (testdata/, see README.md there).
+//
+// Expressions are compiled once against an attribute.Vocabulary into trees
+// of typed closures that read an attribute.Bag by slot id: evaluation does
+// no name lookups, no reflection, and allocates nothing on the success path
+// except where the result is new data (string concatenation, non-constant
+// ip()/timestamp() conversions, toLower of a changing string).
+//
+// The semantics in brief (the tests and testdata/ pin them down):
+//   - Syntax is Go's; `|` binds like `+`. Unary -, !, and binary - * / %
+//     parse but fail with "unknown function: SUB" etc.
+//   - A string literal that parses as a Go duration ("10ms", "0") is a
+//     DURATION constant.
+//   - Types are strict: no numeric promotion, T == T only.
+//   - An absent attribute is an error ("lookup failed: 'x'") except on the
+//     left of `|`, where it (and a map lookup with an absent map, key
+//     attribute or key) falls through; "" is a value. The last operand of a
+//     `|` chain is strict.
+//   - m[k] outside `|` yields "" for a missing key.
+//   - &&, || and conditional() short-circuit.
+//   - "re".matches(s) uses the receiver as the regexp.
+//
+// Differences from Mixer, all deliberate and all about inputs Mixer did not
+// handle sensibly:
+//   - Constructs Mixer rejected with "unexpected expression: " followed by a
+//     Go AST dump (pointer addresses included) are reported with the
+//     offending source text and its line:column instead.
+//   - Mixer did not type-check present values of the TIMESTAMP, IP_ADDRESS
+//     and STRING_MAP attributes (a wrong-typed one reached the functions and
+//     could crash them); we fail with "error converting value to TIMESTAMP:
+//     '…'" and the like, in the style of its checks for the other types.
+//   - An operator (==, <, +, &&, size(), …) on the left of `|` counts as
+//     present, like a function call or constant does in Mixer. Mixer's code
+//     generator forgot the jump for these, so `(x == y) | z` returned z.
+//   - `a | (b | c)` written with explicit parentheses: Mixer's code generator
+//     left the stack inconsistent when all three were absent; we treat it as
+//     `a | b | c`.
+//   - Arguments beyond a function's declared parameters are ignored, not
+//     evaluated (Mixer evaluated them, which could fail or shift the
+//     arguments the function received).
+//   - <= and >= on TIMESTAMP compare instants (Mixer's used struct equality
+//     for the "or equal" part, so equal instants in different time zones
+//     compared unequal).
+//   - DNS name validation implements the ASCII behaviour of Mixer's IDNA
+//     library exactly but approximates its Unicode tables (see idna.go).
+//
+// Apart from the first point, error texts do not differ: even Mixer's "internal compiler error -- …"
+// messages (== on DURATION, `+` on BOOL, …) are kept verbatim, so config
+// validation reports what Mixer reported.
+package cexl

@@ -1,0 +1,135 @@
+package cexl
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The conversion and comparison functions behind ip(), timestamp(),
+// dnsName(), email(), uri(), match() and the normalising == of the
+// DNS_NAME, EMAIL_ADDRESS and URI types. Error texts are Mixer's.
+
+func toIP(s string) ([]byte, error) {
+	if ip := net.ParseIP(s); ip != nil {
+		return ip, nil // 16-byte form for IPv4 too, as in Mixer
+	}
+	return nil, fmt.Errorf("could not convert %s to IP_ADDRESS", s)
+}
+
+func ipEqual(a, b []byte) bool { return net.IP(a).Equal(net.IP(b)) }
+
+func toTimestamp(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("could not convert '%s' to TIMESTAMP. expected format: '%s'", s, time.RFC3339)
+	}
+	return t, nil
+}
+
+func toDNSName(s string) (string, error) {
+	u, err := dnsValidate.toUnicode(s)
+	if err != nil {
+		return u, fmt.Errorf("error converting '%s' to dns name: '%v'", s, err)
+	}
+	return u, nil
+}
+
+// emailParts splits at the first '@'.
+func emailParts(addr string) (local, domain string) {
+	if i := strings.IndexByte(addr, '@'); i >= 0 {
+		return addr[:i], addr[i+1:]
+	}
+	return addr, ""
+}
+
+// toEmail accepts a bare address (no display name) whose domain is a valid
+// DNS name; the value itself is kept as written.
+func toEmail(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("error converting '%s' to e-mail: '%v'", s, err)
+	}
+	if a.Name != "" {
+		return "", fmt.Errorf("error converting '%s' to e-mail: display names are not allowed", s)
+	}
+	_, domain := emailParts(a.Address)
+	if _, err := toDNSName(domain); err != nil {
+		return "", fmt.Errorf("error converting '%s' to e-mail: '%v'", s, err)
+	}
+	return s, nil
+}
+
+// emailEqual: local parts compare exactly (after unquoting by net/mail),
+// domains as DNS names.
+func emailEqual(e1, e2 string) (bool, error) {
+	a1, err := mail.ParseAddress(e1)
+	if err != nil {
+		return false, err
+	}
+	a2, err := mail.ParseAddress(e2)
+	if err != nil {
+		return false, err
+	}
+	l1, d1 := emailParts(a1.Address)
+	l2, d2 := emailParts(a2.Address)
+	eq, err := dnsNameEqual(d1, d2)
+	if err != nil {
+		return false, fmt.Errorf("error comparing e-mails '%s' and '%s': %v", e1, e2, err)
+	}
+	return eq && l1 == l2, nil
+}
+
+func toURI(s string) (string, error) {
+	if s == "" {
+		return "", errEmptyURI
+	}
+	if _, err := url.Parse(s); err != nil {
+		return "", fmt.Errorf("error converting string to uri '%s': '%v'", s, err)
+	}
+	return s, nil
+}
+
+// uriEqual ignores case in the scheme and, for http(s), compares hosts as
+// DNS names and ports exactly before comparing the rest.
+func uriEqual(s1, s2 string) (bool, error) {
+	u1, err := url.Parse(s1)
+	if err != nil {
+		return false, fmt.Errorf("error converting string to uri '%s': '%v'", s1, err)
+	}
+	u2, err := url.Parse(s2)
+	if err != nil {
+		return false, fmt.Errorf("error converting string to uri '%s': '%v'", s2, err)
+	}
+	scheme := strings.ToLower(u1.Scheme)
+	if scheme != strings.ToLower(u2.Scheme) {
+		return false, nil
+	}
+	u1.Scheme, u2.Scheme = scheme, scheme
+	if scheme == "http" || scheme == "https" {
+		eq, err := dnsNameEqual(u1.Hostname(), u2.Hostname())
+		if err != nil || !eq {
+			return false, err
+		}
+		if u1.Port() != u2.Port() {
+			return false, nil
+		}
+		u1.Host = u2.Host
+	}
+	return u1.String() == u2.String(), nil
+}
+
+// globMatch is match(): a trailing '*' is a prefix test (checked first, so
+// "*" matches everything), a leading '*' a suffix test, else equality.
+func globMatch(s, pattern string) bool {
+	if p, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(s, p)
+	}
+	if p, ok := strings.CutPrefix(pattern, "*"); ok {
+		return strings.HasSuffix(s, p)
+	}
+	return s == pattern
+}

@@ -1,0 +1,229 @@
+package istioconfig
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// KubernetesResources are the config.istio.io/v1alpha2 resources the
+// Kubernetes source watches: the kinds we decode, plus the kubernetes and
+// kubernetesenv kinds of Istio's default config so that they are reported
+// as unsupported rather than as missing.
+var KubernetesResources = []string{
+	"attributemanifests", "rules", "instances", "handlers",
+	"metrics", "logentries", "prometheuses", "stdios",
+	"kuberneteses", "kubernetesenvs",
+}
+
+// KubernetesOptions configure a KubernetesSource.
+type KubernetesOptions struct {
+	// Namespaces to watch; empty means all namespaces.
+	Namespaces []string
+	// SyncTimeout bounds how long Start waits for the first listing of each
+	// resource; resources whose CRD is missing stay empty and keep being
+	// retried in the background. 0 means 30s.
+	SyncTimeout time.Duration
+	Logger      *zap.Logger
+}
+
+// KubernetesSource reads resources from the Kubernetes API through dynamic
+// informers: the API server pushes changes, and each change rebuilds the
+// snapshot from the informers' caches.
+type KubernetesSource struct {
+	client dynamic.Interface
+	opts   KubernetesOptions
+
+	mu        sync.Mutex
+	informers []kubeInformer
+}
+
+type kubeInformer struct {
+	gvr       schema.GroupVersionResource
+	namespace string
+	inf       cache.SharedIndexInformer
+}
+
+// NewKubernetesSource returns a source reading through client.
+func NewKubernetesSource(client dynamic.Interface, opts KubernetesOptions) *KubernetesSource {
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	return &KubernetesSource{client: client, opts: opts}
+}
+
+// KubernetesClient connects with the in-cluster service account when running
+// in a pod, else with KUBECONFIG (or ~/.kube/config).
+func KubernetesClient() (dynamic.Interface, error) {
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			return nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
+		}
+		rules := clientcmd.NewDefaultClientConfigLoadingRules() // honours KUBECONFIG
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no in-cluster config and no usable kubeconfig: %w", err)
+		}
+	}
+	cfg.UserAgent = "otelcol-istio"
+	return dynamic.NewForConfig(cfg)
+}
+
+func (s *KubernetesSource) String() string {
+	if len(s.opts.Namespaces) == 0 {
+		return "kubernetes (all namespaces)"
+	}
+	return "kubernetes (namespaces " + strings.Join(s.opts.Namespaces, ", ") + ")"
+}
+
+// Start starts one informer per resource and namespace and waits, at most
+// SyncTimeout, for their first listing.
+func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
+	namespaces := s.opts.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""} // metav1.NamespaceAll
+	}
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { changed() },
+		UpdateFunc: func(any, any) { changed() },
+		DeleteFunc: func(any) { changed() },
+	}
+	var infs []kubeInformer
+	for _, ns := range namespaces {
+		// No periodic resync: the watch delivers every change.
+		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.client, 0, ns, nil)
+		for _, res := range KubernetesResources {
+			gvr := schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: res}
+			inf := f.ForResource(gvr).Informer()
+			if _, err := inf.AddEventHandler(handler); err != nil {
+				return fmt.Errorf("watching %s: %w", res, err)
+			}
+			_ = inf.SetWatchErrorHandlerWithContext(s.watchError(gvr, ns))
+			infs = append(infs, kubeInformer{gvr: gvr, namespace: ns, inf: inf})
+		}
+		f.Start(ctx.Done())
+	}
+	s.mu.Lock()
+	s.informers = infs
+	s.mu.Unlock()
+
+	syncCtx, cancel := context.WithTimeout(ctx, s.opts.SyncTimeout)
+	defer cancel()
+	var missing []string
+	for _, i := range infs {
+		if !cache.WaitForCacheSync(syncCtx.Done(), i.inf.HasSynced) {
+			missing = append(missing, i.describe())
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(missing) > 0 {
+		s.opts.Logger.Warn("Kubernetes resources not listed yet (is their CustomResourceDefinition installed? see deploy/kubernetes/crds.yaml); they are retried in the background",
+			zap.Strings("resources", missing))
+	}
+	return nil
+}
+
+func (i kubeInformer) describe() string {
+	if i.namespace == "" {
+		return i.gvr.Resource
+	}
+	return i.gvr.Resource + " in " + i.namespace
+}
+
+func (s *KubernetesSource) watchError(gvr schema.GroupVersionResource, ns string) cache.WatchErrorHandlerWithContext {
+	return func(_ context.Context, _ *cache.Reflector, err error) {
+		s.opts.Logger.Debug("Kubernetes watch error", zap.String("resource", gvr.Resource), zap.String("namespace", ns), zap.Error(err))
+	}
+}
+
+// Load returns the informers' current contents.
+func (s *KubernetesSource) Load() (Input, error) {
+	s.mu.Lock()
+	infs := s.informers
+	s.mu.Unlock()
+	if infs == nil {
+		return Input{}, fmt.Errorf("%s: not started", s)
+	}
+	var in Input
+	for _, i := range infs {
+		for _, obj := range i.inf.GetStore().List() {
+			u, ok := obj.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			r, err := FromUnstructured(u)
+			if err != nil {
+				in.Problems = append(in.Problems, Problem{Kind: strings.ToLower(u.GetKind()),
+					Namespace: u.GetNamespace(), Name: u.GetName(), Message: err.Error()})
+				continue
+			}
+			in.Resources = append(in.Resources, r)
+		}
+	}
+	SortResources(in.Resources)
+	return in, nil
+}
+
+// FromUnstructured converts an object read from the API into a Resource.
+// Its spec becomes a YAML node without positions.
+func FromUnstructured(u *unstructured.Unstructured) (*Resource, error) {
+	r := &Resource{
+		APIVersion:  u.GetAPIVersion(),
+		Kind:        strings.ToLower(u.GetKind()),
+		Name:        u.GetName(),
+		Namespace:   u.GetNamespace(),
+		Annotations: u.GetAnnotations(),
+	}
+	spec, ok := u.Object["spec"]
+	if !ok || spec == nil {
+		return r, nil
+	}
+	var n yaml.Node
+	if err := n.Encode(spec); err != nil {
+		return nil, fmt.Errorf("spec: %v", err)
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("spec: must be a mapping, not %s", describe(&n))
+	}
+	r.Spec = &n
+	return r, nil
+}
+
+// kubernetesKinds is for tests and docs: the kinds behind KubernetesResources.
+func kubernetesKinds() []string {
+	out := make([]string, 0, len(KubernetesResources))
+	for _, r := range KubernetesResources {
+		switch {
+		case r == "kuberneteses":
+			out = append(out, "kubernetes")
+		case r == "prometheuses":
+			out = append(out, "prometheus")
+		case r == "logentries":
+			out = append(out, "logentry")
+		default:
+			out = append(out, strings.TrimSuffix(r, "s"))
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,97 @@
+package runtime
+
+import (
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+)
+
+// batchOutput collects the log records of one Dispatch call, creating the
+// ResourceLogs and each group's ScopeLogs only when a record needs them.
+type batchOutput struct {
+	logs   plog.Logs
+	rl     plog.ResourceLogs
+	hasRL  bool
+	scopes []plog.ScopeLogs
+	has    []bool
+	groups []*group
+}
+
+func (o *batchOutput) resize(n int) {
+	o.scopes = make([]plog.ScopeLogs, n)
+	o.has = make([]bool, n)
+}
+
+func (o *batchOutput) begin(out plog.Logs) {
+	o.logs, o.hasRL = out, false
+	clear(o.has)
+}
+
+func (o *batchOutput) scope(g *group) plog.ScopeLogs {
+	if !o.has[g.idx] {
+		if !o.hasRL {
+			o.rl = o.logs.ResourceLogs().AppendEmpty()
+			o.hasRL = true
+		}
+		sl := o.rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(g.handler)
+		sl.Scope().Attributes().PutStr(instancerecord.ScopeAttrAdapter, g.adapter)
+		sl.Scope().Attributes().PutStr(instancerecord.ScopeAttrTemplate, g.template)
+		o.scopes[g.idx], o.has[g.idx] = sl, true
+	}
+	return o.scopes[g.idx]
+}
+
+func (o *batchOutput) end() { o.logs = plog.Logs{} }
+
+// Stats counts what the engine did; the components export them as the
+// collector's own telemetry.
+type Stats struct {
+	BagsIn                  atomic.Uint64
+	AttributesUnconvertible atomic.Uint64
+	RulesMatched            atomic.Uint64
+	MatchErrors             atomic.Uint64
+	InstancesBuilt          atomic.Uint64
+	InstanceErrors          atomic.Uint64
+	DispatchErrors          atomic.Uint64
+	RecordsEmitted          atomic.Uint64
+	SeriesCreated           atomic.Uint64
+	SeriesExpired           atomic.Uint64
+	SeriesDropped           atomic.Uint64
+}
+
+// rateLogger logs a failing rule or instance at most once per interval, with
+// the number of failures it suppressed meanwhile.
+type rateLogger struct {
+	log      *zap.Logger
+	interval time.Duration
+	now      func() time.Time
+	last     map[string]time.Time
+	dropped  map[string]int
+}
+
+func newRateLogger(l *zap.Logger, interval time.Duration, now func() time.Time) *rateLogger {
+	return &rateLogger{log: l, interval: interval, now: now, last: map[string]time.Time{}, dropped: map[string]int{}}
+}
+
+func (r *rateLogger) warn(subject, msg string, err error) {
+	now := r.now()
+	if last, ok := r.last[subject]; ok && now.Sub(last) < r.interval {
+		r.dropped[subject]++
+		return
+	}
+	if len(r.last) > 10000 { // bounded: subjects come from config, but stay safe
+		clear(r.last)
+		clear(r.dropped)
+	}
+	r.last[subject] = now
+	if msg == "" {
+		msg = "dispatch failed"
+	}
+	r.log.Warn(subject+": "+msg, zap.Error(err), zap.Int("suppressed_since_last", r.dropped[subject]))
+	r.dropped[subject] = 0
+}

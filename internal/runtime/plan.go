@@ -1,0 +1,354 @@
+package runtime
+
+import (
+	"sort"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+)
+
+const (
+	templateMetric   = instancerecord.TemplateMetric
+	templateLogEntry = instancerecord.TemplateLogEntry
+)
+
+// plan is a snapshot compiled for dispatch: rules grouped by namespace,
+// instances with their per-bag evaluation state, handlers and series tables.
+type plan struct {
+	snap             *istioconfig.Snapshot
+	vocab            *attribute.Vocabulary
+	defaultNamespace string
+	defaultRules     []*rule
+	nsRules          map[string][]*rule
+	instances        []*instance
+	metrics          map[string]*promMetric // by instance FQN, shared by all prometheus handlers as in Mixer
+	promHandlers     []*promHandler
+	groups           []*group // output scopes (handler × template)
+
+	// Slots of the attributes that decide the identity namespace; -1 when the
+	// vocabulary lacks one.
+	reporterKind, sourceNamespace, destinationNamespace int
+}
+
+type rule struct {
+	fqn     string
+	match   *cexl.Expression // nil: always
+	actions []action
+}
+
+type action struct {
+	handler   *handler
+	instances []*instance
+}
+
+type handler struct {
+	fqn        string
+	adapter    string
+	prometheus bool
+	stdio      *istioconfig.StdioParams
+	groups     map[string]*group // by template
+}
+
+type promHandler struct {
+	fqn     string
+	metrics []*promMetric
+	expiry  *expiryPolicy
+}
+
+// group is one output ScopeLogs: a handler and a template.
+type group struct {
+	idx      int
+	handler  string
+	adapter  string
+	template string
+}
+
+type namedExpr struct {
+	name string
+	expr *cexl.Expression
+}
+
+// instance is a compiled instance plus its evaluation for the current bag.
+type instance struct {
+	fqn       string
+	template  string
+	value     attribute.Value // metric value of the current bag
+	valueExpr *cexl.Expression
+	dims      []namedExpr // metric dimensions or logentry variables, sorted by name
+	dimValues []attribute.Value
+	timestamp *cexl.Expression
+	severity  *cexl.Expression
+	ts        time.Time
+	sev       string
+
+	metric    *promMetric // the prometheus metric recording this instance, if any
+	labelDims []int       // for each label of metric, the index into dims (-1: none)
+
+	gen uint64
+	err error
+}
+
+// eval evaluates every field of the instance on b.
+func (inst *instance) eval(b *attribute.Bag) error {
+	if inst.valueExpr != nil {
+		v, err := inst.valueExpr.Eval(b)
+		if err != nil {
+			return err
+		}
+		inst.value = v
+	}
+	for i := range inst.dims {
+		v, err := inst.dims[i].expr.Eval(b)
+		if err != nil {
+			return err
+		}
+		inst.dimValues[i] = v
+	}
+	inst.ts, inst.sev = time.Time{}, ""
+	if inst.timestamp != nil {
+		v, err := inst.timestamp.Eval(b)
+		if err != nil {
+			return err
+		}
+		inst.ts = v.Time()
+	}
+	if inst.severity != nil {
+		s, err := inst.severity.EvalString(b)
+		if err != nil {
+			return err
+		}
+		inst.sev = s
+	}
+	return nil
+}
+
+// appendRecord writes the evaluated instance into lr (instancerecord contract).
+func (inst *instance) appendRecord(lr plog.LogRecord, h *handler, now time.Time) {
+	lr.SetEventName(inst.fqn)
+	attrs := lr.Attributes()
+	if inst.template == templateLogEntry {
+		instancerecord.SetTime(lr, inst.ts)
+		lr.SetSeverityText(inst.sev)
+		lr.SetSeverityNumber(severityNumber(h, inst.sev))
+		attrs.EnsureCapacity(len(inst.dims))
+		for i := range inst.dims {
+			putVariable(attrs, inst.dims[i].name, inst.dimValues[i])
+		}
+		return
+	}
+	instancerecord.SetTime(lr, now)
+	attrs.EnsureCapacity(len(inst.dims) + 1)
+	if inst.valueExpr != nil {
+		putDimension(attrs, instancerecord.MetricValueKey, inst.value)
+	}
+	for i := range inst.dims {
+		putDimension(attrs, inst.dims[i].name, inst.dimValues[i])
+	}
+}
+
+var defaultStdio = istioconfig.DefaultStdioParams()
+
+func severityNumber(h *handler, sev string) plog.SeverityNumber {
+	p := h.stdio
+	if p == nil {
+		p = &defaultStdio
+	}
+	switch p.Level(sev) {
+	case istioconfig.LevelWarning:
+		return plog.SeverityNumberWarn
+	case istioconfig.LevelError:
+		return plog.SeverityNumberError
+	}
+	return plog.SeverityNumberInfo
+}
+
+// identityNamespace is the namespace whose rules apply besides the default
+// namespace's (Mixer semantics §d.5): the destination's for inbound reports,
+// the source's for outbound ones; an absent or non-string kind is inbound.
+func (p *plan) identityNamespace(b *attribute.Bag) string {
+	kind := "inbound"
+	if v := b.Peek(p.reporterKind); v != nil && v.Type() == attribute.TypeString {
+		kind = v.Str()
+	}
+	slot := -1
+	switch kind {
+	case "inbound":
+		slot = p.destinationNamespace
+	case "outbound":
+		slot = p.sourceNamespace
+	}
+	if v := b.Peek(slot); v != nil && v.Type() == attribute.TypeString {
+		return v.Str()
+	}
+	return ""
+}
+
+func slotOf(v *attribute.Vocabulary, name string) int {
+	if id, _, ok := v.Lookup(name); ok {
+		return id
+	}
+	return -1
+}
+
+// buildPlan compiles snap for dispatch. Series of prev's metrics carry over
+// where the metric's identity is unchanged.
+func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *plan) *plan {
+	p := &plan{
+		snap:             snap,
+		vocab:            snap.Vocabulary,
+		defaultNamespace: snap.DefaultNamespace,
+		nsRules:          map[string][]*rule{},
+		metrics:          map[string]*promMetric{},
+	}
+	if p.vocab == nil {
+		p.vocab = attribute.DefaultVocabulary()
+	}
+	p.reporterKind = slotOf(p.vocab, "context.reporter.kind")
+	p.sourceNamespace = slotOf(p.vocab, "source.namespace")
+	p.destinationNamespace = slotOf(p.vocab, "destination.namespace")
+
+	// Prometheus handlers and their metrics, in a stable order.
+	handlers := map[string]*handler{}
+	for _, fqn := range sortedKeys(snap.Handlers) {
+		h := snap.Handlers[fqn]
+		rh := &handler{fqn: fqn, adapter: h.Adapter, groups: map[string]*group{}}
+		handlers[fqn] = rh
+		switch {
+		case h.Prometheus != nil:
+			rh.prometheus = true
+			ph := &promHandler{fqn: fqn}
+			if pol := h.Prometheus.MetricsExpirationPolicy; pol != nil && pol.MetricsExpiryDuration > 0 {
+				interval := pol.ExpiryCheckIntervalDuration
+				if interval <= 0 {
+					interval = pol.MetricsExpiryDuration / 2
+				}
+				ph.expiry = &expiryPolicy{expiry: pol.MetricsExpiryDuration, interval: interval, lastCheck: now, nextCheck: now.Add(interval)}
+			}
+			for i := range h.Prometheus.Metrics {
+				mi := &h.Prometheus.Metrics[i]
+				if _, dup := p.metrics[mi.InstanceName]; dup {
+					continue // instance_name is Mixer's global key: the first definition wins
+				}
+				m := newPromMetric(fqn, mi, ph.expiry, maxSeries)
+				if prev != nil {
+					if old := prev.metrics[mi.InstanceName]; old != nil && old.identity == m.identity {
+						m.series = old.series
+						if m.expiry != nil {
+							for _, s := range m.series {
+								s.deadline = m.expiry.lastCheck.Add(m.expiry.expiry)
+							}
+						}
+					}
+				}
+				p.metrics[mi.InstanceName] = m
+				ph.metrics = append(ph.metrics, m)
+			}
+			p.promHandlers = append(p.promHandlers, ph)
+		case h.Stdio != nil:
+			rh.stdio = h.Stdio
+		}
+	}
+
+	instances := map[string]*instance{}
+	for _, fqn := range sortedKeys(snap.Instances) {
+		si := snap.Instances[fqn]
+		inst := &instance{fqn: fqn, template: si.Template}
+		switch si.Template {
+		case templateMetric:
+			inst.valueExpr = compiled(si.Value)
+			inst.dims = namedExprs(si.Dimensions)
+		case templateLogEntry:
+			inst.dims = namedExprs(si.Variables)
+			inst.timestamp = compiled(si.Timestamp)
+			inst.severity = compiled(si.Severity)
+		default:
+			continue // only metric and logentry instances can be built
+		}
+		inst.dimValues = make([]attribute.Value, len(inst.dims))
+		if m := p.metrics[fqn]; m != nil && si.Template == templateMetric {
+			inst.metric = m
+			inst.labelDims = make([]int, len(m.labelNames))
+			for i, l := range m.labelNames {
+				inst.labelDims[i] = -1
+				for j := range inst.dims {
+					if safeName(inst.dims[j].name) == l {
+						inst.labelDims[i] = j
+					}
+				}
+			}
+		}
+		instances[fqn] = inst
+		p.instances = append(p.instances, inst)
+	}
+
+	for _, sr := range snap.Rules {
+		r := &rule{fqn: sr.FQN, match: compiled(sr.Match)}
+		for _, sa := range sr.Actions {
+			if sa.Handler == nil {
+				continue
+			}
+			h := handlers[sa.Handler.FQN]
+			if h == nil {
+				continue
+			}
+			a := action{handler: h}
+			for _, si := range sa.Instances {
+				inst := instances[si.FQN]
+				if inst == nil {
+					continue
+				}
+				a.instances = append(a.instances, inst)
+				if !h.prometheus && h.groups[inst.template] == nil {
+					g := &group{idx: len(p.groups), handler: h.fqn, adapter: h.adapter, template: inst.template}
+					h.groups[inst.template] = g
+					p.groups = append(p.groups, g)
+				}
+			}
+			if len(a.instances) > 0 {
+				r.actions = append(r.actions, a)
+			}
+		}
+		if len(r.actions) == 0 {
+			continue
+		}
+		if sr.Namespace == p.defaultNamespace {
+			p.defaultRules = append(p.defaultRules, r)
+		} else {
+			p.nsRules[sr.Namespace] = append(p.nsRules[sr.Namespace], r)
+		}
+	}
+	return p
+}
+
+func namedExprs(in []istioconfig.NamedExpr) []namedExpr {
+	out := make([]namedExpr, 0, len(in))
+	for _, ne := range in {
+		if c := compiled(ne.Expr); c != nil {
+			out = append(out, namedExpr{name: ne.Name, expr: c})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// compiled returns e's CEXL program; nil for an absent expression.
+func compiled(e *istioconfig.Expr) *cexl.Expression {
+	if e == nil {
+		return nil
+	}
+	return e.Compiled
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
