@@ -95,9 +95,7 @@ func (b *builder) run(in Input) {
 	}
 	b.snap.Problems = append(b.snap.Problems, in.Problems...)
 	for _, p := range in.Problems {
-		if p.Name == "" { // a document we could not even name
-			b.count("", func(c *Counts) { c.Rejected++ })
-		}
+		b.count(p.Kind, func(c *Counts) { c.Rejected++ }) // a document that did not decode
 	}
 
 	groups := map[string][]*Resource{}
@@ -149,7 +147,7 @@ func (b *builder) run(in Input) {
 	}
 	b.scope()
 	slices.SortStableFunc(b.snap.Problems, func(x, y Problem) int {
-		return cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Line, y.Line))
+		return cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.order(), y.order()))
 	})
 	slices.SortStableFunc(b.snap.Unsupported, func(x, y ResourceRef) int {
 		return cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Line, y.Line))
@@ -171,36 +169,48 @@ func groupOf(kind string) string {
 	return ""
 }
 
-// withLastGoodFiles adds, for every file that has a document we could not
-// read, the last good resources of that file that are missing now: a
-// half-saved file must not make its resources vanish.
+// withLastGoodFiles keeps resources whose documents no longer decode: a
+// half-saved file must not make them vanish. A problem that names its
+// resource keeps that resource's last good version; one that names nothing
+// (a syntax error) keeps the last good resources of its file that are
+// missing now.
 func (b *builder) withLastGoodFiles(in Input) []*Resource {
-	broken := map[string]bool{}
-	for _, p := range in.Problems {
-		if p.File != "" && p.Name == "" {
-			broken[p.File] = true
-		}
-	}
-	if len(broken) == 0 || len(b.prevGood) == 0 {
+	if len(b.prevGood) == 0 || len(in.Problems) == 0 {
 		return in.Resources
 	}
-	present := map[Key]bool{}
-	for _, r := range in.Resources {
-		k := r.Key()
+	defaulted := func(k Key) Key {
 		if k.Namespace == "" {
 			k.Namespace = b.opts.DefaultNamespace
 		}
-		present[k] = true
+		return k
 	}
-	out := slices.Clone(in.Resources)
+	broken := map[string]bool{}
+	named := map[Key]bool{}
+	for _, p := range in.Problems {
+		switch {
+		case p.Kind != "" && p.Name != "":
+			named[defaulted(Key{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name})] = true
+		case p.File != "":
+			broken[p.File] = true
+		}
+	}
+	present := map[Key]bool{}
+	for _, r := range in.Resources {
+		present[defaulted(r.Key())] = true
+	}
 	var kept []*Resource
 	for k, r := range b.prevGood {
-		if broken[r.File] && !present[k] {
+		if !present[k] && (named[k] || broken[r.File]) {
 			kept = append(kept, r)
 		}
 	}
-	slices.SortFunc(kept, func(x, y *Resource) int { return cmp.Compare(x.Line, y.Line) })
-	return append(out, kept...)
+	if len(kept) == 0 {
+		return in.Resources
+	}
+	slices.SortFunc(kept, func(x, y *Resource) int {
+		return cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Line, y.Line))
+	})
+	return append(slices.Clone(in.Resources), kept...)
 }
 
 // settle validates r. When the new version has problems and the previous

@@ -115,8 +115,8 @@ func splitJSON(file string, data []byte) ([]chunk, []Problem) {
 		if err != nil {
 			off := before
 			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				off = se.Offset
+			if errors.As(err, &se) && se.Offset > 0 {
+				off = se.Offset - 1 // Offset counts the offending byte
 			}
 			line, col := position(data, int(off))
 			return out, []Problem{{File: file, Line: line, Column: col, Message: "invalid JSON: " + err.Error()}}

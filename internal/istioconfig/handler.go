@@ -327,6 +327,12 @@ func (b *builder) checkLabels(rd *reader, item field, f map[string]field, info *
 	if len(extra) > 0 {
 		why = append(why, fmt.Sprintf("no label for dimension %s", quoteAll(extra)))
 	}
+	for _, d := range extra {
+		if s := safeName(d); s != d && slices.Contains(missing, s) {
+			// Mixer sanitised label names but not dimension keys.
+			why = append(why, fmt.Sprintf("dimension keys are not sanitised, so rename dimension %q to %q", d, s))
+		}
+	}
 	rd.failf(at.val, at.path, "label names do not match the dimensions of instance %s: %s; the metric is dropped",
 		inst.FQN, strings.Join(why, "; "))
 }
@@ -433,10 +439,12 @@ func positiveInt(rd *reader, parent field, g map[string]field, name string) int3
 // duration reads a protobuf Duration written as a Go duration string
 // ("10m", "600s", "1.5s").
 func duration(rd *reader, f field) time.Duration {
-	s, ok := rd.str(f, false)
-	if !ok {
+	n := deref(f.val)
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		rd.failf(f.val, f.path, "must be a duration such as \"10m\" or \"90s\", not %s", describe(f.val))
 		return 0
 	}
+	s := n.Value
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		rd.failf(f.val, f.path, "invalid duration %q: write it like 10m, 90s or 1.5s", s)

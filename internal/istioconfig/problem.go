@@ -22,13 +22,20 @@ type Problem struct {
 	// "params.dimensions.source".
 	Field   string
 	Message string
+
+	// at orders problems: the line of the resource they belong to, so that
+	// a resource's problems stay together in the order they were found.
+	at int
 }
 
 // Ref returns "kind/namespace/name", or "" when the problem concerns no
 // resource in particular (a file that does not parse).
 func (p Problem) Ref() string {
-	if p.Kind == "" && p.Name == "" {
+	switch {
+	case p.Kind == "":
 		return ""
+	case p.Name == "":
+		return p.Kind + "/" + p.Namespace + "/(unnamed)"
 	}
 	return p.Kind + "/" + p.Namespace + "/" + p.Name
 }
@@ -89,4 +96,11 @@ func (r ResourceRef) String() string {
 		s += ": " + r.Reason
 	}
 	return s
+}
+
+func (p Problem) order() int {
+	if p.at > 0 {
+		return p.at
+	}
+	return p.Line
 }

@@ -53,7 +53,7 @@ func (r *Resource) problem(n *yaml.Node, field, msg string) Problem {
 	p := Problem{
 		File: r.File, Line: r.Line, Column: 0,
 		Kind: r.Kind, Namespace: r.Namespace, Name: r.Name,
-		Field: field, Message: msg,
+		Field: field, Message: msg, at: r.Line,
 	}
 	if n != nil && n.Line > 0 {
 		p.Line, p.Column = n.Line, n.Column
