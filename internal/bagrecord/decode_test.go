@@ -146,8 +146,30 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	PutTimestamp(m, "ts", time.Unix(100, 0))
 	b := attribute.NewBag(testVocab)
 	Decode(m, b)
-	allocs := testing.AllocsPerRun(100, func() { Decode(m, b) })
-	assert.Zero(t, allocs)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { Decode(m, b) }))
+	var d Decoder
+	d.Decode(m, b)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { d.Decode(m, b) }))
+}
+
+// A Decoder gives the same bags as Decode, also when the shape changes.
+func TestDecoderMatchesDecode(t *testing.T) {
+	var d Decoder
+	shapes := [][]string{{"s", "i", "x"}, {"s", "i", "x"}, {"i", "s"}, {"s", "i", "d", "b"}, {}}
+	for _, names := range shapes {
+		m := pcommon.NewMap()
+		for _, n := range names {
+			m.PutStr(n, "7")
+		}
+		want, got := attribute.NewBag(testVocab), attribute.NewBag(testVocab)
+		assert.Equal(t, Decode(m, want), d.Decode(m, got))
+		for _, n := range []string{"s", "i", "d", "b"} {
+			w, wok := want.GetByName(n)
+			g, gok := got.GetByName(n)
+			assert.Equal(t, wok, gok, n)
+			assert.True(t, w.Equal(g), n)
+		}
+	}
 }
 
 func FuzzDecode(f *testing.F) {

@@ -43,11 +43,10 @@ type Engine struct {
 	opts  Options
 	plan  *plan
 	bag   *attribute.Bag
+	dec   bagrecord.Decoder
 	stats Stats
 	out   batchOutput
 	gen   uint64 // bumped per bag: an instance evaluated in this generation is cached
-	key   []byte // series key being built
-	label []byte // one rendered label value
 	logs  *rateLogger
 }
 
@@ -119,7 +118,7 @@ func (e *Engine) Dispatch(ld plog.Logs, out plog.Logs) int {
 
 func (e *Engine) dispatchRecord(lr plog.LogRecord, now time.Time) {
 	e.stats.BagsIn.Add(1)
-	if bad := bagrecord.Decode(lr.Attributes(), e.bag); bad > 0 {
+	if bad := e.dec.Decode(lr.Attributes(), e.bag); bad > 0 {
 		e.stats.AttributesUnconvertible.Add(uint64(bad))
 	}
 	e.gen++
@@ -150,12 +149,11 @@ func (e *Engine) runRules(rules []*rule, now time.Time) {
 				continue
 			}
 			for _, inst := range a.instances {
-				if !e.evaluate(inst) {
-					continue
-				}
 				if a.handler.prometheus {
-					e.record(inst, now)
-				} else {
+					if e.evaluateSeries(inst) {
+						e.record(inst, now)
+					}
+				} else if e.evaluate(inst) {
 					e.emit(a.handler, inst, now)
 				}
 			}
@@ -163,48 +161,52 @@ func (e *Engine) runRules(rules []*rule, now time.Time) {
 	}
 }
 
-// evaluate builds inst for the current bag, once per bag, and reports whether
-// it could be built.
+// evaluate builds inst as values for the current bag, once per bag, and
+// reports whether it could be built.
 func (e *Engine) evaluate(inst *instance) bool {
 	if inst.gen == e.gen {
 		return inst.err == nil
 	}
 	inst.gen = e.gen
-	inst.err = inst.eval(e.bag)
-	if inst.err != nil {
+	inst.err = inst.evalValues(e.bag)
+	return e.built(inst, inst.err)
+}
+
+// evaluateSeries builds a metric instance as its series key and value, once
+// per bag.
+func (e *Engine) evaluateSeries(inst *instance) bool {
+	if inst.template != templateMetric || inst.metric == nil {
+		e.stats.DispatchErrors.Add(1)
+		e.logs.warn("instance "+inst.fqn, "", fmt.Errorf("could not find metric info from adapter config for %s", inst.fqn))
+		return false
+	}
+	if inst.gen2 == e.gen {
+		return inst.err2 == nil
+	}
+	inst.gen2 = e.gen
+	inst.err2 = inst.evalSeries(e.bag, e.gen)
+	return e.built(inst, inst.err2)
+}
+
+func (e *Engine) built(inst *instance, err error) bool {
+	if err != nil {
 		e.stats.InstanceErrors.Add(1)
-		e.logs.warn("instance "+inst.fqn, "instance could not be built for this report; skipped", inst.err)
+		e.logs.warn("instance "+inst.fqn, "instance could not be built for this report; skipped", err)
 		return false
 	}
 	e.stats.InstancesBuilt.Add(1)
 	return true
 }
 
-// record applies a metric instance to the prometheus series table.
+// record applies an evaluated metric instance to its series table.
 func (e *Engine) record(inst *instance, now time.Time) {
 	m := inst.metric
-	if m == nil || inst.template != templateMetric {
+	if inst.numErr != nil {
 		e.stats.DispatchErrors.Add(1)
-		e.logs.warn("instance "+inst.fqn, "", fmt.Errorf("could not find metric info from adapter config for %s", inst.fqn))
+		e.logs.warn("instance "+inst.fqn, "", fmt.Errorf("could not get value for metric %s: %w", inst.fqn, inst.numErr))
 		return
 	}
-	v, err := numericValue(inst.value)
-	if err != nil {
-		e.stats.DispatchErrors.Add(1)
-		e.logs.warn("instance "+inst.fqn, "", fmt.Errorf("could not get value for metric %s: %w", inst.fqn, err))
-		return
-	}
-	key := e.key[:0]
-	for _, d := range inst.labelDims {
-		if d < 0 {
-			e.label = e.label[:0]
-		} else {
-			e.label = appendLabel(e.label[:0], inst.dimValues[d])
-		}
-		key = seriesKey(key, e.label)
-	}
-	e.key = key
-	out, err := m.record(key, v, now)
+	out, err := m.record(inst.keys.key, inst.num, now)
 	switch {
 	case err != nil:
 		e.stats.DispatchErrors.Add(1)

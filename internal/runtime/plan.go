@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -29,6 +31,7 @@ type plan struct {
 	metrics          map[string]*promMetric // by instance FQN, shared by all prometheus handlers as in Mixer
 	promHandlers     []*promHandler
 	groups           []*group // output scopes (handler × template)
+	keyGroups        map[string]*keyGroup
 
 	// Slots of the attributes that decide the identity namespace; -1 when the
 	// vocabulary lacks one.
@@ -77,24 +80,76 @@ type namedExpr struct {
 type instance struct {
 	fqn       string
 	template  string
-	value     attribute.Value // metric value of the current bag
 	valueExpr *cexl.Expression
 	dims      []namedExpr // metric dimensions or logentry variables, sorted by name
-	dimValues []attribute.Value
 	timestamp *cexl.Expression
 	severity  *cexl.Expression
+
+	metric *promMetric // the prometheus metric recording this instance, if any
+
+	// The instance as values, for log records (evalValues).
+	value     attribute.Value
+	dimValues []attribute.Value
 	ts        time.Time
 	sev       string
+	gen       uint64
+	err       error
 
-	metric    *promMetric // the prometheus metric recording this instance, if any
-	labelDims []int       // for each label of metric, the index into dims (-1: none)
-
-	gen uint64
-	err error
+	// The instance as a series key and a number, for its prometheus metric
+	// (evalSeries).
+	keys   *keyGroup
+	num    float64
+	numErr error
+	gen2   uint64
+	err2   error
 }
 
-// eval evaluates every field of the instance on b.
-func (inst *instance) eval(b *attribute.Bag) error {
+// keyGroup renders the series key of every metric instance whose label
+// expressions are the same (the default config's four HTTP metrics share
+// theirs), once per bag. Labels are rendered straight from typed evaluations.
+type keyGroup struct {
+	labels []*cexl.Expression // in label order; nil: a label without dimension
+	extra  []*cexl.Expression // dimensions that are not labels: evaluated, unused
+	key    []byte
+	label  []byte
+	gen    uint64
+	err    error
+}
+
+func (g *keyGroup) eval(b *attribute.Bag, gen uint64) error {
+	if g.gen == gen {
+		return g.err
+	}
+	g.gen = gen
+	g.err = g.render(b)
+	return g.err
+}
+
+func (g *keyGroup) render(b *attribute.Bag) error {
+	key := g.key[:0]
+	for _, e := range g.labels {
+		label := g.label[:0]
+		if e != nil {
+			var err error
+			if label, err = renderLabel(label, e, b); err != nil {
+				return err
+			}
+		}
+		g.label = label
+		key = seriesKey(key, label)
+	}
+	g.key = key
+	// Mixer built every dimension, so one that fails fails the instance.
+	for _, e := range g.extra {
+		if _, err := e.Eval(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalValues evaluates every field of the instance on b.
+func (inst *instance) evalValues(b *attribute.Bag) error {
 	if inst.valueExpr != nil {
 		v, err := inst.valueExpr.Eval(b)
 		if err != nil {
@@ -125,6 +180,61 @@ func (inst *instance) eval(b *attribute.Bag) error {
 		inst.sev = s
 	}
 	return nil
+}
+
+// evalSeries evaluates a metric instance into its series key and value. An
+// error evaluating a field fails the instance (err); a value that is not a
+// number only fails the prometheus dispatch (numErr), as in Mixer.
+func (inst *instance) evalSeries(b *attribute.Bag, gen uint64) error {
+	if inst.valueExpr != nil {
+		var err error
+		inst.num, inst.numErr, err = evalNumber(inst.valueExpr, b)
+		if err != nil {
+			return err
+		}
+	} else {
+		inst.num, inst.numErr = numericValue(attribute.Value{})
+	}
+	return inst.keys.eval(b, gen)
+}
+
+// renderLabel appends the label value of e on b, with typed fast paths.
+func renderLabel(dst []byte, e *cexl.Expression, b *attribute.Bag) ([]byte, error) {
+	switch e.Type() {
+	case attribute.TypeString:
+		s, err := e.EvalString(b)
+		return append(dst, s...), err
+	case attribute.TypeInt64:
+		n, err := e.EvalInt64(b)
+		return strconv.AppendInt(dst, n, 10), err
+	case attribute.TypeBool:
+		v, err := e.EvalBool(b)
+		return strconv.AppendBool(dst, v), err
+	}
+	v, err := e.Eval(b)
+	if err != nil {
+		return dst, err
+	}
+	return appendLabel(dst, v), nil
+}
+
+// evalNumber evaluates a metric value for the prometheus adapter: evalErr is
+// an evaluation failure, numErr a value that is not a number.
+func evalNumber(e *cexl.Expression, b *attribute.Bag) (f float64, numErr, evalErr error) {
+	switch e.Type() {
+	case attribute.TypeInt64:
+		n, err := e.EvalInt64(b)
+		return float64(n), nil, err
+	case attribute.TypeDouble:
+		f, err := e.EvalDouble(b)
+		return f, nil, err
+	}
+	v, err := e.Eval(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	f, numErr = numericValue(v)
+	return f, numErr, nil
 }
 
 // appendRecord writes the evaluated instance into lr (instancerecord contract).
@@ -204,6 +314,7 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 		defaultNamespace: snap.DefaultNamespace,
 		nsRules:          map[string][]*rule{},
 		metrics:          map[string]*promMetric{},
+		keyGroups:        map[string]*keyGroup{},
 	}
 	if p.vocab == nil {
 		p.vocab = attribute.DefaultVocabulary()
@@ -272,15 +383,7 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 		inst.dimValues = make([]attribute.Value, len(inst.dims))
 		if m := p.metrics[fqn]; m != nil && si.Template == templateMetric {
 			inst.metric = m
-			inst.labelDims = make([]int, len(m.labelNames))
-			for i, l := range m.labelNames {
-				inst.labelDims[i] = -1
-				for j := range inst.dims {
-					if safeName(inst.dims[j].name) == l {
-						inst.labelDims[i] = j
-					}
-				}
-			}
+			inst.keys = p.keyGroup(m, inst.dims)
 		}
 		instances[fqn] = inst
 		p.instances = append(p.instances, inst)
@@ -334,6 +437,40 @@ func namedExprs(in []istioconfig.NamedExpr) []namedExpr {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// keyGroup returns the shared key renderer for a metric's labels taken from
+// dims (matched by sanitised name, as Mixer's adapter did).
+func (p *plan) keyGroup(m *promMetric, dims []namedExpr) *keyGroup {
+	g := &keyGroup{}
+	used := make([]bool, len(dims))
+	var sig strings.Builder
+	for _, l := range m.labelNames {
+		var e *cexl.Expression
+		for j := range dims {
+			if safeName(dims[j].name) == l {
+				e, used[j] = dims[j].expr, true
+			}
+		}
+		g.labels = append(g.labels, e)
+		if e != nil {
+			sig.WriteString(e.Type().String() + ":" + e.String())
+		}
+		sig.WriteByte(0)
+	}
+	sig.WriteByte(1)
+	for j := range dims {
+		if !used[j] {
+			g.extra = append(g.extra, dims[j].expr)
+			sig.WriteString(dims[j].expr.String())
+			sig.WriteByte(0)
+		}
+	}
+	if shared, ok := p.keyGroups[sig.String()]; ok {
+		return shared
+	}
+	p.keyGroups[sig.String()] = g
+	return g
 }
 
 // compiled returns e's CEXL program; nil for an absent expression.
