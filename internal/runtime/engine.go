@@ -6,6 +6,7 @@
 package runtime // import "github.com/otelcol-istio/otelcol-istio/internal/runtime"
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ type Engine struct {
 	plan  *plan
 	bag   *attribute.Bag
 	dec   bagrecord.Decoder
+	rec   ottlRecord // the record being dispatched, for OTTL expressions
 	stats Stats
 	out   batchOutput
 	gen   uint64 // bumped per bag: an instance evaluated in this generation is cached
@@ -75,6 +77,9 @@ func (e *Engine) Update(snap *istioconfig.Snapshot) {
 }
 
 func (e *Engine) install(p *plan) {
+	for _, err := range p.problems {
+		e.opts.Logger.Error("Istio configuration: dropped", zap.Error(err))
+	}
 	e.plan = p
 	e.bag = attribute.NewBag(p.vocab)
 	e.out.resize(len(p.groups))
@@ -99,15 +104,19 @@ func (e *Engine) Dispatch(ld plog.Logs, out plog.Logs) int {
 	n := 0
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
+			sl := sls.At(j)
+			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				if !bagrecord.IsBag(lr) {
 					continue
 				}
+				e.rec.rl, e.rec.sl, e.rec.lr = rl, sl, lr
 				e.dispatchRecord(lr, now)
+				e.rec.release()
 				n++
 			}
 		}
@@ -131,7 +140,17 @@ func (e *Engine) dispatchRecord(lr plog.LogRecord, now time.Time) {
 
 func (e *Engine) runRules(rules []*rule, now time.Time) {
 	for _, r := range rules {
-		if r.match != nil {
+		if r.matchOTTL != nil {
+			ok, err := r.matchOTTL.Eval(context.Background(), e.rec.context())
+			if err != nil {
+				e.stats.MatchErrors.Add(1)
+				e.logs.warn("rule "+r.fqn, "rule match evaluation failed; treated as not matching", err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+		} else if r.match != nil {
 			ok, err := r.match.EvalBool(e.bag)
 			if err != nil {
 				e.stats.MatchErrors.Add(1)
@@ -168,7 +187,7 @@ func (e *Engine) evaluate(inst *instance) bool {
 		return inst.err == nil
 	}
 	inst.gen = e.gen
-	inst.err = inst.evalValues(e.bag)
+	inst.err = inst.evalValues(e.bag, &e.rec)
 	return e.built(inst, inst.err)
 }
 
@@ -184,7 +203,7 @@ func (e *Engine) evaluateSeries(inst *instance) bool {
 		return inst.err2 == nil
 	}
 	inst.gen2 = e.gen
-	inst.err2 = inst.evalSeries(e.bag, e.gen)
+	inst.err2 = inst.evalSeries(e.bag, e.gen, &e.rec)
 	return e.built(inst, inst.err2)
 }
 
@@ -206,7 +225,7 @@ func (e *Engine) record(inst *instance, now time.Time) {
 		e.logs.warn("instance "+inst.fqn, "", fmt.Errorf("could not get value for metric %s: %w", inst.fqn, inst.numErr))
 		return
 	}
-	out, err := m.record(inst.keys.key, inst.num, now)
+	out, err := m.record(inst.seriesKey(), inst.num, now)
 	switch {
 	case err != nil:
 		e.stats.DispatchErrors.Add(1)
@@ -266,19 +285,26 @@ func (e *Engine) Expire() {
 	e.expireLocked(e.opts.Now())
 }
 
+// expireLocked runs the checks scheduled up to now, each as of its scheduled
+// time, the way Mixer's ticker did; when several are overdue, the last one
+// alone decides (earlier ones can only remove less).
 func (e *Engine) expireLocked(now time.Time) {
 	for _, h := range e.plan.promHandlers {
 		pol := h.expiry
 		if pol == nil || now.Before(pol.nextCheck) {
 			continue
 		}
+		at := pol.nextCheck
+		if behind := now.Sub(at); behind >= pol.interval {
+			at = at.Add(behind / pol.interval * pol.interval)
+		}
 		for _, m := range h.metrics {
-			if n := m.expire(now); n > 0 {
+			if n := m.expire(at); n > 0 {
 				e.stats.SeriesExpired.Add(uint64(n))
 			}
 		}
-		pol.lastCheck = now
-		pol.nextCheck = now.Add(pol.interval)
+		pol.lastCheck = at
+		pol.nextCheck = at.Add(pol.interval)
 	}
 }
 

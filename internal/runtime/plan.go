@@ -1,12 +1,15 @@
 package runtime
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
@@ -32,6 +35,7 @@ type plan struct {
 	promHandlers     []*promHandler
 	groups           []*group // output scopes (handler × template)
 	keyGroups        map[string]*keyGroup
+	problems         []error // OTTL expressions that did not compile
 
 	// Slots of the attributes that decide the identity namespace; -1 when the
 	// vocabulary lacks one.
@@ -39,9 +43,10 @@ type plan struct {
 }
 
 type rule struct {
-	fqn     string
-	match   *cexl.Expression // nil: always
-	actions []action
+	fqn       string
+	match     *cexl.Expression // nil: always
+	matchOTTL *ottl.Condition[ottlTCtx]
+	actions   []action
 }
 
 type action struct {
@@ -85,7 +90,10 @@ type instance struct {
 	timestamp *cexl.Expression
 	severity  *cexl.Expression
 
-	metric *promMetric // the prometheus metric recording this instance, if any
+	metric *promMetric   // the prometheus metric recording this instance, if any
+	ottl   *ottlInstance // set for instances written in OTTL
+	okey   []byte        // series key of an OTTL instance
+	olabel []byte
 
 	// The instance as values, for log records (evalValues).
 	value     attribute.Value
@@ -148,8 +156,12 @@ func (g *keyGroup) render(b *attribute.Bag) error {
 	return nil
 }
 
-// evalValues evaluates every field of the instance on b.
-func (inst *instance) evalValues(b *attribute.Bag) error {
+// evalValues evaluates every field of the instance on b (or, for OTTL, on
+// the record).
+func (inst *instance) evalValues(b *attribute.Bag, rec *ottlRecord) error {
+	if inst.ottl != nil {
+		return inst.evalOTTL(rec)
+	}
 	if inst.valueExpr != nil {
 		v, err := inst.valueExpr.Eval(b)
 		if err != nil {
@@ -185,7 +197,24 @@ func (inst *instance) evalValues(b *attribute.Bag) error {
 // evalSeries evaluates a metric instance into its series key and value. An
 // error evaluating a field fails the instance (err); a value that is not a
 // number only fails the prometheus dispatch (numErr), as in Mixer.
-func (inst *instance) evalSeries(b *attribute.Bag, gen uint64) error {
+func (inst *instance) evalSeries(b *attribute.Bag, gen uint64, rec *ottlRecord) error {
+	if inst.ottl != nil {
+		if err := inst.evalOTTL(rec); err != nil {
+			return err
+		}
+		inst.num, inst.numErr = numericValue(inst.value)
+		key := inst.okey[:0]
+		for _, d := range inst.ottl.labelIdx {
+			label := inst.olabel[:0]
+			if d >= 0 {
+				label = appendLabel(label, inst.dimValues[d])
+			}
+			inst.olabel = label
+			key = seriesKey(key, label)
+		}
+		inst.okey = key
+		return nil
+	}
 	if inst.valueExpr != nil {
 		var err error
 		inst.num, inst.numErr, err = evalNumber(inst.valueExpr, b)
@@ -196,6 +225,45 @@ func (inst *instance) evalSeries(b *attribute.Bag, gen uint64) error {
 		inst.num, inst.numErr = numericValue(attribute.Value{})
 	}
 	return inst.keys.eval(b, gen)
+}
+
+func (inst *instance) evalOTTL(rec *ottlRecord) error {
+	o := inst.ottl
+	var err error
+	if o.value != nil {
+		if inst.value, err = ottlValue(o.value, "value", rec, false); err != nil {
+			return err
+		}
+	}
+	for i, d := range o.dims {
+		if inst.dimValues[i], err = ottlValue(d, inst.dims[i].name, rec, false); err != nil {
+			return err
+		}
+	}
+	inst.ts, inst.sev = time.Time{}, ""
+	if o.timestamp != nil {
+		v, err := ottlValue(o.timestamp, "timestamp", rec, true)
+		if err != nil {
+			return err
+		}
+		inst.ts = v.Time()
+	}
+	if o.severity != nil {
+		v, err := ottlValue(o.severity, "severity", rec, false)
+		if err != nil {
+			return err
+		}
+		inst.sev = v.String()
+	}
+	return nil
+}
+
+// seriesKey returns the series key of the instance evaluated last.
+func (inst *instance) seriesKey() []byte {
+	if inst.ottl != nil {
+		return inst.okey
+	}
+	return inst.keys.key
 }
 
 // renderLabel appends the label value of e on b, with typed fast paths.
@@ -369,21 +437,42 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 	for _, fqn := range sortedKeys(snap.Instances) {
 		si := snap.Instances[fqn]
 		inst := &instance{fqn: fqn, template: si.Template}
+		var fields []istioconfig.NamedExpr
 		switch si.Template {
 		case templateMetric:
-			inst.valueExpr = compiled(si.Value)
-			inst.dims = namedExprs(si.Dimensions)
+			fields = si.Dimensions
 		case templateLogEntry:
-			inst.dims = namedExprs(si.Variables)
-			inst.timestamp = compiled(si.Timestamp)
-			inst.severity = compiled(si.Severity)
+			fields = si.Variables
 		default:
 			continue // only metric and logentry instances can be built
+		}
+		if si.Lang == istioconfig.LangOTTL {
+			o, err := compileOTTLInstance(si, fields)
+			if err != nil {
+				p.problems = append(p.problems, fmt.Errorf("instance %s: %w", fqn, err))
+				continue
+			}
+			inst.ottl = o
+			for _, f := range sortedFields(fields) {
+				inst.dims = append(inst.dims, namedExpr{name: f.Name})
+			}
+		} else {
+			inst.dims = namedExprs(fields)
+			if si.Template == templateMetric {
+				inst.valueExpr = compiled(si.Value)
+			} else {
+				inst.timestamp = compiled(si.Timestamp)
+				inst.severity = compiled(si.Severity)
+			}
 		}
 		inst.dimValues = make([]attribute.Value, len(inst.dims))
 		if m := p.metrics[fqn]; m != nil && si.Template == templateMetric {
 			inst.metric = m
-			inst.keys = p.keyGroup(m, inst.dims)
+			if inst.ottl != nil {
+				inst.ottl.labelIdx = labelIndexes(m, inst.dims)
+			} else {
+				inst.keys = p.keyGroup(m, inst.dims)
+			}
 		}
 		instances[fqn] = inst
 		p.instances = append(p.instances, inst)
@@ -391,6 +480,14 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 
 	for _, sr := range snap.Rules {
 		r := &rule{fqn: sr.FQN, match: compiled(sr.Match)}
+		if sr.Lang == istioconfig.LangOTTL && sr.Match != nil {
+			c, err := compileOTTLCondition(sr.Match.Text)
+			if err != nil {
+				p.problems = append(p.problems, fmt.Errorf("rule %s: match: %w", sr.FQN, err))
+				continue
+			}
+			r.match, r.matchOTTL = nil, c
+		}
 		for _, sa := range sr.Actions {
 			if sa.Handler == nil {
 				continue
@@ -426,6 +523,51 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 		}
 	}
 	return p
+}
+
+func compileOTTLInstance(si *istioconfig.Instance, fields []istioconfig.NamedExpr) (*ottlInstance, error) {
+	o := &ottlInstance{}
+	var err error
+	if si.Template == templateMetric {
+		if o.value, err = compileOTTLValue(si.Value); err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+	} else {
+		if o.timestamp, err = compileOTTLValue(si.Timestamp); err != nil {
+			return nil, fmt.Errorf("timestamp: %w", err)
+		}
+		if o.severity, err = compileOTTLValue(si.Severity); err != nil {
+			return nil, fmt.Errorf("severity: %w", err)
+		}
+	}
+	for _, f := range sortedFields(fields) {
+		v, err := compileOTTLValue(f.Expr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		o.dims = append(o.dims, v)
+	}
+	return o, nil
+}
+
+func sortedFields(in []istioconfig.NamedExpr) []istioconfig.NamedExpr {
+	out := append([]istioconfig.NamedExpr(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// labelIndexes maps each label of m to the dimension of that (sanitised) name.
+func labelIndexes(m *promMetric, dims []namedExpr) []int {
+	idx := make([]int, len(m.labelNames))
+	for i, l := range m.labelNames {
+		idx[i] = -1
+		for j := range dims {
+			if safeName(dims[j].name) == l {
+				idx[i] = j
+			}
+		}
+	}
+	return idx
 }
 
 func namedExprs(in []istioconfig.NamedExpr) []namedExpr {

@@ -58,6 +58,15 @@ type expiryPolicy struct {
 	nextCheck time.Time
 }
 
+// latestCheck is the time of the latest check scheduled at or before now,
+// whether or not it has run yet.
+func (p *expiryPolicy) latestCheck(now time.Time) time.Time {
+	if now.Before(p.nextCheck) {
+		return p.lastCheck
+	}
+	return p.nextCheck.Add(now.Sub(p.nextCheck) / p.interval * p.interval)
+}
+
 // metricName builds the exported name as Mixer did: <namespace>_<name>,
 // both sanitised, namespace "istio" unless set, name defaulting to the
 // instance name.
@@ -212,7 +221,7 @@ func (m *promMetric) record(key []byte, v float64, now time.Time) (recordOutcome
 		s.count++
 	}
 	if m.expiry != nil {
-		s.deadline = m.expiry.lastCheck.Add(m.expiry.expiry)
+		s.deadline = m.expiry.latestCheck(now).Add(m.expiry.expiry)
 	}
 	return out, nil
 }
