@@ -108,7 +108,7 @@ func TestPromMetricRecord(t *testing.T) {
 
 func TestPromMetricExpiry(t *testing.T) {
 	start := time.Unix(1000, 0)
-	pol := &expiryPolicy{expiry: 2 * time.Second, interval: time.Second, lastCheck: start}
+	pol := &expiryPolicy{expiry: 2 * time.Second, interval: time.Second, lastCheck: start, nextCheck: start.Add(time.Second)}
 	m := newPromMetric("h", &istioconfig.MetricInfo{Name: "c", Kind: istioconfig.MetricKindCounter, LabelNames: []string{"a"}}, pol, 0)
 	_, err := m.record(key("x"), 1, start.Add(900*time.Millisecond))
 	require.NoError(t, err)
