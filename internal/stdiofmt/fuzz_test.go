@@ -1,0 +1,190 @@
+package stdiofmt
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+)
+
+// zapDecoded is what a JSON reader gets back from a zap-escaped string: the
+// same text with each byte that is not valid UTF-8 replaced by U+FFFD.
+func zapDecoded(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// FuzzEncode checks that every JSON line is valid JSON that reads back to the
+// values put in, whatever the strings and numbers, and that nothing panics.
+func FuzzEncode(f *testing.F) {
+	f.Add("key", "a \"quoted\" back\\slash\nnew\tline <&> é", int64(200), 0.5, true, "", "newlog.logentry.istio-system", "warning", true, false)
+	f.Add("", "ctl\x01\x7f\u00a0end", int64(math.MaxInt64), 1e21, false, "1969-12-31T23:59:59.999999Z", "", "BOGUS", false, true)
+	f.Add("\xff", "\xe6\x97\xed\xa0\x80", int64(-1), math.Inf(-1), false, "x\"y", "a\tb", "", true, true)
+	f.Fuzz(func(t *testing.T, key, str string, i int64, d float64, b bool, body, name, severity string, asJSON, metric bool) {
+		lr := plog.NewLogRecord()
+		lr.SetEventName(name)
+		lr.SetSeverityText(severity)
+		if body != "" {
+			lr.Body().SetStr(body)
+		}
+		a := lr.Attributes()
+		// Fixed keys carry the values that are checked; the random key is
+		// checked only for validity, since it may collide with them.
+		a.PutStr("s", str)
+		a.PutInt("i", i)
+		a.PutDouble("d", d)
+		a.PutBool(key, b)
+		a.PutEmptyBytes("raw").FromRaw([]byte(str))
+		kind := LogEntry
+		if metric {
+			kind = Metric
+			a.PutStr("value", str)
+		}
+		p := istioconfig.DefaultStdioParams()
+		p.OutputAsJSON = asJSON
+
+		var e Encoder
+		line := e.AppendRecord(nil, lr, kind, &p)
+		if len(line) == 0 || line[len(line)-1] != '\n' {
+			t.Fatalf("line does not end in a newline: %q", line)
+		}
+		if !asJSON {
+			if body == "" && !strings.ContainsAny(name, "\t\n") {
+				// With a clean prefix the fields are the fourth part.
+				parts := strings.SplitN(string(line[:len(line)-1]), "\t", 4)
+				if name == "" {
+					parts = append(parts[:2], "", parts[2])
+				}
+				if len(parts) != 4 || !json.Valid([]byte(parts[3])) {
+					t.Fatalf("console fields are not valid JSON: %q", line)
+				}
+			}
+			return
+		}
+		if !json.Valid(line) {
+			t.Fatalf("not valid JSON: %q", line)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatal(err)
+		}
+		if key == "s" || key == "i" || key == "d" || key == "raw" || key == "value" ||
+			key == "level" || key == "time" || key == "instance" {
+			return
+		}
+		if got["s"] != zapDecoded(str) {
+			t.Fatalf("string: got %q, want %q", got["s"], zapDecoded(str))
+		}
+		if got["i"] != float64(i) {
+			t.Fatalf("int: got %v, want %v", got["i"], i)
+		}
+		switch {
+		case math.IsNaN(d):
+			if got["d"] != "NaN" {
+				t.Fatalf("NaN: got %v", got["d"])
+			}
+		case math.IsInf(d, 0):
+			if s, _ := got["d"].(string); s != "+Inf" && s != "-Inf" {
+				t.Fatalf("Inf: got %v", got["d"])
+			}
+		default:
+			if got["d"] != d {
+				t.Fatalf("double: got %v, want %v", got["d"], d)
+			}
+		}
+		if got[zapDecoded(key)] != b {
+			t.Fatalf("bool under %q: got %v", key, got[zapDecoded(key)])
+		}
+		if name != "" && got["instance"] != zapDecoded(name) {
+			t.Fatalf("instance: got %q, want %q", got["instance"], zapDecoded(name))
+		}
+		if body != "" && got["time"] != zapDecoded(body) {
+			t.Fatalf("time: got %q, want %q", got["time"], zapDecoded(body))
+		}
+	})
+}
+
+// referenceEscape is zap's safeAddString written the plain way, one byte or
+// rune at a time, to check the word-at-a-time appendEscaped against.
+func referenceEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteString(`\ufffd`)
+			} else {
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		default:
+			b.WriteByte(c)
+		}
+		i++
+	}
+	return b.String()
+}
+
+func TestAppendEscapedMatchesReference(t *testing.T) {
+	// Every special byte at every offset of strings long enough for the
+	// eight-byte path, plus multi-byte runes across word boundaries.
+	specials := []string{"\x00", "\x1f", "\"", "\\", "\n", "\x7f", "\x80", "\xff", "é", "日", "\U0001F600", "\xe6\x97"}
+	for _, sp := range specials {
+		for pre := range 18 {
+			for _, post := range []int{0, 1, 7, 8, 9} {
+				s := strings.Repeat("a", pre) + sp + strings.Repeat("z", post)
+				if got := string(appendEscaped(nil, s)); got != referenceEscape(s) {
+					t.Fatalf("%q: got %q, want %q", s, got, referenceEscape(s))
+				}
+			}
+		}
+	}
+	// Every byte value inside a long clean run.
+	for c := range 256 {
+		s := "0123456789" + string([]byte{byte(c)}) + "abcdefghij"
+		if got := string(appendEscaped(nil, s)); got != referenceEscape(s) {
+			t.Fatalf("byte %#x: got %q, want %q", c, got, referenceEscape(s))
+		}
+	}
+}
+
+// FuzzAppendString checks the fast escaper against the plain one.
+func FuzzAppendString(f *testing.F) {
+	f.Add("plain ascii text longer than eight bytes")
+	f.Add("mixed \"quotes\"\tand\x01ctl and é and \xff bytes")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendEscaped(nil, s)), referenceEscape(s); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	})
+}
