@@ -4,12 +4,15 @@
 GO        ?= go
 BIN       := bin
 OCB_VER   := v0.165.0
+# protoc plugins: versions matching google.golang.org/protobuf and grpc in go.mod.
+PROTOC_GEN_GO_VER      := v1.36.12
+PROTOC_GEN_GO_GRPC_VER := v1.6.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-unit test-e2e generate check-generate bench fuzz lint demo clean tools
+.PHONY: all build run test test-unit test-e2e generate generate-proto check-generate bench fuzz lint demo clean tools
 
 all: build
 
@@ -31,11 +34,23 @@ test-unit:
 test-e2e:
 	$(GO) test -count=1 -timeout 20m ./tests/...
 
-# Regenerate the distribution's sources from builder-config.yaml.
-generate:
+# Regenerate the distribution's sources from builder-config.yaml, and the
+# Mixer API code from internal/mixerpb/*.proto.
+generate: generate-proto
 	$(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VER)
 	$(GOBIN)/builder --config builder-config.yaml --skip-get-modules --skip-compilation
 	gofmt -w cmd/otelcol-istio
+
+# internal/mixerpb: the stand-ins in internal/mixerpb/wkt let protoc resolve the
+# well-known types without libprotobuf-dev.
+generate-proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VER)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VER)
+	protoc -I internal -I internal/mixerpb/wkt \
+		--plugin=protoc-gen-go=$(GOBIN)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(GOBIN)/protoc-gen-go-grpc \
+		--go_out=internal --go_opt=paths=source_relative \
+		--go-grpc_out=internal --go-grpc_opt=paths=source_relative \
+		internal/mixerpb/attributes.proto internal/mixerpb/mixer.proto
 
 # Fails when `make generate` would change a committed file.
 check-generate: generate

@@ -1,0 +1,536 @@
+// Package als maps Envoy Access Log Service (v3) entries to attribute-bag
+// records (DESIGN §3.1) in Mixer's vocabulary, following the table of
+// shared/reference/envoy-sources.md §1b:
+//
+//   - the reporting workload comes from the stream identifier's node
+//     metadata (only the first message of a stream carries it, so a Mapper
+//     keeps it per stream), the peer from the filter-state objects
+//     upstream_peer (client side) or downstream_peer (server side) in the
+//     Struct form of Istio ≥ 1.24; the older FlatBuffer form is not read;
+//   - context.reporter.kind from the cluster name, the route name, the node
+//     type and the node's instance IPs;
+//   - destination.service.* from the outbound cluster name, or on the
+//     server side from an Istio SNI, an old inbound cluster name or the
+//     HTTP authority;
+//   - principals and connection.mtls from the downstream TLS properties
+//     (server side only: the client side's downstream is the plaintext app);
+//   - context.proxy_error_code from the response flags, in Envoy's short
+//     codes;
+//   - times, durations, sizes and headers from the entry; TCP byte deltas
+//     from the previous entry of the same connection on the stream;
+//   - HTTP entries logged before the request ended are skipped, so that a
+//     request makes one bag as with Mixer.
+//
+// What an entry does not tell is left out rather than guessed.
+package als // import "github.com/otelcol-istio/otelcol-istio/internal/als"
+
+import (
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	alsdata "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+)
+
+// Filter-state keys Istio logs (envoy-sources.md §1b).
+const (
+	UpstreamPeerKey   = "upstream_peer"
+	DownstreamPeerKey = "downstream_peer"
+	PeerPrincipalKey  = "io.istio.peer_principal"
+)
+
+const (
+	structTypeURL      = "type.googleapis.com/google.protobuf.Struct"
+	stringValueTypeURL = "type.googleapis.com/google.protobuf.StringValue"
+	bytesValueTypeURL  = "type.googleapis.com/google.protobuf.BytesValue"
+
+	// Bounds of the per-stream state, so that a stream cannot grow it
+	// without limit.
+	maxCachedPeers        = 256
+	maxCachedServices     = 256
+	maxTrackedConnections = 4096
+
+	// attributes a typical entry yields, to size the record once.
+	typicalAttributes = 48
+)
+
+// Mapper maps the messages of one ALS stream. It keeps the stream's
+// identifier, a cache of decoded peer metadata and the byte counts of open
+// TCP connections; all of it is bounded. Not safe for concurrent use: one
+// Mapper per stream.
+type Mapper struct {
+	hasIdentifier bool
+	logName       string
+	rep           reporter
+
+	peers    map[string]*workload // by the raw bytes of the filter-state Any
+	services map[string]service   // by host
+	scratch  structpb.Struct
+	tcpTotal map[string]tcpTotals // by connection (stream_id)
+}
+
+type tcpTotals struct{ received, sent uint64 }
+
+// NewMapper returns a Mapper for a new stream.
+func NewMapper() *Mapper {
+	return &Mapper{peers: make(map[string]*workload), services: make(map[string]service), tcpTotal: make(map[string]tcpTotals)}
+}
+
+// SetIdentifier records the stream identifier (node and log name).
+func (m *Mapper) SetIdentifier(id *alsv3.StreamAccessLogsMessage_Identifier) {
+	m.hasIdentifier = true
+	m.logName = id.GetLogName()
+	m.rep = newReporter(id.GetNode())
+}
+
+// HasIdentifier reports whether the stream has sent its identifier.
+func (m *Mapper) HasIdentifier() bool { return m.hasIdentifier }
+
+// LogName is the stream's log name (the Envoy logger's log_name).
+func (m *Mapper) LogName() string { return m.logName }
+
+// Map takes in one stream message: its identifier, if it has one, then
+// one record per log entry appended to out. It returns the number of
+// records appended. HTTP entries logged before a request ended (Envoy's
+// periodic and start-of-request logging) are skipped: Mixer saw one report
+// per request, and the rules count reports.
+func (m *Mapper) Map(msg *alsv3.StreamAccessLogsMessage, out plog.LogRecordSlice, observed time.Time) int {
+	if id := msg.GetIdentifier(); id != nil {
+		m.SetIdentifier(id)
+	}
+	n := 0
+	if h := msg.GetHttpLogs(); h != nil {
+		out.EnsureCapacity(out.Len() + len(h.GetLogEntry()))
+		for _, e := range h.GetLogEntry() {
+			if intermediate(e.GetCommonProperties()) {
+				continue
+			}
+			m.AppendHTTP(e, out, observed)
+			n++
+		}
+	}
+	if t := msg.GetTcpLogs(); t != nil {
+		out.EnsureCapacity(out.Len() + len(t.GetLogEntry()))
+		for _, e := range t.GetLogEntry() {
+			m.AppendTCP(e, out, observed)
+			n++
+		}
+	}
+	return n
+}
+
+// intermediate reports whether an HTTP entry was logged before its request
+// ended.
+func intermediate(c *alsdata.AccessLogCommon) bool {
+	switch c.GetAccessLogType() {
+	case alsdata.AccessLogType_DownstreamStart, alsdata.AccessLogType_DownstreamPeriodic,
+		alsdata.AccessLogType_UpstreamPoolReady, alsdata.AccessLogType_UpstreamPeriodic,
+		alsdata.AccessLogType_DownstreamTunnelSuccessfullyEstablished:
+		return true
+	}
+	//lint:ignore SA1019 Envoys before access_log_type set only this flag.
+	return c.GetIntermediateLogEntry()
+}
+
+// AppendHTTP appends the bag record of an HTTP entry, whatever its
+// access-log type.
+func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSlice, observed time.Time) {
+	c := e.GetCommonProperties()
+	req, resp := e.GetRequest(), e.GetResponse()
+	start := startTime(c)
+	a := bagrecord.InitRecord(out.AppendEmpty(), start, observed, typicalAttributes)
+	m.common(a, c, req.GetAuthority())
+
+	// A gRPC request shows in its content type or its grpc-status; both
+	// are logged only when the Telemetry provider asks for the headers.
+	grpcStatus, hasStatus := lookup2(resp.GetResponseTrailers(), resp.GetResponseHeaders(), "grpc-status")
+	protocol := "http"
+	if strings.HasPrefix(req.GetRequestHeaders()["content-type"], "application/grpc") || hasStatus {
+		protocol = "grpc"
+	}
+	bagrecord.PutString(a, "context.protocol", protocol)
+	if !start.IsZero() {
+		bagrecord.PutTimestamp(a, "request.time", start)
+		bagrecord.PutTimestamp(a, "context.time", start)
+	}
+	d, hasDur := duration(c.GetDuration())
+	if !hasDur {
+		d, hasDur = duration(c.GetTimeToLastDownstreamTxByte())
+	}
+	if hasDur {
+		bagrecord.PutDuration(a, "response.duration", d)
+		if !start.IsZero() {
+			bagrecord.PutTimestamp(a, "response.time", start.Add(d))
+		}
+	}
+
+	if method := req.GetRequestMethod(); method != corev3.RequestMethod_METHOD_UNSPECIFIED {
+		bagrecord.PutString(a, "request.method", method.String())
+	}
+	putNonEmpty(a, "request.scheme", req.GetScheme())
+	putNonEmpty(a, "request.host", req.GetAuthority())
+	path := req.GetOriginalPath()
+	if path == "" {
+		path = req.GetPath()
+	}
+	if path != "" {
+		bagrecord.PutString(a, "request.path", path)
+		urlPath, query, hasQuery := strings.Cut(path, "?")
+		bagrecord.PutString(a, "request.url_path", urlPath)
+		if hasQuery && query != "" {
+			putQuery(a, query)
+		}
+	}
+	putNonEmpty(a, "request.useragent", req.GetUserAgent())
+	putNonEmpty(a, "request.referer", req.GetReferer())
+	putNonEmpty(a, "request.id", req.GetRequestId())
+
+	hdrs := req.GetRequestHeaders()
+	h := bagrecord.PutStringMap(a, "request.headers", len(hdrs)+2)
+	for k, v := range hdrs {
+		h.PutStr(k, v)
+	}
+	if xff := req.GetForwardedFor(); xff != "" {
+		if _, ok := hdrs["x-forwarded-for"]; !ok {
+			h.PutStr("x-forwarded-for", xff)
+		}
+	}
+	if id := req.GetRequestId(); id != "" {
+		if _, ok := hdrs["x-request-id"]; !ok {
+			h.PutStr("x-request-id", id)
+		}
+	}
+	bagrecord.PutInt64(a, "request.size", clampInt64(req.GetRequestBodyBytes()))
+	bagrecord.PutInt64(a, "request.total_size", clampInt64(req.GetRequestHeadersBytes()+req.GetRequestBodyBytes()))
+
+	if code := resp.GetResponseCode(); code != nil {
+		bagrecord.PutInt64(a, "response.code", int64(code.GetValue()))
+	}
+	bagrecord.PutInt64(a, "response.size", clampInt64(resp.GetResponseBodyBytes()))
+	bagrecord.PutInt64(a, "response.total_size", clampInt64(resp.GetResponseHeadersBytes()+resp.GetResponseBodyBytes()))
+	rh := resp.GetResponseHeaders()
+	rm := bagrecord.PutStringMap(a, "response.headers", len(rh))
+	for k, v := range rh {
+		rm.PutStr(k, v)
+	}
+	if hasStatus {
+		bagrecord.PutString(a, "response.grpc_status", grpcStatus)
+	}
+	if msg, ok := lookup2(resp.GetResponseTrailers(), rh, "grpc-message"); ok {
+		bagrecord.PutString(a, "response.grpc_message", msg)
+	}
+}
+
+// AppendTCP appends the bag record of a TCP entry.
+func (m *Mapper) AppendTCP(e *alsdata.TCPAccessLogEntry, out plog.LogRecordSlice, observed time.Time) {
+	c := e.GetCommonProperties()
+	start := startTime(c)
+	a := bagrecord.InitRecord(out.AppendEmpty(), start, observed, typicalAttributes)
+	m.common(a, c, "")
+	bagrecord.PutString(a, "context.protocol", "tcp")
+	if !start.IsZero() {
+		bagrecord.PutTimestamp(a, "context.time", start)
+	}
+
+	event := "close"
+	switch c.GetAccessLogType() {
+	case alsdata.AccessLogType_TcpUpstreamConnected, alsdata.AccessLogType_TcpConnectionStart:
+		event = "open"
+	case alsdata.AccessLogType_TcpPeriodic:
+		event = "continue"
+	}
+	bagrecord.PutString(a, "connection.event", event)
+
+	cp := e.GetConnectionProperties()
+	recv, sent := cp.GetReceivedBytes(), cp.GetSentBytes()
+	bagrecord.PutInt64(a, "connection.received.bytes_total", clampInt64(recv))
+	bagrecord.PutInt64(a, "connection.sent.bytes_total", clampInt64(sent))
+	// Envoy logs running totals; Mixer's per-report counts were the bytes
+	// since the connection's previous report.
+	prev := tcpTotals{}
+	if id := c.GetStreamId(); id != "" {
+		prev = m.tcpTotal[id]
+		if event == "close" {
+			delete(m.tcpTotal, id)
+		} else if _, known := m.tcpTotal[id]; known || len(m.tcpTotal) < maxTrackedConnections {
+			m.tcpTotal[id] = tcpTotals{received: recv, sent: sent}
+		}
+	}
+	bagrecord.PutInt64(a, "connection.received.bytes", clampInt64(sub(recv, prev.received)))
+	bagrecord.PutInt64(a, "connection.sent.bytes", clampInt64(sub(sent, prev.sent)))
+	if event == "close" {
+		if d, ok := duration(c.GetDuration()); ok {
+			bagrecord.PutDuration(a, "connection.duration", d)
+		}
+	}
+}
+
+// common writes what HTTP and TCP entries share and returns the direction
+// ("outbound", "inbound" or "" when unknown).
+func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority string) string {
+	local := addr(c.GetDownstreamLocalAddress())
+	upstreamCluster := c.GetUpstreamCluster()
+	dir := m.rep.direction(upstreamCluster, c.GetRouteName(), local)
+	if dir != "" {
+		bagrecord.PutString(a, "context.reporter.kind", dir)
+	}
+	if m.rep.uid != "" {
+		bagrecord.PutString(a, "context.reporter.uid", m.rep.uid)
+	}
+	if m.rep.proxyVersion != "" {
+		bagrecord.PutString(a, "context.proxy_version", m.rep.proxyVersion)
+	}
+	bagrecord.PutString(a, "context.proxy_error_code", responseFlags(c.GetResponseFlags()))
+	putNonEmpty(a, "connection.id", c.GetStreamId())
+
+	tls := c.GetTlsProperties()
+	sni := tls.GetTlsSniHostname()
+	putNonEmpty(a, "connection.requested_server_name", sni)
+
+	if remote := addr(c.GetDownstreamRemoteAddress()); remote.ok {
+		putIP(a, "source.ip", remote.addr)
+	}
+
+	fs := c.GetFilterStateObjects()
+	outbound := dir == "outbound"
+	if outbound {
+		m.rep.workload.put(a, &sourceSide)
+		peer := m.peer(fs[UpstreamPeerKey])
+		if peer != nil {
+			peer.put(a, &destinationSide)
+		}
+		if up := addr(c.GetUpstreamRemoteAddress()); up.ok {
+			putIP(a, "destination.ip", up.addr)
+		}
+		cl, ok := parseCluster(upstreamCluster)
+		switch {
+		case ok && cl.direction == "outbound":
+			if cl.port > 0 {
+				bagrecord.PutInt64(a, "destination.port", cl.port)
+			}
+			putService(a, m.service(cl.host))
+		case upstreamCluster == passthroughCluster || upstreamCluster == blackHoleCluster:
+			putService(a, service{host: upstreamCluster, name: upstreamCluster})
+		default:
+			if up := addr(c.GetUpstreamRemoteAddress()); up.ok && up.port > 0 {
+				bagrecord.PutInt64(a, "destination.port", int64(up.port))
+			}
+		}
+		return dir
+	}
+
+	// Server side (or unknown, read the way Mixer's default reporter
+	// expression reads it: as inbound).
+	m.rep.workload.put(a, &destinationSide)
+	peer := m.peer(fs[DownstreamPeerKey])
+	if peer != nil {
+		peer.put(a, &sourceSide)
+	}
+	if local.ok {
+		putIP(a, "destination.ip", local.addr)
+		if local.port > 0 {
+			bagrecord.PutInt64(a, "destination.port", int64(local.port))
+		}
+	}
+	peerSAN := firstURISAN(tls.GetPeerCertificateProperties())
+	if p := stringFilterState(fs[PeerPrincipalKey]); p != "" {
+		peerSAN = p
+	}
+	localSAN := firstURISAN(tls.GetLocalCertificateProperties())
+	if peerSAN != "" && (peer == nil || peer.principal == "") {
+		bagrecord.PutString(a, "source.principal", peerSAN)
+		if peer == nil || peer.namespace == "" {
+			if ns := spiffeField(peerSAN, "ns"); ns != "" {
+				bagrecord.PutString(a, "source.namespace", ns)
+			}
+		}
+	}
+	if localSAN != "" {
+		bagrecord.PutString(a, "destination.principal", localSAN)
+	}
+	if dir != "" {
+		bagrecord.PutBool(a, "connection.mtls", peerSAN != "" && localSAN != "")
+	}
+
+	// The destination service: Istio clients send the SNI
+	// outbound_.<port>_.<subset>_.<host> over mTLS; proxies before 1.8
+	// named inbound clusters inbound|<port>|<name>|<host>; else the host
+	// the client asked for.
+	if cl, ok := parseCluster(sni); ok && cl.direction == "outbound" && cl.host != "" {
+		putService(a, m.service(cl.host))
+	} else if cl, ok := parseCluster(upstreamCluster); ok && cl.host != "" {
+		putService(a, m.service(cl.host))
+	} else if authority != "" {
+		putService(a, m.service(hostFromAuthority(authority)))
+	}
+	return dir
+}
+
+// peer decodes (once per distinct value on the stream) the peer metadata
+// of a filter-state object.
+func (m *Mapper) peer(v *anypb.Any) *workload {
+	if v == nil || v.GetTypeUrl() != structTypeURL {
+		return nil
+	}
+	if w, ok := m.peers[string(v.GetValue())]; ok {
+		return w
+	}
+	if err := (proto.UnmarshalOptions{}).Unmarshal(v.GetValue(), &m.scratch); err != nil {
+		return nil
+	}
+	w := peerFromStruct(&m.scratch)
+	if len(m.peers) >= maxCachedPeers {
+		clear(m.peers)
+	}
+	p := &w
+	if w.empty() {
+		p = nil
+	}
+	m.peers[string(v.GetValue())] = p
+	return p
+}
+
+// stringFilterState reads a filter-state object holding a string.
+func stringFilterState(v *anypb.Any) string {
+	switch v.GetTypeUrl() {
+	case stringValueTypeURL:
+		var s wrapperspb.StringValue
+		if proto.Unmarshal(v.GetValue(), &s) == nil {
+			return s.GetValue()
+		}
+	case bytesValueTypeURL:
+		var b wrapperspb.BytesValue
+		if proto.Unmarshal(v.GetValue(), &b) == nil {
+			return string(b.GetValue())
+		}
+	}
+	return ""
+}
+
+func firstURISAN(p *alsdata.TLSProperties_CertificateProperties) string {
+	for _, san := range p.GetSubjectAltName() {
+		if u := san.GetUri(); u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+func putService(a pcommon.Map, s service) {
+	putNonEmpty(a, "destination.service.host", s.host)
+	putNonEmpty(a, "destination.service.name", s.name)
+	putNonEmpty(a, "destination.service.namespace", s.namespace)
+	putNonEmpty(a, "destination.service.uid", s.uid)
+}
+
+// service returns the destination service of a host, from the stream's
+// cache: hosts repeat, and deriving one allocates.
+func (m *Mapper) service(host string) service {
+	if s, ok := m.services[host]; ok {
+		return s
+	}
+	s := serviceFromHost(host)
+	if len(m.services) >= maxCachedServices {
+		clear(m.services)
+	}
+	m.services[host] = s
+	return s
+}
+
+// putQuery writes request.query_params; the first value of a repeated key
+// wins and nothing is unescaped, as the 1.1 proxy did.
+func putQuery(a pcommon.Map, query string) {
+	qm := bagrecord.PutStringMap(a, "request.query_params", strings.Count(query, "&")+1)
+	for part := range strings.SplitSeq(query, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if _, dup := qm.Get(k); !dup {
+			qm.PutStr(k, v)
+		}
+	}
+}
+
+func putNonEmpty(a pcommon.Map, name, v string) {
+	if v != "" {
+		bagrecord.PutString(a, name, v)
+	}
+}
+
+func putIP(a pcommon.Map, name string, ip netip.Addr) {
+	if ip.Is4() {
+		b := ip.As4()
+		bagrecord.PutIP(a, name, b[:])
+		return
+	}
+	b := ip.As16()
+	bagrecord.PutIP(a, name, b[:])
+}
+
+type ipOrNone struct {
+	addr netip.Addr
+	port uint32
+	ok   bool
+}
+
+func addr(a *corev3.Address) ipOrNone {
+	sa := a.GetSocketAddress()
+	if sa == nil {
+		return ipOrNone{}
+	}
+	ip, err := netip.ParseAddr(sa.GetAddress())
+	if err != nil {
+		return ipOrNone{}
+	}
+	return ipOrNone{addr: ip, port: sa.GetPortValue(), ok: true}
+}
+
+func startTime(c *alsdata.AccessLogCommon) time.Time {
+	ts := c.GetStartTime()
+	if ts == nil || ts.CheckValid() != nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+func duration(d *durationpb.Duration) (time.Duration, bool) {
+	if d == nil || d.CheckValid() != nil {
+		return 0, false
+	}
+	return d.AsDuration(), true
+}
+
+func lookup2(first, second map[string]string, k string) (string, bool) {
+	if v, ok := first[k]; ok {
+		return v, true
+	}
+	v, ok := second[k]
+	return v, ok
+}
+
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
+
+func sub(a, b uint64) uint64 {
+	if b > a {
+		return a // a new connection reusing an id: count from zero
+	}
+	return a - b
+}

@@ -1,0 +1,148 @@
+package mixerreport
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
+)
+
+// FuzzDecodeReport feeds arbitrary wire bytes through the protobuf codec and
+// the decoder (both encodings): no panic, and the records plus the failed
+// elements account for every element.
+func FuzzDecodeReport(f *testing.F) {
+	enc := NewDefaultEncoder()
+	seeds := []struct {
+		bags   []Bag
+		layout Layout
+	}{
+		{[]Bag{bookinfoBag(0), bookinfoBag(1)}, ProxyLayout(221)},
+		{[]Bag{bookinfoBag(2), {String("request.id", "r1")}, {}}, MixcLayout},
+		{[]Bag{{StringMap("source.labels", map[string]string{"app": "a"}), Int64("response.code", 404)}}, ProxyLayout(0)},
+	}
+	for _, s := range seeds {
+		req, err := enc.Encode(s.bags, s.layout)
+		require.NoError(f, err)
+		raw, err := proto.Marshal(req)
+		require.NoError(f, err)
+		f.Add(raw)
+		f.Add(raw[:len(raw)/2])
+	}
+	d := NewDefaultDecoder()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var req mixerpb.ReportRequest
+		if proto.Unmarshal(raw, &req) != nil {
+			return
+		}
+		for _, sem := range []mixerpb.ReportRequest_RepeatedAttributesSemantics{
+			mixerpb.ReportRequest_INDEPENDENT_ENCODING, mixerpb.ReportRequest_DELTA_ENCODING,
+		} {
+			req.RepeatedAttributesSemantics = sem
+			out := plog.NewLogRecordSlice()
+			res, err := d.Decode(&req, out, time.Unix(1, 0))
+			if err != nil {
+				if out.Len() != 0 {
+					t.Fatalf("records from a refused request: %v", err)
+				}
+				continue
+			}
+			if res.Reports != out.Len() || out.Len()+len(res.Errors) != len(req.Attributes) {
+				t.Fatalf("%d elements, %d records, %d errors", len(req.Attributes), out.Len(), len(res.Errors))
+			}
+			_ = ReportErrorMessage(res.Errors)
+		}
+	})
+}
+
+// FuzzDecodeIndices builds bags from small word indices, so that undefined,
+// shadowed and duplicated names and values come up often: each 3 input
+// bytes are one attribute (typed map, name index, value index), a zero
+// byte starts the next element.
+func FuzzDecodeIndices(f *testing.F) {
+	f.Add(uint8(3), uint8(2), false, []byte{0, 1, 0xff, 2, 1, 0xfe, 0, 0, 1, 7, 0xfd, 0xfc})
+	f.Add(uint8(0), uint8(0), true, []byte{1, 5, 6, 3, 5, 9, 0, 8, 0xff, 0xfe})
+	words := []string{"request.id", "r1", "response.code", "a", "a", "source.labels", "x"}
+	d := NewDefaultDecoder()
+	f.Fuzz(func(t *testing.T, nWords, nDefault uint8, delta bool, ops []byte) {
+		req := &mixerpb.ReportRequest{DefaultWords: words[:int(nDefault)%(len(words)+1)]}
+		if delta {
+			req.RepeatedAttributesSemantics = mixerpb.ReportRequest_DELTA_ENCODING
+		} else {
+			req.RepeatedAttributesSemantics = mixerpb.ReportRequest_INDEPENDENT_ENCODING
+		}
+		ca := &mixerpb.CompressedAttributes{Words: words[:int(nWords)%(len(words)+1)]}
+		req.Attributes = append(req.Attributes, ca)
+		for i := 0; i+2 < len(ops); i += 3 {
+			if ops[i] == 0 {
+				ca = &mixerpb.CompressedAttributes{}
+				req.Attributes = append(req.Attributes, ca)
+			}
+			k, v := int32(int8(ops[i+1])), int32(int8(ops[i+2]))
+			switch ops[i] % 8 {
+			case 0:
+				if ca.Strings == nil {
+					ca.Strings = map[int32]int32{}
+				}
+				ca.Strings[k] = v
+			case 1:
+				if ca.Int64S == nil {
+					ca.Int64S = map[int32]int64{}
+				}
+				ca.Int64S[k] = int64(v)
+			case 2:
+				if ca.Doubles == nil {
+					ca.Doubles = map[int32]float64{}
+				}
+				ca.Doubles[k] = float64(v)
+			case 3:
+				if ca.Bools == nil {
+					ca.Bools = map[int32]bool{}
+				}
+				ca.Bools[k] = v > 0
+			case 4:
+				if ca.Timestamps == nil {
+					ca.Timestamps = map[int32]*timestamppb.Timestamp{}
+				}
+				ca.Timestamps[k] = &timestamppb.Timestamp{Seconds: int64(v) << 40, Nanos: v << 24}
+			case 5:
+				if ca.Durations == nil {
+					ca.Durations = map[int32]*durationpb.Duration{}
+				}
+				ca.Durations[k] = &durationpb.Duration{Seconds: int64(v) << 30, Nanos: v << 23}
+			case 6:
+				if ca.Bytes == nil {
+					ca.Bytes = map[int32][]byte{}
+				}
+				ca.Bytes[k] = ops[i : i+3]
+			case 7:
+				if ca.StringMaps == nil {
+					ca.StringMaps = map[int32]*mixerpb.StringMap{}
+				}
+				ca.StringMaps[k] = &mixerpb.StringMap{Entries: map[int32]int32{v: k}}
+			}
+		}
+		out := plog.NewLogRecordSlice()
+		res, err := d.Decode(req, out, time.Unix(1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Len()+len(res.Errors) != len(req.Attributes) {
+			t.Fatalf("%d elements, %d records, %d errors", len(req.Attributes), out.Len(), len(res.Errors))
+		}
+		for i := range out.Len() {
+			seen := map[string]bool{}
+			for k := range out.At(i).Attributes().All() {
+				if seen[k] {
+					t.Fatalf("record %d has %q twice", i, k)
+				}
+				seen[k] = true
+			}
+		}
+	})
+}

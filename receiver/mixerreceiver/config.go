@@ -1,0 +1,32 @@
+package mixerreceiver // import "github.com/otelcol-istio/otelcol-istio/receiver/mixerreceiver"
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+)
+
+// Config configures the mixer receiver: the collector's standard gRPC server
+// settings (endpoint, transport, tls with client_ca_file for mTLS,
+// keepalive, max_recv_msg_size_mib, auth ...) at the top level.
+type Config struct {
+	configgrpc.ServerConfig `mapstructure:",squash"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks what the embedded gRPC settings do not: that there is an
+// address to listen on, on a stream transport.
+func (c *Config) Validate() error {
+	if c.NetAddr.Endpoint == "" {
+		return errors.New("endpoint: must be set, e.g. `endpoint: localhost:9091`")
+	}
+	switch c.NetAddr.Transport {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return fmt.Errorf("transport: %q cannot carry gRPC; use tcp, tcp4, tcp6 or unix", c.NetAddr.Transport)
+	}
+	return nil
+}
