@@ -1,8 +1,8 @@
 package tests
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,39 +11,60 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 )
 
-// TestEmbeddedDefault starts the binary with no --config (moved to free ports
-// with --set) and checks that it serves health and runs the default pipeline.
+// TestEmbeddedDefault starts the binary with no --config (moved to free
+// ports with --set) and sends it Bookinfo reports over the Mixer API: the
+// default telemetry config must expose istio_requests_total and write
+// accesslog lines to stdout.
 func TestEmbeddedDefault(t *testing.T) {
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	otlpHTTP := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startCollector(t, collectorOptions{
 		Health: health,
 		Args: []string{
 			"--set=extensions.health_check.endpoint=" + health,
-			"--set=receivers.otlp.protocols.grpc.endpoint=" + fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-			"--set=receivers.otlp.protocols.http.endpoint=" + otlpHTTP,
+			"--set=receivers.mixer.endpoint=" + mixer,
+			"--set=exporters.prometheus.endpoint=" + prom,
+			"--set=connectors.istio_rules.flush_interval=200ms",
 		},
 	})
-
-	// The default pipeline takes OTLP logs and hands them to the debug exporter.
-	body := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hello"}},{"body":{"stringValue":"world"}}]}]}]}`
-	resp, err := http.Post("http://"+otlpHTTP+"/v1/logs", "application/json", strings.NewReader(body))
+	m := &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 1, Enriched: true, MTLS: true})
+	var bags []mixerreport.Bag
+	for range 3 {
+		for _, b := range g.Next() {
+			var rb mixerreport.Bag
+			for _, a := range b {
+				rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
+			}
+			bags = append(bags, rb)
+		}
+	}
+	req, err := mixerreport.NewDefaultEncoder().Encode(bags, mixerreport.ProxyLayout(221))
 	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	waitFor(t, 20*time.Second, "the debug exporter to report 2 log records", func() bool {
-		return strings.Contains(c.Stderr.String(), `"log records": 2`)
+	_, err = m.client(t).Report(context.Background(), req)
+	require.NoError(t, err)
+
+	waitFor(t, 20*time.Second, "istio_requests_total for the gateway's requests", func() bool {
+		return strings.Contains(m.exposition(t), `istio_requests_total{connection_security_policy="mutual_tls",destination_app="productpage",destination_principal="cluster.local/ns/default/sa/bookinfo-productpage",destination_service="productpage.default.svc.cluster.local",destination_service_name="productpage",destination_service_namespace="default",destination_version="v1",destination_workload="productpage-v1",destination_workload_namespace="default",permissive_response_code="none",permissive_response_policyid="none",reporter="destination",request_protocol="http",response_code="200",response_flags="-",source_app="istio-ingressgateway",source_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",source_version="unknown",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"} 3`)
+	})
+	waitFor(t, 10*time.Second, "an accesslog line per report", func() bool {
+		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) == len(bags)
 	})
 }
 
 // wantComponents is the distribution's component list (issue: foundation).
 var wantComponents = map[string][]string{
-	"receivers":  {"otlp", "file_log"},
-	"processors": {"batch", "memory_limiter", "transform", "filter"},
-	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write"},
-	"extensions": {"health_check", "pprof", "zpages"},
+	"receivers":  {"otlp", "file_log", "mixer"},
+	"processors": {"batch", "memory_limiter", "transform", "filter", "istio_rules"},
+	"connectors": {"istio_rules"},
+	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "istio_stdio"},
+	"extensions": {"health_check", "pprof", "zpages", "istio_config"},
 }
 
 func TestComponentsCommand(t *testing.T) {
