@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-
 // labelKey joins the values of the named labels; with no names, every label.
 func labelKey(attrs pcommon.Map, names []string) string {
 	if len(names) == 0 {
