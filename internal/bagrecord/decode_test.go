@@ -174,7 +174,7 @@ func TestDecoderMatchesDecode(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add("s", "x", int64(1), 1.5, []byte{1, 2, 3, 4})
-	f.Add("ts", "2020-07-01T10:00:00Z", int64(-1), -0.0, []byte{})
+	f.Add("ts", "2020-07-01T10:00:00Z", int64(-1), 0.25, []byte{})
 	f.Fuzz(func(t *testing.T, name, s string, i int64, d float64, raw []byte) {
 		m := pcommon.NewMap()
 		m.PutStr(name, s)

@@ -63,7 +63,7 @@ func PutBool(m pcommon.Map, name string, v bool) { m.PutBool(name, v) }
 // reads back exactly.
 func PutTimestamp(m pcommon.Map, name string, t time.Time) {
 	if t.Before(minTime) || t.After(maxTime) {
-		m.PutStr(name, t.Format(time.RFC3339Nano))
+		m.PutStr(name, t.UTC().Format(time.RFC3339Nano))
 		return
 	}
 	m.PutInt(name, t.UnixNano())

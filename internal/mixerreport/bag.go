@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 )
 
@@ -105,7 +107,10 @@ func (b Bag) RecordRaw() map[string]any {
 		case KindBool:
 			m[a.Name] = a.Bool
 		case KindTimestamp:
-			m[a.Name] = bagrecord.TimeToNanos(a.Time)
+			tm := pcommon.NewMap()
+			bagrecord.PutTimestamp(tm, a.Name, a.Time)
+			v, _ := tm.Get(a.Name)
+			m[a.Name] = v.AsRaw()
 		case KindDuration:
 			m[a.Name] = int64(a.Dur)
 		case KindBytes:

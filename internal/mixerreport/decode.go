@@ -360,12 +360,12 @@ func (d *Decoder) resolveFull(elem int, ca *mixerpb.CompressedAttributes) error 
 	}
 	for k, v := range ca.GetTimestamps() {
 		if name, ok := d.visibleName(elem, k); ok {
-			ns, err := timestampNanos(v.GetSeconds(), v.GetNanos())
+			ns, text, err := timestampNanos(v.GetSeconds(), v.GetNanos())
 			if err != "" {
 				verr = firstErr(verr, &valueError{name: name, kind: KindTimestamp, msg: err})
 				continue
 			}
-			d.entries = append(d.entries, entry{name: name, kind: KindTimestamp, num: ns})
+			d.entries = append(d.entries, entry{name: name, kind: KindTimestamp, num: ns, str: text})
 		}
 	}
 	for k, v := range ca.GetDurations() {
@@ -453,11 +453,11 @@ func (d *Decoder) applyDelta(ca *mixerpb.CompressedAttributes) error {
 			if d.testAndSet(c) {
 				return &duplicateError{name: n, kind: KindTimestamp}
 			}
-			ns, err := timestampNanos(v.GetSeconds(), v.GetNanos())
+			ns, text, err := timestampNanos(v.GetSeconds(), v.GetNanos())
 			if err != "" {
 				return &valueError{name: n, kind: KindTimestamp, msg: err}
 			}
-			d.acc.set(entry{name: n, kind: KindTimestamp, num: ns})
+			d.acc.set(entry{name: n, kind: KindTimestamp, num: ns, str: text})
 		}
 	}
 	for k, v := range ca.GetDurations() {
@@ -550,7 +550,11 @@ func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, observed time.
 		case KindBool:
 			bagrecord.PutBool(m, e.name, e.num != 0)
 		case KindTimestamp:
-			bagrecord.PutTimestampNanos(m, e.name, e.num)
+			if e.str != "" { // outside the int64 nanosecond range
+				bagrecord.PutString(m, e.name, e.str)
+			} else {
+				bagrecord.PutTimestampNanos(m, e.name, e.num)
+			}
 		case KindDuration:
 			bagrecord.PutDuration(m, e.name, time.Duration(e.num))
 		case KindBytes:
@@ -582,16 +586,22 @@ const (
 	maxDurationSeconds  = 315576000000
 )
 
-// timestampNanos validates a Timestamp and returns it as Unix nanoseconds,
-// clamped to int64 like bagrecord.PutTimestamp; the string is the problem.
-func timestampNanos(sec int64, nanos int32) (int64, string) {
+// timestampNanos validates a Timestamp and returns it as Unix nanoseconds;
+// a time that int64 nanoseconds cannot hold (before 1678, after 2262, such as
+// Mixer's zero time) comes back as RFC 3339 text instead, the form
+// bagrecord.PutTimestamp uses for it. problem says what is wrong.
+func timestampNanos(sec int64, nanos int32) (ns int64, text, problem string) {
 	if nanos < 0 || nanos >= 1e9 {
-		return 0, fmt.Sprintf("nanos %d out of range [0, 999999999]", nanos)
+		return 0, "", fmt.Sprintf("nanos %d out of range [0, 999999999]", nanos)
 	}
 	if sec < minTimestampSeconds || sec > maxTimestampSeconds {
-		return 0, fmt.Sprintf("seconds %d outside years 0001 to 9999", sec)
+		return 0, "", fmt.Sprintf("seconds %d outside years 0001 to 9999", sec)
 	}
-	return bagrecord.TimeToNanos(time.Unix(sec, int64(nanos))), ""
+	t := time.Unix(sec, int64(nanos))
+	if n := bagrecord.TimeToNanos(t); n != math.MinInt64 && n != math.MaxInt64 {
+		return n, "", ""
+	}
+	return 0, t.UTC().Format(time.RFC3339Nano), ""
 }
 
 // durationNanos validates a Duration and returns it in nanoseconds.

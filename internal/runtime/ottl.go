@@ -87,11 +87,10 @@ type ottlInstance struct {
 
 // ottlRecord is the record being dispatched, for OTTL evaluation.
 type ottlRecord struct {
-	rl  plog.ResourceLogs
-	sl  plog.ScopeLogs
-	lr  plog.LogRecord
-	tc  ottlTCtx
-	set bool
+	rl plog.ResourceLogs
+	sl plog.ScopeLogs
+	lr plog.LogRecord
+	tc ottlTCtx
 }
 
 func (r *ottlRecord) context() ottlTCtx {

@@ -18,7 +18,6 @@ type batchOutput struct {
 	hasRL  bool
 	scopes []plog.ScopeLogs
 	has    []bool
-	groups []*group
 }
 
 func (o *batchOutput) resize(n int) {
