@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
 )
 
 func init() {
@@ -68,13 +69,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	for _, src := range sources {
 		got, err := src.Load()
 		if err != nil {
-			fmt.Fprintf(stdout, "%v\n", err)
+			fmt.Fprintf(stdout, "%s: %v\n", src, err)
 			unreadable++
 			continue
 		}
 		in.Add(got)
 	}
-	snap := istioconfig.Build(in, istioconfig.BuildOptions{DefaultNamespace: *ns})
+	snap := istioconfig.Build(in, istioconfig.BuildOptions{DefaultNamespace: *ns, CompileOTTL: runtime.CheckOTTL})
 	for _, p := range snap.Problems {
 		fmt.Fprintln(stdout, p.Error())
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
 )
 
 // Provider is what istio_config offers to other components: the current
@@ -105,7 +106,7 @@ func (e *configExtension) Start(ctx context.Context, _ component.Host) error {
 func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) error {
 	e.loader = istioconfig.NewLoader(istioconfig.LoaderOptions{
 		Sources:  srcs,
-		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace},
+		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, CompileOTTL: runtime.CheckOTTL},
 		Debounce: e.cfg.Debounce,
 		Logger:   e.set.Logger,
 		OnReload: e.onReload,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -514,6 +513,3 @@ func TestConformanceCompileOnly(t *testing.T) {
 		t.Errorf("%d compile-only cases, want 26", len(f.CompileOnly))
 	}
 }
-
-// Keep slices imported for helpers used by other test files.
-var _ = slices.Sort[[]string]

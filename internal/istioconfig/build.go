@@ -87,10 +87,12 @@ type promOwner struct {
 const reasonRejected = "rejected"
 
 func (b *builder) run(in Input) {
-	res := b.withLastGoodFiles(in)
-	for _, r := range res {
-		if r.Namespace == "" {
-			r.Namespace = b.opts.DefaultNamespace
+	res := slices.Clone(b.withLastGoodFiles(in))
+	for i, r := range res {
+		if r.Namespace == "" { // a copy: the caller's resources stay as read
+			c := *r
+			c.Namespace = b.opts.DefaultNamespace
+			res[i] = &c
 		}
 	}
 	b.snap.Problems = append(b.snap.Problems, in.Problems...)

@@ -21,6 +21,7 @@ import (
 // document it is in. Decode does not judge kinds or specs; Build does.
 func Decode(file string, data []byte) ([]*Resource, []Problem) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = loneCRToLF(data)
 	var chunks []chunk
 	var probs []Problem
 	if looksLikeJSON(data) {
@@ -32,25 +33,48 @@ func Decode(file string, data []byte) ([]*Resource, []Problem) {
 	for _, c := range chunks {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(c.text, &doc); err != nil {
-			probs = append(probs, yamlProblem(file, c.line, err))
+			probs = append(probs, yamlProblem(file, c, err))
 			continue
 		}
-		shiftLines(&doc, c.line-1)
+		if c.flat {
+			flatten(&doc, c.line)
+		} else {
+			shiftLines(&doc, c.line-1)
+		}
 		root := deref(&doc)
 		if isNull(root) {
 			continue // empty document, or only comments
 		}
-		res, ps := objects(file, root)
+		res, ps := objects(file, root, 0)
 		out = append(out, res...)
 		probs = append(probs, ps...)
 	}
 	return out, probs
 }
 
+// loneCRToLF turns a CR that is not followed by LF into LF: YAML counts it
+// as a line break, and so must our line numbers.
+func loneCRToLF(data []byte) []byte {
+	i := bytes.IndexByte(data, '\r')
+	if i < 0 {
+		return data
+	}
+	out := bytes.Clone(data)
+	for ; i < len(out); i++ {
+		if out[i] == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			out[i] = '\n'
+		}
+	}
+	return out
+}
+
 // chunk is one document's text and the file line it starts on.
 type chunk struct {
 	text []byte
 	line int
+	// flat is set when text is a re-encoding, whose positions mean
+	// nothing: every node then reports the chunk's first line.
+	flat bool
 }
 
 func looksLikeJSON(data []byte) bool {
@@ -139,8 +163,8 @@ func splitJSON(file string, data []byte) ([]chunk, []Problem) {
 			var n yaml.Node
 			_ = n.Encode(v)
 			b, _ := yaml.Marshal(&n)
-			text = b
-			col = 1
+			out = append(out, chunk{text: b, line: line, flat: true})
+			continue
 		}
 		out = append(out, chunk{text: text, line: line})
 	}
@@ -157,12 +181,14 @@ func position(data []byte, off int) (int, int) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlProblem turns a yaml.v3 error into a Problem with a file line.
-func yamlProblem(file string, first int, err error) Problem {
+func yamlProblem(file string, c chunk, err error) Problem {
 	msg := err.Error()
-	p := Problem{File: file, Line: first}
+	p := Problem{File: file, Line: c.line}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		p.Line = first + n - 1
+		// yaml.v3 may name the line after the end of the text.
+		last := c.line + bytes.Count(bytes.TrimRight(c.text, "\n"), []byte("\n"))
+		p.Line = min(c.line+n-1, last)
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
@@ -191,11 +217,29 @@ func shiftLines(n *yaml.Node, by int) {
 	walk(n)
 }
 
+// flatten puts every node on one line, column unknown.
+func flatten(n *yaml.Node, line int) {
+	if n == nil {
+		return
+	}
+	n.Line, n.Column = line, 0
+	for _, c := range n.Content {
+		flatten(c, line)
+	}
+}
+
+// maxListDepth bounds Lists inside Lists (an alias can make a List contain
+// itself).
+const maxListDepth = 3
+
 // objects reads one top-level node: an object, a List, or (JSON) an array.
-func objects(file string, n *yaml.Node) ([]*Resource, []Problem) {
+func objects(file string, n *yaml.Node, depth int) ([]*Resource, []Problem) {
+	if depth > maxListDepth {
+		return nil, []Problem{{File: file, Line: n.Line, Column: n.Column, Message: "lists nested too deeply"}}
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
-		return items(file, n)
+		return items(file, n, depth+1)
 	case yaml.MappingNode:
 	default:
 		return nil, []Problem{{File: file, Line: n.Line, Column: n.Column,
@@ -215,7 +259,7 @@ func objects(file string, n *yaml.Node) ([]*Resource, []Problem) {
 				return nil, []Problem{{File: file, Line: deref(it).Line, Column: deref(it).Column,
 					Field: "items", Message: "must be a list of objects, not " + describe(it)}}
 			}
-			return items(file, deref(it))
+			return items(file, deref(it), depth+1)
 		}
 	}
 	r, p := object(file, n, top)
@@ -225,11 +269,11 @@ func objects(file string, n *yaml.Node) ([]*Resource, []Problem) {
 	return []*Resource{r}, nil
 }
 
-func items(file string, seq *yaml.Node) ([]*Resource, []Problem) {
+func items(file string, seq *yaml.Node, depth int) ([]*Resource, []Problem) {
 	var out []*Resource
 	var probs []Problem
 	for _, it := range seq.Content {
-		r, p := objects(file, deref(it))
+		r, p := objects(file, deref(it), depth)
 		out = append(out, r...)
 		probs = append(probs, p...)
 	}

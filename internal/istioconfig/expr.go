@@ -2,7 +2,6 @@ package istioconfig
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -105,6 +104,3 @@ func exprPosition(n *yaml.Node, src string, line, col int) (int, int) {
 	}
 	return n.Line, n.Column + off
 }
-
-// typeName is how messages name a wanted type.
-func typeName(t attribute.Type) string { return fmt.Sprint(t) }

@@ -43,6 +43,9 @@ func (b *builder) handler(r *Resource) (*Handler, []Problem, string) {
 		if params.path == "" {
 			params.path = "params"
 		}
+		if rd.failed() { // an unknown key next to params: likely a misplaced param
+			return nil, rd.probs, ""
+		}
 	}
 	h := &Handler{
 		FQN: r.FQN(), Name: r.Name, Namespace: r.Namespace, Kind: r.Kind, Adapter: adapter,
@@ -51,7 +54,7 @@ func (b *builder) handler(r *Resource) (*Handler, []Problem, string) {
 	why := ""
 	switch adapter {
 	case AdapterPrometheus:
-		p, fatal := b.prometheus(rd, params, h.FQN)
+		p, fatal := b.prometheus(rd, params)
 		if fatal {
 			return nil, rd.probs, ""
 		}
@@ -154,7 +157,7 @@ var (
 // prometheus decodes prometheus params (§d.7). A bad metric entry drops
 // that metric only (Mixer failed to register just that one); fatal is true
 // when the params as a whole are unusable.
-func (b *builder) prometheus(rd *reader, params field, fqn string) (p *PrometheusParams, fatal bool) {
+func (b *builder) prometheus(rd *reader, params field) (p *PrometheusParams, fatal bool) {
 	p = &PrometheusParams{}
 	before := len(rd.probs)
 	f := rd.object(params.val, params.path, true, "metrics", "metrics_expiration_policy")

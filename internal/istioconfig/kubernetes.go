@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -49,7 +49,10 @@ type KubernetesSource struct {
 	opts   KubernetesOptions
 
 	mu        sync.Mutex
-	informers []kubeInformer
+	informers []*kubeInformer
+	// missing holds the informers whose resource the API server does not
+	// serve (no CRD): Start need not wait for them.
+	missing sync.Map // *kubeInformer → bool
 }
 
 type kubeInformer struct {
@@ -106,7 +109,7 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 		UpdateFunc: func(any, any) { changed() },
 		DeleteFunc: func(any) { changed() },
 	}
-	var infs []kubeInformer
+	var infs []*kubeInformer
 	for _, ns := range namespaces {
 		// No periodic resync: the watch delivers every change.
 		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.client, 0, ns, nil)
@@ -116,8 +119,9 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 			if _, err := inf.AddEventHandler(handler); err != nil {
 				return fmt.Errorf("watching %s: %w", res, err)
 			}
-			_ = inf.SetWatchErrorHandlerWithContext(s.watchError(gvr, ns))
-			infs = append(infs, kubeInformer{gvr: gvr, namespace: ns, inf: inf})
+			ki := &kubeInformer{gvr: gvr, namespace: ns, inf: inf}
+			_ = inf.SetWatchErrorHandlerWithContext(s.watchError(ki))
+			infs = append(infs, ki)
 		}
 		f.Start(ctx.Done())
 	}
@@ -129,7 +133,8 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 	defer cancel()
 	var missing []string
 	for _, i := range infs {
-		if !cache.WaitForCacheSync(syncCtx.Done(), i.inf.HasSynced) {
+		ready := func() bool { _, gone := s.missing.Load(i); return gone || i.inf.HasSynced() }
+		if !cache.WaitForCacheSync(syncCtx.Done(), ready) || !i.inf.HasSynced() {
 			missing = append(missing, i.describe())
 		}
 	}
@@ -143,16 +148,21 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 	return nil
 }
 
-func (i kubeInformer) describe() string {
+func (i *kubeInformer) describe() string {
 	if i.namespace == "" {
 		return i.gvr.Resource
 	}
 	return i.gvr.Resource + " in " + i.namespace
 }
 
-func (s *KubernetesSource) watchError(gvr schema.GroupVersionResource, ns string) cache.WatchErrorHandlerWithContext {
+// watchError notes resources the server does not know (their informer keeps
+// retrying, and picks them up once the CRD is installed).
+func (s *KubernetesSource) watchError(i *kubeInformer) cache.WatchErrorHandlerWithContext {
 	return func(_ context.Context, _ *cache.Reflector, err error) {
-		s.opts.Logger.Debug("Kubernetes watch error", zap.String("resource", gvr.Resource), zap.String("namespace", ns), zap.Error(err))
+		if apierrors.IsNotFound(err) {
+			s.missing.Store(i, true)
+		}
+		s.opts.Logger.Debug("Kubernetes watch error", zap.String("resource", i.gvr.Resource), zap.String("namespace", i.namespace), zap.Error(err))
 	}
 }
 
@@ -207,23 +217,4 @@ func FromUnstructured(u *unstructured.Unstructured) (*Resource, error) {
 	}
 	r.Spec = &n
 	return r, nil
-}
-
-// kubernetesKinds is for tests and docs: the kinds behind KubernetesResources.
-func kubernetesKinds() []string {
-	out := make([]string, 0, len(KubernetesResources))
-	for _, r := range KubernetesResources {
-		switch {
-		case r == "kuberneteses":
-			out = append(out, "kubernetes")
-		case r == "prometheuses":
-			out = append(out, "prometheus")
-		case r == "logentries":
-			out = append(out, "logentry")
-		default:
-			out = append(out, strings.TrimSuffix(r, "s"))
-		}
-	}
-	slices.Sort(out)
-	return out
 }

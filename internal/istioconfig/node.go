@@ -66,26 +66,37 @@ type kv struct {
 }
 
 // entries lists a mapping's entries in order, with YAML merge keys (<<)
-// expanded where they stand.
+// expanded where they stand. Merges that refer to themselves, or that would
+// expand beyond maxMergedEntries, are cut short: the YAML parser leaves
+// aliases unexpanded in nodes, so guarding against alias bombs is ours.
 func entries(n *yaml.Node) []kv {
+	budget := maxMergedEntries
+	return appendEntries(nil, n, map[*yaml.Node]bool{}, &budget)
+}
+
+const maxMergedEntries = 10000
+
+func appendEntries(out []kv, n *yaml.Node, active map[*yaml.Node]bool, budget *int) []kv {
 	n = deref(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+	if n == nil || n.Kind != yaml.MappingNode || active[n] {
+		return out
 	}
-	out := make([]kv, 0, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	active[n] = true
+	defer delete(active, n)
+	for i := 0; i+1 < len(n.Content) && *budget > 0; i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Tag == "!!merge" {
 			src := deref(v)
 			if src != nil && src.Kind == yaml.SequenceNode {
-				for _, s := range src.Content {
-					out = append(out, entries(s)...)
+				for _, c := range src.Content {
+					out = appendEntries(out, c, active, budget)
 				}
 			} else {
-				out = append(out, entries(src)...)
+				out = appendEntries(out, src, active, budget)
 			}
 			continue
 		}
+		*budget--
 		out = append(out, kv{key: deref(k).Value, k: k, v: v})
 	}
 	return out

@@ -84,14 +84,14 @@ func IsConfigFile(name string) bool {
 func (s *FileSource) Load() (Input, error) {
 	fi, err := os.Stat(s.path)
 	if err != nil {
-		return Input{}, err
+		return Input{}, cannotRead(err)
 	}
 	if !fi.IsDir() {
 		return s.loadFile(s.path), nil
 	}
 	ents, err := os.ReadDir(s.path)
 	if err != nil {
-		return Input{}, err
+		return Input{}, cannotRead(err)
 	}
 	var in Input
 	for _, e := range ents { // ReadDir sorts by name
@@ -108,15 +108,19 @@ func (s *FileSource) Load() (Input, error) {
 	return in, nil
 }
 
+// cannotRead drops the path from an os error: the caller names the source.
+func cannotRead(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("cannot read: %w", pe.Err)
+	}
+	return err
+}
+
 func (s *FileSource) loadFile(p string) Input {
 	data, err := os.ReadFile(p)
 	if err != nil {
-		msg := err.Error()
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			msg = pe.Err.Error()
-		}
-		return Input{Problems: []Problem{{File: p, Message: "cannot read the file: " + msg}}}
+		return Input{Problems: []Problem{{File: p, Message: cannotRead(err).Error()}}}
 	}
 	res, probs := Decode(p, data)
 	return Input{Resources: res, Problems: probs}
@@ -127,7 +131,7 @@ func (s *FileSource) loadFile(p string) Input {
 func (s *FileSource) Start(ctx context.Context, changed func()) error {
 	fi, err := os.Stat(s.path)
 	if err != nil {
-		return err
+		return cannotRead(err)
 	}
 	dir, only := s.path, ""
 	if !fi.IsDir() {

@@ -5,10 +5,9 @@
 // of its own: keys `level`, `time`, `instance`, no message, no caller, a
 // custom time format. Current zap no longer produces the same bytes (it
 // leaves out a zero entry time, which Mixer printed as
-// 0001-01-01T00:00:00.000000Z), and going through zap.Field values would cost
-// an allocation per variable, so the encoder is written out here: it appends
-// into a caller-owned buffer and allocates nothing per line once its scratch
-// space has grown.
+// 0001-01-01T00:00:00.000000Z), so the encoder is written out here. It
+// appends into a caller-owned buffer and allocates nothing per line once its
+// scratch space has grown.
 //
 // Layouts, with the variables sorted byte-wise by name (a metric instance
 // puts `value` first and sorts only its dimensions):
