@@ -92,7 +92,7 @@ func TestKubernetesSource(t *testing.T) {
 	if _, err := rules.Namespace("istio-system").Update(ctx, r, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "update applied", func() bool {
+	waitFor(t, reloadWait, "update applied", func() bool {
 		return matchOf(l.Snapshot(), "okrule.rule.istio-system") == `context.protocol == "grpc"`
 	})
 
@@ -101,7 +101,7 @@ func TestKubernetesSource(t *testing.T) {
 	if _, err := rules.Namespace("istio-system").Update(ctx, r, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "broken update noticed", func() bool { return len(l.Snapshot().Problems) > 0 })
+	waitFor(t, reloadWait, "broken update noticed", func() bool { return len(l.Snapshot().Problems) > 0 })
 	want := []string{
 		"rule/istio-system/okrule: match: must be a string, not a number: an expression is written as a YAML string, e.g. '\"3\"'",
 		"rule/istio-system/okrule: rejected; keeping the last good version",
@@ -120,11 +120,11 @@ func TestKubernetesSource(t *testing.T) {
 	if _, err := rules.Namespace("other").Create(ctx, extra, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "create applied", func() bool { return matchOf(l.Snapshot(), "extra.rule.other") == "<always>" })
+	waitFor(t, reloadWait, "create applied", func() bool { return matchOf(l.Snapshot(), "extra.rule.other") == "<always>" })
 	if err := client.Resource(gvr("handlers")).Namespace("other").Delete(ctx, "okprom", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "delete applied", func() bool { return l.Snapshot().Handlers["okprom.handler.other"] == nil })
+	waitFor(t, reloadWait, "delete applied", func() bool { return l.Snapshot().Handlers["okprom.handler.other"] == nil })
 	// The rules of namespace other lost their handler.
 	if got := matchOf(l.Snapshot(), "extra.rule.other"); got != "<none>" {
 		t.Errorf("extra rule survived its handler: %q", got)
