@@ -139,7 +139,7 @@ func TestReloadsPublishLogAndCount(t *testing.T) {
 
 	// A broken edit: published (with its problems), last good rule kept.
 	writeFile(t, path, trioWith(`context.protocol = "grpc"`))
-	require.Eventually(t, func() bool { _, n := rec.last(); return n == 2 }, time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { _, n := rec.last(); return n == 2 }, 10*time.Second, 10*time.Millisecond)
 	s, _ := rec.last()
 	assert.NotSame(t, first, s)
 	assert.Same(t, s, p.Snapshot())
