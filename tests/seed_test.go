@@ -24,7 +24,7 @@ var seedDir = filepath.Join("..", "connector", "istiorulesconnector", "testdata"
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(t *testing.T, target string, args ...string) string {
 	t.Helper()
-	out, code := runBinary(t, istiotelBin, append([]string{"loadgen", "--target", target, "--progress=false"}, args...)...)
+	out, code := runBinary(t, istiotelBin, append([]string{"loadgen", "--target", target, "--progress=false", "--start", "2020-07-01T10:00:00Z"}, args...)...)
 	require.Equal(t, 0, code, out)
 	return out
 }

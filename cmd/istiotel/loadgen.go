@@ -42,6 +42,7 @@ type loadgenConfig struct {
 	mtls        bool
 	tcpEvery    int
 	progress    bool
+	start       string
 }
 
 // runLoadgen sends the reports of simulated Bookinfo page loads (each: the
@@ -68,6 +69,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.mtls, "mtls", true, "sidecars use mutual TLS (principals, connection.mtls)")
 	fs.IntVar(&c.tcpEvery, "tcp-every", 0, "also send one TCP connection (ratings → mongodb) every N page loads (0: none)")
 	fs.BoolVar(&c.progress, "progress", isTerminal(stdout), "print a live progress line")
+	fs.StringVar(&c.start, "start", "", "request time of the first page load, RFC 3339 (default: now); with --seed it makes the reports identical run to run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: istiotel loadgen [flags]")
 		fs.PrintDefaults()
@@ -113,6 +115,11 @@ func (c *loadgenConfig) check() error {
 		return errors.New("give --requests or --duration")
 	case c.globalWords < 0 || c.globalWords > 222:
 		return errors.New("--global-words must be 0 to 222")
+	}
+	if c.start != "" {
+		if _, err := time.Parse(time.RFC3339Nano, c.start); err != nil {
+			return fmt.Errorf("--start: %v", err)
+		}
 	}
 	return nil
 }
@@ -164,7 +171,11 @@ func loadgenMixer(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadg
 	client := mixerpb.NewMixerClient(conn)
 	enc := mixerreport.NewDefaultEncoder()
 	layout := mixerreport.ProxyLayout(c.globalWords)
-	gen := bookinfo.NewGenerator(bookinfo.Options{Seed: c.seed, Enriched: c.enriched, MTLS: c.mtls})
+	start := time.Now().UTC()
+	if c.start != "" {
+		start, _ = time.Parse(time.RFC3339Nano, c.start)
+	}
+	gen := bookinfo.NewGenerator(bookinfo.Options{Seed: c.seed, Enriched: c.enriched, MTLS: c.mtls, Start: start})
 
 	var sent atomic.Int64
 	stopProgress := startProgress(c.progress, stdout, &sent)
@@ -175,7 +186,7 @@ func loadgenMixer(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadg
 		tick = time.NewTicker(time.Duration(float64(time.Second) / c.rate))
 		defer tick.Stop()
 	}
-	start := time.Now()
+	began := time.Now()
 	batch := make([]mixerreport.Bag, 0, c.batch)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -247,7 +258,7 @@ loop:
 		ctx = flushCtx
 		runErr = flush()
 	}
-	sum.elapsed = time.Since(start)
+	sum.elapsed = time.Since(began)
 	if errors.Is(runErr, context.DeadlineExceeded) {
 		runErr = nil
 	}
