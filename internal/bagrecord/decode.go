@@ -33,22 +33,30 @@ func Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 }
 
 // Decoder is Decode with memory: the bags of one source list their
-// attributes in the same order, so it remembers which vocabulary slot the
-// name at each position had and skips the lookup when the name is the same.
-// A Decoder is not safe for concurrent use.
+// attributes in a few recurring orders, so it remembers, for each position,
+// the names it saw there with their vocabulary slots, and skips the lookup
+// when the name is one of them. It can also skip attributes nobody reads
+// (Want). A Decoder is not safe for concurrent use.
 type Decoder struct {
+	// Want, when set before the first Decode, limits decoding to the
+	// attributes whose slot it marks; the others are left absent.
+	Want []bool
+
 	vocab *attribute.Vocabulary
-	slots []decodeSlot
+	slots [][decodeWays]decodeSlot
 }
+
+// decodeWays is how many names a Decoder remembers per position.
+const decodeWays = 4
 
 type decodeSlot struct {
 	name string
 	id   int
 	typ  attribute.Type
-	ok   bool
+	ok   bool // in the vocabulary and wanted
 }
 
-// Decode is the package's Decode, faster for bags shaped like the last one.
+// Decode is the package's Decode, faster for bags shaped like earlier ones.
 func (d *Decoder) Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 	b.Reset()
 	vocab := b.Vocabulary()
@@ -58,22 +66,36 @@ func (d *Decoder) Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int
 	i := 0
 	for name, v := range attrs.All() {
 		if i == len(d.slots) {
-			d.slots = append(d.slots, decodeSlot{})
+			d.slots = append(d.slots, [decodeWays]decodeSlot{})
 		}
-		s := &d.slots[i]
+		s := d.lookup(&d.slots[i], name)
 		i++
-		if s.name != name || s.name == "" {
-			s.name = name
-			s.id, s.typ, s.ok = vocab.Lookup(name)
-		}
-		if !s.ok {
-			continue
-		}
-		if !decodeValue(b, s.id, s.typ, v) {
+		if s.ok && !decodeValue(b, s.id, s.typ, v) {
 			unconvertible++
 		}
 	}
 	return unconvertible
+}
+
+// lookup finds name among the slots remembered for one position, or looks it
+// up and remembers it in place of the least recent.
+func (d *Decoder) lookup(ways *[decodeWays]decodeSlot, name string) *decodeSlot {
+	for w := range ways {
+		if ways[w].name == name && name != "" {
+			if w > 0 { // move to front: the most common shape stays first
+				ways[0], ways[w] = ways[w], ways[0]
+			}
+			return &ways[0]
+		}
+	}
+	copy(ways[1:], ways[:decodeWays-1])
+	s := &ways[0]
+	s.name = name
+	s.id, s.typ, s.ok = d.vocab.Lookup(name)
+	if s.ok && d.Want != nil && (s.id >= len(d.Want) || !d.Want[s.id]) {
+		s.ok = false
+	}
+	return s
 }
 
 func decodeValue(b *attribute.Bag, id int, t attribute.Type, v pcommon.Value) bool {

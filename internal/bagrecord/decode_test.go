@@ -188,3 +188,21 @@ func FuzzDecode(f *testing.F) {
 		b.Range(func(_ int, v *attribute.Value) bool { _ = v.String(); return true })
 	})
 }
+
+func TestDecoderWant(t *testing.T) {
+	m := pcommon.NewMap()
+	m.PutStr("s", "x")
+	m.PutInt("i", 7)
+	sID, _, _ := testVocab.Lookup("s")
+	want := make([]bool, testVocab.Len())
+	want[sID] = true
+	d := Decoder{Want: want}
+	b := attribute.NewBag(testVocab)
+	for range 2 { // the second time from the cache
+		d.Decode(m, b)
+		_, ok := b.GetByName("s")
+		assert.True(t, ok)
+		_, ok = b.GetByName("i")
+		assert.False(t, ok, "attributes nobody wants are not decoded")
+	}
+}
