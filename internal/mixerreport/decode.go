@@ -25,7 +25,15 @@
 // Where we differ: Mixer's protobuf codec refused a whole request holding a
 // timestamp or duration out of range; here only that element fails. A failed
 // delta element does not leave empty-named or empty-valued attributes behind
-// (Mixer stored "" for an undefined word).
+// (Mixer stored "" for an undefined word). A bag of more than MaxAttributes
+// attributes or a string map of more than MaxStringMapEntries entries fails
+// its element (Mixer had no bound). Where Mixer iterated Go maps in
+// random order (which of several undefined indices or duplicates it named
+// first, what a delta element applied before failing), the order here is
+// fixed: typed map by typed map, last wire entry first.
+//
+// The decoder reads the wire bytes itself (see wire.go): it is the receive
+// path's main cost, and like Mixer it accepts words that are not UTF-8.
 package mixerreport // import "github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 
 import (
@@ -33,8 +41,11 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
@@ -43,6 +54,15 @@ import (
 
 // MaxWarnings bounds Result.Warnings; Result.Dropped still counts them all.
 const MaxWarnings = 16
+
+// Bounds on one bag, far above what Istio sends (a few dozen attributes,
+// headers maps of tens of entries). pdata finds a key by scanning, so a bag
+// of a hundred thousand attributes would cost minutes; Mixer, which looked
+// attributes up lazily, had no such cost. An element beyond a bound fails.
+const (
+	MaxAttributes       = 1024
+	MaxStringMapEntries = 1024
+)
 
 // Warning is an attribute left out of a report that was still produced,
 // worded like Mixer's log line for it.
@@ -67,16 +87,24 @@ func (r *Result) reset() {
 	r.Warnings = r.Warnings[:0]
 }
 
-// entry is one resolved attribute. num holds INT64, TIMESTAMP (Unix ns),
-// DURATION (ns), BOOL (0/1) and DOUBLE (IEEE bits); pairs holds a string
-// map as key, value, key, value ...
+// entry is one resolved attribute, kept small because a bag has dozens: str
+// holds a STRING, the bytes of a BYTES value, or a TIMESTAMP outside the
+// int64 nanosecond range as RFC 3339 text; num holds INT64, TIMESTAMP (Unix
+// ns), DURATION (ns), BOOL (0/1), DOUBLE (IEEE bits), and for a STRING_MAP
+// the offset<<32 | length of its key, value, key, value ... words in the
+// owner's pair storage.
 type entry struct {
-	name  string
-	kind  Kind
-	str   string
-	num   int64
-	raw   []byte
-	pairs []string
+	name string
+	str  string
+	num  int64
+	kind Kind
+}
+
+func pairsRef(off, n int) int64 { return int64(off)<<32 | int64(n) }
+
+func pairsOf(e *entry, storage []string) []string {
+	off, n := int(e.num>>32), int(e.num&0xffffffff)
+	return storage[off : off+n : off+n]
 }
 
 // Decoder turns ReportRequests into bag records. It reuses its buffers from
@@ -86,19 +114,31 @@ type Decoder struct {
 	global      []string
 	globalIndex map[string]int32
 
+	// The request being decoded: its elements, default words, and the
+	// current element's own words and typed-map entries.
+	elems        [][]byte
+	defaultWords []string
+	elemWords    []string
+	maps         [nMaps][][]byte
+
 	// The message word list in use and, per index, the index Mixer's lazy
 	// bag would look that word up by (its "canonical" index).
 	words       []string
-	wordsValid  bool
 	canon       []int32 // per slot
+	globalBase  []int32 // per global index, without message words
 	globalCanon []int32 // per global index
 	shadowed    []int32 // global indices whose globalCanon points into words
 	lastSlot    map[string]int32
 
-	seen    []uint64 // canonical indices already set in the current element
-	entries []entry
-	pairs   []string
-	undef   []int32
+	seen      []uint64 // canonical indices already set in the current element
+	mapSeen   []uint64 // keys already read in the current typed map
+	undefKeys []int32  // the same for undefined keys
+	entries   []entry
+	pairs     []string
+	undef     []int32
+	smKeys    []int32
+	smVals    []int32
+	smSeen    map[int32]struct{}
 
 	acc accumulator
 	res Result
@@ -110,16 +150,19 @@ func NewDecoder(globalWords []string) *Decoder {
 	d := &Decoder{
 		global:      globalWords,
 		globalIndex: make(map[string]int32, len(globalWords)),
+		globalBase:  make([]int32, len(globalWords)),
 		globalCanon: make([]int32, len(globalWords)),
 		lastSlot:    make(map[string]int32),
+		smSeen:      make(map[int32]struct{}),
 		acc:         accumulator{index: make(map[string]int)},
 	}
 	for i, w := range globalWords {
 		d.globalIndex[w] = int32(i)
 	}
 	for i, w := range globalWords {
-		d.globalCanon[i] = d.globalIndex[w]
+		d.globalBase[i] = d.globalIndex[w]
 	}
+	copy(d.globalCanon, d.globalBase)
 	return d
 }
 
@@ -142,65 +185,171 @@ func (d *Decoder) CheckGlobalWordCount(n uint32) error {
 // and are listed in Result.Errors. The error is non-nil only when the whole
 // request is refused (*DictionaryError); an empty request is never refused.
 //
-// Record strings share memory with req's words: req must not be changed
-// afterwards.
+// It is DecodeWire on req's wire form.
 func (d *Decoder) Decode(req *mixerpb.ReportRequest, out plog.LogRecordSlice, observed time.Time) (*Result, error) {
+	raw, err := proto.Marshal(req)
+	if err != nil {
+		d.res.reset()
+		return &d.res, &WireError{Err: err}
+	}
+	return d.DecodeWire(raw, out, observed)
+}
+
+// DecodeWire is Decode on the wire bytes of a ReportRequest, as gRPC
+// received them. It also refuses (*WireError) bytes that are not a
+// ReportRequest; then out may hold records of earlier elements, to be
+// discarded. Records share memory with raw, which must not change
+// afterwards.
+func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.Time) (*Result, error) {
 	d.res.reset()
-	d.wordsValid = false
-	elems := req.GetAttributes()
-	if len(elems) == 0 {
+	defer d.forget()
+	if err := validateReport(raw); err != nil {
+		return &d.res, &WireError{Err: err}
+	}
+	globalCount, semantics := d.readRequest(raw)
+	if len(d.elems) == 0 {
 		return &d.res, nil
 	}
-	if err := d.CheckGlobalWordCount(req.GetGlobalWordCount()); err != nil {
+	if err := d.CheckGlobalWordCount(globalCount); err != nil {
 		return &d.res, err
 	}
-	out.EnsureCapacity(out.Len() + len(elems))
-	delta := req.GetRepeatedAttributesSemantics() == mixerpb.ReportRequest_DELTA_ENCODING
-	for i, ca := range elems {
-		words := ca.GetWords()
-		if len(words) == 0 {
-			words = req.GetDefaultWords()
+	out.EnsureCapacity(out.Len() + len(d.elems))
+	// Mixer took anything but INDEPENDENT_ENCODING for DELTA_ENCODING.
+	delta := semantics != int32(mixerpb.ReportRequest_INDEPENDENT_ENCODING)
+	onDefault := false
+	for i, el := range d.elems {
+		d.splitElement(el)
+		if len(d.elemWords) > 0 {
+			d.setWords(d.elemWords)
+			onDefault = false
+		} else if !onDefault {
+			d.setWords(d.defaultWords)
+			onDefault = true
 		}
-		d.useWords(words)
 
 		if !delta || i == 0 {
-			err := d.resolveFull(i, ca)
+			err := d.resolveFull(i)
 			if delta {
-				d.acc.load(d.entries)
+				d.acc.load(d.entries, d.pairs)
 			}
 			if err != nil {
 				d.res.Errors = append(d.res.Errors, ElementError{Index: i, Err: err})
 				continue
 			}
 			if delta {
-				d.write(out, d.acc.attrs, observed)
+				d.write(out, d.acc.attrs, d.acc.pairs, observed)
 			} else {
-				d.write(out, d.entries, observed)
+				d.write(out, d.entries, d.pairs, observed)
 			}
 			continue
 		}
-		if err := d.applyDelta(ca); err != nil {
+		if err := d.applyDelta(); err != nil {
 			d.res.Errors = append(d.res.Errors, ElementError{Index: i, Err: err})
 			continue
 		}
-		d.write(out, d.acc.attrs, observed)
+		d.write(out, d.acc.attrs, d.acc.pairs, observed)
 	}
 	return &d.res, nil
 }
 
-// useWords makes words the message word list and works out which index
+// entryCount is the number of typed-map entries of the current element, an
+// upper bound of its attributes.
+func (d *Decoder) entryCount() int {
+	n := 0
+	for _, m := range d.maps {
+		n += len(m)
+	}
+	return n
+}
+
+// readRequest collects the elements and default words of a validated
+// request and returns its global word count and encoding.
+func (d *Decoder) readRequest(raw []byte) (globalCount uint32, semantics int32) {
+	d.elems = d.elems[:0]
+	d.defaultWords = d.defaultWords[:0]
+	for b := raw; len(b) > 0; {
+		num, typ, rest := nextField(b)
+		switch {
+		case num == fReportAttributes && typ == protowire.BytesType:
+			var v []byte
+			v, b = lengthDelimited(rest)
+			d.elems = append(d.elems, v)
+		case num == fReportDefaultWords && typ == protowire.BytesType:
+			var v []byte
+			v, b = lengthDelimited(rest)
+			d.defaultWords = append(d.defaultWords, wireString(v))
+		case num == fReportGlobalCount && typ == protowire.VarintType:
+			var v uint64
+			v, b = varint(rest)
+			globalCount = uint32(v)
+		case num == fReportSemantics && typ == protowire.VarintType:
+			var v uint64
+			v, b = varint(rest)
+			semantics = int32(v)
+		default:
+			b = skip(num, typ, rest)
+		}
+	}
+	return globalCount, semantics
+}
+
+// forget drops the decoder's references into the request's bytes, so that
+// an idle pooled decoder does not keep a request alive.
+func (d *Decoder) forget() {
+	clear(d.elems)
+	clear(d.defaultWords)
+	clear(d.elemWords)
+	for w := range d.maps {
+		clear(d.maps[w])
+	}
+	clear(d.entries)
+	clear(d.pairs)
+	d.words = nil
+	for _, g := range d.shadowed {
+		d.globalCanon[g] = d.globalBase[g]
+	}
+	d.shadowed = d.shadowed[:0]
+	clear(d.lastSlot)
+	clear(d.acc.attrs)
+	clear(d.acc.pairs)
+	clear(d.acc.index)
+}
+
+// splitElement collects an element's words and, per typed map, its entries.
+func (d *Decoder) splitElement(b []byte) {
+	d.elemWords = d.elemWords[:0]
+	for w := range d.maps {
+		d.maps[w] = d.maps[w][:0]
+	}
+	for len(b) > 0 {
+		num, typ, rest := nextField(b)
+		switch {
+		case typ != protowire.BytesType:
+			b = skip(num, typ, rest)
+		case num == fAttrWords:
+			var v []byte
+			v, b = lengthDelimited(rest)
+			d.elemWords = append(d.elemWords, wireString(v))
+		case num >= fAttrFirstMap && num <= fAttrLastMap:
+			var v []byte
+			v, b = lengthDelimited(rest)
+			w := num - fAttrFirstMap
+			d.maps[w] = append(d.maps[w], v)
+		default:
+			b = skip(num, typ, rest)
+		}
+	}
+}
+
+// setWords makes words the message word list and works out which index
 // Mixer's lazy bag would look each word up by: the last slot of a word in
 // words, else its global index.
-func (d *Decoder) useWords(words []string) {
-	if d.wordsValid && len(words) == len(d.words) && (len(words) == 0 || &words[0] == &d.words[0]) {
-		return
-	}
+func (d *Decoder) setWords(words []string) {
 	for _, g := range d.shadowed {
-		d.globalCanon[g] = g
+		d.globalCanon[g] = d.globalBase[g]
 	}
 	d.shadowed = d.shadowed[:0]
 	d.words = words
-	d.wordsValid = true
 	d.canon = d.canon[:0]
 	if len(words) > 0 {
 		clear(d.lastSlot)
@@ -220,8 +369,9 @@ func (d *Decoder) useWords(words []string) {
 	n := (len(d.global) + len(words) + 63) / 64
 	if cap(d.seen) < n {
 		d.seen = make([]uint64, n)
+		d.mapSeen = make([]uint64, n)
 	}
-	d.seen = d.seen[:n]
+	d.seen, d.mapSeen = d.seen[:n], d.mapSeen[:n]
 }
 
 func slotToIndex(slot int32) int32 { return -slot - 1 }
@@ -256,17 +406,43 @@ func (d *Decoder) canonical(idx int32) (int32, bool) {
 	return 0, false
 }
 
+// bit is the position of a defined word index in the seen bitsets.
+func (d *Decoder) bit(idx int32) int {
+	if idx < 0 {
+		return len(d.global) + int(-idx-1)
+	}
+	return int(idx)
+}
+
 // testAndSet marks canonical index c as set in this element and reports
 // whether it already was.
-func (d *Decoder) testAndSet(c int32) bool {
-	bit := int(c)
-	if c < 0 {
-		bit = len(d.global) + int(-c-1)
-	}
+func (d *Decoder) testAndSet(c int32) bool { return testAndSet(d.seen, d.bit(c)) }
+
+func testAndSet(set []uint64, bit int) bool {
 	w, m := bit>>6, uint64(1)<<(bit&63)
-	was := d.seen[w]&m != 0
-	d.seen[w] |= m
+	was := set[w]&m != 0
+	set[w] |= m
 	return was
+}
+
+// beginMap starts a typed map: its keys have not been seen yet.
+func (d *Decoder) beginMap() {
+	clear(d.mapSeen)
+	d.undefKeys = d.undefKeys[:0]
+}
+
+// repeatedKey reports whether a key already came up in the current typed
+// map. Entries are read last to first, so this is an earlier entry of the
+// same key, which protobuf map semantics overwrite.
+func (d *Decoder) repeatedKey(k int32) bool {
+	if _, ok := d.word(k); ok {
+		return testAndSet(d.mapSeen, d.bit(k))
+	}
+	if slices.Contains(d.undefKeys, k) {
+		return true
+	}
+	d.undefKeys = append(d.undefKeys, k)
+	return false
 }
 
 func (d *Decoder) warn(elem int, format string, args ...any) {
@@ -293,116 +469,132 @@ func (d *Decoder) visibleName(elem int, idx int32) (string, bool) {
 	return name, true
 }
 
-// resolveFull reads ca as a complete bag into d.entries. A value error
-// (timestamp or duration out of range) leaves that attribute out and is
-// returned; the other attributes are still resolved.
-func (d *Decoder) resolveFull(elem int, ca *mixerpb.CompressedAttributes) error {
+// lazyOrder is the order Mixer's lazy bag probed the typed maps in.
+var lazyOrder = [nMaps]int{wStrings, wStringMaps, wInt64s, wDoubles, wBools, wTimestamps, wDurations, wBytes}
+
+// deltaOrder is the order Mixer's delta update applied the typed maps in.
+var deltaOrder = [nMaps]int{wStrings, wInt64s, wDoubles, wBools, wTimestamps, wDurations, wBytes, wStringMaps}
+
+// resolveFull reads the current element as a complete bag into d.entries.
+// A value error (timestamp or duration out of range) leaves that attribute
+// out and is returned; the other attributes are still resolved.
+func (d *Decoder) resolveFull(elem int) error {
 	clear(d.seen)
 	d.entries = d.entries[:0]
 	d.pairs = d.pairs[:0]
 	var verr error
-
-	for k, v := range ca.GetStrings() {
-		name, ok := d.visibleName(elem, k)
-		if !ok {
-			continue
-		}
-		s, ok := d.word(v)
-		if !ok {
-			d.warn(elem, "string attribute %s: string index %d is not defined in the available dictionaries", name, v)
-			continue
-		}
-		d.entries = append(d.entries, entry{name: name, kind: KindString, str: s})
+	if n := d.entryCount(); n > MaxAttributes {
+		return &limitError{what: "bag", n: n, max: MaxAttributes, unit: "attributes"}
 	}
-	nMaps := 0
-	for k, sm := range ca.GetStringMaps() {
-		name, ok := d.visibleName(elem, k)
-		if !ok {
+	for _, w := range lazyOrder {
+		spans := d.maps[w]
+		if len(spans) == 0 {
 			continue
 		}
-		off := len(d.pairs)
-		bad, undefined := int32(0), false
-		for kk, vv := range sm.GetEntries() {
-			ks, ok1 := d.word(kk)
-			vs, ok2 := d.word(vv)
-			if !ok1 || !ok2 {
-				bad, undefined = kk, true
-				if ok1 {
-					bad = vv
+		d.beginMap()
+		for i := len(spans) - 1; i >= 0; i-- {
+			body := spans[i]
+			key, num, raw := readEntry(body, valueType[w])
+			if d.repeatedKey(key) {
+				continue
+			}
+			name, ok := d.visibleName(elem, key)
+			if !ok {
+				continue
+			}
+			switch w {
+			case wStrings:
+				v := sint32(num)
+				s, ok := d.word(v)
+				if !ok {
+					d.warn(elem, "string attribute %s: string index %d is not defined in the available dictionaries", name, v)
+					continue
 				}
-				break
-			}
-			d.pairs = append(d.pairs, ks, vs)
-		}
-		if undefined {
-			d.pairs = d.pairs[:off]
-			d.warn(elem, "string map %s: string index %d is not defined in the available dictionaries", name, bad)
-			continue
-		}
-		// pairs is filled in below, once d.pairs no longer moves.
-		d.entries = append(d.entries, entry{name: name, kind: KindStringMap, num: int64(off)<<32 | int64(len(d.pairs)-off)})
-		nMaps++
-	}
-	for k, v := range ca.GetInt64S() {
-		if name, ok := d.visibleName(elem, k); ok {
-			d.entries = append(d.entries, entry{name: name, kind: KindInt64, num: v})
-		}
-	}
-	for k, v := range ca.GetDoubles() {
-		if name, ok := d.visibleName(elem, k); ok {
-			d.entries = append(d.entries, entry{name: name, kind: KindDouble, num: int64(math.Float64bits(v))})
-		}
-	}
-	for k, v := range ca.GetBools() {
-		if name, ok := d.visibleName(elem, k); ok {
-			d.entries = append(d.entries, entry{name: name, kind: KindBool, num: b2i(v)})
-		}
-	}
-	for k, v := range ca.GetTimestamps() {
-		if name, ok := d.visibleName(elem, k); ok {
-			ns, text, err := timestampNanos(v.GetSeconds(), v.GetNanos())
-			if err != "" {
-				verr = firstErr(verr, &valueError{name: name, kind: KindTimestamp, msg: err})
-				continue
-			}
-			d.entries = append(d.entries, entry{name: name, kind: KindTimestamp, num: ns, str: text})
-		}
-	}
-	for k, v := range ca.GetDurations() {
-		if name, ok := d.visibleName(elem, k); ok {
-			ns, err := durationNanos(v.GetSeconds(), v.GetNanos())
-			if err != "" {
-				verr = firstErr(verr, &valueError{name: name, kind: KindDuration, msg: err})
-				continue
-			}
-			d.entries = append(d.entries, entry{name: name, kind: KindDuration, num: ns})
-		}
-	}
-	for k, v := range ca.GetBytes() {
-		if name, ok := d.visibleName(elem, k); ok {
-			d.entries = append(d.entries, entry{name: name, kind: KindBytes, raw: v})
-		}
-	}
-	if nMaps > 0 {
-		for i := range d.entries {
-			if e := &d.entries[i]; e.kind == KindStringMap {
-				off, n := int(e.num>>32), int(e.num&0xffffffff)
-				e.pairs = d.pairs[off : off+n : off+n]
-				e.num = 0
+				d.entries = append(d.entries, entry{name: name, kind: KindString, str: s})
+			case wStringMaps:
+				off := len(d.pairs)
+				if bad, ok := d.stringMapPairs(body); !ok {
+					d.pairs = d.pairs[:off]
+					d.warn(elem, "string map %s: string index %d is not defined in the available dictionaries", name, bad)
+					continue
+				}
+				if n := (len(d.pairs) - off) / 2; n > MaxStringMapEntries {
+					d.pairs = d.pairs[:off]
+					verr = firstErr(verr, &limitError{what: "string map " + name, n: n, max: MaxStringMapEntries, unit: "entries"})
+					continue
+				}
+				d.entries = append(d.entries, entry{name: name, kind: KindStringMap, num: pairsRef(off, len(d.pairs)-off)})
+			case wInt64s:
+				d.entries = append(d.entries, entry{name: name, kind: KindInt64, num: int64(num)})
+			case wDoubles:
+				d.entries = append(d.entries, entry{name: name, kind: KindDouble, num: int64(num)})
+			case wBools:
+				d.entries = append(d.entries, entry{name: name, kind: KindBool, num: b2i(num != 0)})
+			case wTimestamps:
+				ns, text, problem := timestampNanos(timeValue(body))
+				if problem != "" {
+					verr = firstErr(verr, &valueError{name: name, kind: KindTimestamp, msg: problem})
+					continue
+				}
+				d.entries = append(d.entries, entry{name: name, kind: KindTimestamp, num: ns, str: text})
+			case wDurations:
+				ns, problem := durationNanos(timeValue(body))
+				if problem != "" {
+					verr = firstErr(verr, &valueError{name: name, kind: KindDuration, msg: problem})
+					continue
+				}
+				d.entries = append(d.entries, entry{name: name, kind: KindDuration, num: ns})
+			case wBytes:
+				d.entries = append(d.entries, entry{name: name, kind: KindBytes, str: wireString(raw)})
 			}
 		}
 	}
 	return verr
 }
 
-// applyDelta applies a delta element to the accumulated bag, in the order
-// Mixer's update did: strings, int64s, doubles, bools, timestamps,
+// stringMapPairs appends the resolved pairs of a string_maps entry to
+// d.pairs, the last value of a repeated key winning; it stops at the first
+// undefined word index and returns it.
+func (d *Decoder) stringMapPairs(body []byte) (int32, bool) {
+	d.smKeys, d.smVals = stringMapEntries(body, d.smKeys[:0], d.smVals[:0])
+	useSet := len(d.smKeys) > 16
+	if useSet {
+		clear(d.smSeen)
+	}
+	for i := len(d.smKeys) - 1; i >= 0; i-- {
+		k, v := d.smKeys[i], d.smVals[i]
+		if useSet {
+			if _, dup := d.smSeen[k]; dup {
+				continue
+			}
+			d.smSeen[k] = struct{}{}
+		} else if slices.Contains(d.smKeys[i+1:], k) {
+			continue
+		}
+		ks, ok := d.word(k)
+		if !ok {
+			return k, false
+		}
+		vs, ok := d.word(v)
+		if !ok {
+			return v, false
+		}
+		d.pairs = append(d.pairs, ks, vs)
+	}
+	return 0, true
+}
+
+// applyDelta applies the current element to the accumulated bag, in the
+// order Mixer's update did: strings, int64s, doubles, bools, timestamps,
 // durations, bytes, string maps.
-func (d *Decoder) applyDelta(ca *mixerpb.CompressedAttributes) error {
+func (d *Decoder) applyDelta() error {
 	clear(d.seen)
 	d.undef = d.undef[:0]
-	// name resolves idx for a delta update and reports whether it was
-	// already set by this element; an undefined index is collected.
+	if n := d.entryCount(); n > MaxAttributes {
+		return &limitError{what: "element", n: n, max: MaxAttributes, unit: "attributes"}
+	}
+	// name resolves idx for a delta update; an undefined index is
+	// collected for the element's error.
 	name := func(idx int32) (string, int32, bool) {
 		s, ok := d.word(idx)
 		if !ok {
@@ -412,116 +604,124 @@ func (d *Decoder) applyDelta(ca *mixerpb.CompressedAttributes) error {
 		c, _ := d.canonical(idx)
 		return s, c, true
 	}
-
-	for k, v := range ca.GetStrings() {
-		n, c, okN := name(k)
-		s, okV := d.word(v)
-		if !okV {
-			d.undef = append(d.undef, v)
-		}
-		if !okN || !okV || d.testAndSet(c) {
-			continue // Mixer ignored a duplicate within the strings map
-		}
-		d.acc.set(entry{name: n, kind: KindString, str: s})
-	}
-	for k, v := range ca.GetInt64S() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindInt64}
-			}
-			d.acc.set(entry{name: n, kind: KindInt64, num: v})
-		}
-	}
-	for k, v := range ca.GetDoubles() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindDouble}
-			}
-			d.acc.set(entry{name: n, kind: KindDouble, num: int64(math.Float64bits(v))})
-		}
-	}
-	for k, v := range ca.GetBools() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindBool}
-			}
-			d.acc.set(entry{name: n, kind: KindBool, num: b2i(v)})
-		}
-	}
-	for k, v := range ca.GetTimestamps() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindTimestamp}
-			}
-			ns, text, err := timestampNanos(v.GetSeconds(), v.GetNanos())
-			if err != "" {
-				return &valueError{name: n, kind: KindTimestamp, msg: err}
-			}
-			d.acc.set(entry{name: n, kind: KindTimestamp, num: ns, str: text})
-		}
-	}
-	for k, v := range ca.GetDurations() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindDuration}
-			}
-			ns, err := durationNanos(v.GetSeconds(), v.GetNanos())
-			if err != "" {
-				return &valueError{name: n, kind: KindDuration, msg: err}
-			}
-			d.acc.set(entry{name: n, kind: KindDuration, num: ns})
-		}
-	}
-	for k, v := range ca.GetBytes() {
-		if n, c, ok := name(k); ok {
-			if d.testAndSet(c) {
-				return &duplicateError{name: n, kind: KindBytes}
-			}
-			d.acc.set(entry{name: n, kind: KindBytes, raw: v})
-		}
-	}
-	for k, sm := range ca.GetStringMaps() {
-		n, c, okN := name(k)
-		var pairs []string
-		complete := true
-		for kk, vv := range sm.GetEntries() {
-			ks, ok1 := d.word(kk)
-			vs, ok2 := d.word(vv)
-			if !ok1 {
-				d.undef = append(d.undef, kk)
-			}
-			if !ok2 {
-				d.undef = append(d.undef, vv)
-			}
-			if ok1 && ok2 {
-				pairs = append(pairs, ks, vs)
-			} else {
-				complete = false
-			}
-		}
-		if !okN {
+	for _, w := range deltaOrder {
+		spans := d.maps[w]
+		if len(spans) == 0 {
 			continue
 		}
-		if d.testAndSet(c) {
-			return &duplicateError{name: n, kind: KindStringMap}
-		}
-		if complete {
-			// A later map replaces the earlier one whole (observed on mixs
-			// 1.7.8); an empty one stays an empty map.
-			if pairs == nil {
-				pairs = []string{}
+		d.beginMap()
+		kind := Kind(w + 1)
+		for i := len(spans) - 1; i >= 0; i-- {
+			body := spans[i]
+			key, num, raw := readEntry(body, valueType[w])
+			if d.repeatedKey(key) {
+				continue
 			}
-			d.acc.set(entry{name: n, kind: KindStringMap, pairs: pairs})
+			n, c, okN := name(key)
+			switch w {
+			case wStrings:
+				v := sint32(num)
+				s, okV := d.word(v)
+				if !okV {
+					d.undef = append(d.undef, v)
+				}
+				if !okN || !okV || d.testAndSet(c) {
+					continue // Mixer ignored a duplicate within the strings map
+				}
+				d.acc.set(entry{name: n, kind: KindString, str: s})
+				continue
+			case wStringMaps:
+				ref, complete := d.deltaStringMap(body)
+				if !okN {
+					continue
+				}
+				if d.testAndSet(c) {
+					return &duplicateError{name: n, kind: kind}
+				}
+				if size := int(ref & 0xffffffff / 2); size > MaxStringMapEntries {
+					return &limitError{what: "string map " + n, n: size, max: MaxStringMapEntries, unit: "entries"}
+				}
+				if complete {
+					// A later map replaces the earlier one whole (observed on
+					// mixs 1.7.8).
+					d.acc.set(entry{name: n, kind: KindStringMap, num: ref})
+				}
+				continue
+			}
+			if !okN {
+				continue
+			}
+			if d.testAndSet(c) {
+				return &duplicateError{name: n, kind: kind}
+			}
+			switch w {
+			case wInt64s:
+				d.acc.set(entry{name: n, kind: KindInt64, num: int64(num)})
+			case wDoubles:
+				d.acc.set(entry{name: n, kind: KindDouble, num: int64(num)})
+			case wBools:
+				d.acc.set(entry{name: n, kind: KindBool, num: b2i(num != 0)})
+			case wTimestamps:
+				ns, text, problem := timestampNanos(timeValue(body))
+				if problem != "" {
+					return &valueError{name: n, kind: KindTimestamp, msg: problem}
+				}
+				d.acc.set(entry{name: n, kind: KindTimestamp, num: ns, str: text})
+			case wDurations:
+				ns, problem := durationNanos(timeValue(body))
+				if problem != "" {
+					return &valueError{name: n, kind: KindDuration, msg: problem}
+				}
+				d.acc.set(entry{name: n, kind: KindDuration, num: ns})
+			case wBytes:
+				d.acc.set(entry{name: n, kind: KindBytes, str: wireString(raw)})
+			}
 		}
 	}
 	if len(d.undef) > 0 {
 		return &undefinedIndexError{indices: slices.Clone(d.undef)}
 	}
+	if n := len(d.acc.attrs); n > MaxAttributes {
+		return &limitError{what: "bag", n: n, max: MaxAttributes, unit: "attributes"}
+	}
 	return nil
 }
 
-// write appends a record for the bag in entries.
-func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, observed time.Time) {
+// deltaStringMap resolves a string map of a delta element into the
+// accumulated bag's pair storage; undefined words are collected, and then
+// the map is incomplete.
+func (d *Decoder) deltaStringMap(body []byte) (int64, bool) {
+	d.smKeys, d.smVals = stringMapEntries(body, d.smKeys[:0], d.smVals[:0])
+	off := len(d.acc.pairs)
+	complete := true
+	for i := len(d.smKeys) - 1; i >= 0; i-- {
+		k, v := d.smKeys[i], d.smVals[i]
+		if slices.Contains(d.smKeys[i+1:], k) {
+			continue // delta maps come from mixc: small, a scan is fine
+		}
+		ks, ok1 := d.word(k)
+		vs, ok2 := d.word(v)
+		if !ok1 {
+			d.undef = append(d.undef, k)
+		}
+		if !ok2 {
+			d.undef = append(d.undef, v)
+		}
+		if ok1 && ok2 {
+			d.acc.pairs = append(d.acc.pairs, ks, vs)
+		} else {
+			complete = false
+		}
+	}
+	if !complete {
+		d.acc.pairs = d.acc.pairs[:off]
+	}
+	return pairsRef(off, len(d.acc.pairs)-off), complete
+}
+
+// write appends a record for the bag in entries, whose string maps are in
+// pairs.
+func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string, observed time.Time) {
 	var reqTime, ctxTime int64
 	for i := range entries {
 		if e := &entries[i]; e.kind == KindTimestamp {
@@ -558,11 +758,13 @@ func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, observed time.
 		case KindDuration:
 			bagrecord.PutDuration(m, e.name, time.Duration(e.num))
 		case KindBytes:
-			bagrecord.PutIP(m, e.name, e.raw)
+			// PutIP copies, so the bytes may alias the request.
+			bagrecord.PutIP(m, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
 		case KindStringMap:
-			sm := bagrecord.PutStringMap(m, e.name, len(e.pairs)/2)
-			for j := 0; j+1 < len(e.pairs); j += 2 {
-				sm.PutStr(e.pairs[j], e.pairs[j+1])
+			p := pairsOf(e, pairs)
+			sm := bagrecord.PutStringMap(m, e.name, len(p)/2)
+			for j := 0; j+1 < len(p); j += 2 {
+				sm.PutStr(p[j], p[j+1])
 			}
 		}
 	}
@@ -636,23 +838,26 @@ func firstErr(have, next error) error {
 	return next
 }
 
-// accumulator is the bag a DELTA request builds up, in first-set order.
+// accumulator is the bag a DELTA request builds up, in first-set order;
+// its string maps live in pairs (a replaced map's words stay there until
+// the next request).
 type accumulator struct {
 	attrs []entry
+	pairs []string
 	index map[string]int
 }
 
-// load replaces the bag with a copy of entries (their string maps are
-// copied too: the decoder's pair buffer is reused per element).
-func (a *accumulator) load(entries []entry) {
+// load replaces the bag with entries, copying their string maps out of
+// pairs (the decoder's storage, reused per element).
+func (a *accumulator) load(entries []entry, pairs []string) {
 	a.attrs = a.attrs[:0]
+	a.pairs = a.pairs[:0]
 	clear(a.index)
 	for _, e := range entries {
 		if e.kind == KindStringMap {
-			e.pairs = slices.Clone(e.pairs)
-			if e.pairs == nil {
-				e.pairs = []string{}
-			}
+			p := pairsOf(&e, pairs)
+			e.num = pairsRef(len(a.pairs), len(p))
+			a.pairs = append(a.pairs, p...)
 		}
 		a.set(e)
 	}

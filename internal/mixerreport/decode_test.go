@@ -611,3 +611,48 @@ func TestDecoderReuse(t *testing.T) {
 		assert.Equal(t, map[string]any{"request.id": fmt.Sprint("x", i)}, out.At(0).Attributes().AsRaw())
 	}
 }
+
+// Bags far beyond what Istio sends fail alone instead of costing minutes of
+// pdata key scans.
+func TestLimits(t *testing.T) {
+	big := Bag{}
+	for i := range MaxAttributes + 1 {
+		big = append(big, Int64(fmt.Sprint("a", i), int64(i)))
+	}
+	headers := map[string]string{}
+	for i := range MaxStringMapEntries + 1 {
+		headers[fmt.Sprint("h", i)] = "v"
+	}
+	small := Bag{String("request.id", "ok")}
+	tests := []struct {
+		name   string
+		bags   []Bag
+		layout Layout
+		want   string
+	}{
+		{"attributes", []Bag{small, big}, ProxyLayout(222), "bag has 1025 attributes, more than the 1024 accepted"},
+		{"map entries", []Bag{small, {StringMap("request.headers", headers)}}, ProxyLayout(222),
+			"string map request.headers has 1025 entries, more than the 1024 accepted"},
+		{"delta attributes", []Bag{small, big}, MixcLayout, "element has 1025 attributes, more than the 1024 accepted"},
+		{"delta map entries", []Bag{small, {StringMap("request.headers", headers)}}, MixcLayout,
+			"string map request.headers has 1025 entries, more than the 1024 accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := NewDefaultEncoder().Encode(tt.bags, tt.layout)
+			require.NoError(t, err)
+			out, res, err := decode(t, req)
+			require.NoError(t, err)
+			require.Len(t, res.Errors, 1)
+			assert.Equal(t, 1, res.Errors[0].Index)
+			assert.EqualError(t, res.Errors[0].Err, tt.want)
+			assert.Equal(t, 1, out.Len())
+		})
+	}
+	// Exactly at the bounds is fine.
+	req, err := NewDefaultEncoder().Encode([]Bag{big[:MaxAttributes]}, ProxyLayout(222))
+	require.NoError(t, err)
+	_, res, err := decode(t, req)
+	require.NoError(t, err)
+	assert.Empty(t, res.Errors)
+}

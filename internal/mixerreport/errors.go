@@ -71,6 +71,19 @@ func (e *valueError) Error() string {
 	return fmt.Sprintf("%s attribute %s: %s", e.kind, e.name, e.msg)
 }
 
+// limitError is a bag or string map beyond MaxAttributes or
+// MaxStringMapEntries.
+type limitError struct {
+	what string
+	n    int
+	max  int
+	unit string
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%s has %d %s, more than the %d accepted", e.what, e.n, e.unit, e.max)
+}
+
 // ReportErrorMessage renders the errors of a Report RPC the way Mixer did in
 // its UNKNOWN status (hashicorp/go-multierror's list format), e.g.
 //

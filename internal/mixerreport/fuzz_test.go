@@ -1,6 +1,8 @@
 package mixerreport
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +27,8 @@ func FuzzDecodeReport(f *testing.F) {
 		{[]Bag{bookinfoBag(0), bookinfoBag(1)}, ProxyLayout(221)},
 		{[]Bag{bookinfoBag(2), {String("request.id", "r1")}, {}}, MixcLayout},
 		{[]Bag{{StringMap("source.labels", map[string]string{"app": "a"}), Int64("response.code", 404)}}, ProxyLayout(0)},
+		{[]Bag{{String("w", "v"), Timestamp("t", time.Unix(3, 4))}, {Duration("d", 5), Bytes("b", []byte{1})}}, MixcLayout},
+		{[]Bag{{Double("x", 1.5), Bool("y", true)}, {String("x", "s")}}, ProxyLayout(222)},
 	}
 	for _, s := range seeds {
 		req, err := enc.Encode(s.bags, s.layout)
@@ -34,11 +38,31 @@ func FuzzDecodeReport(f *testing.F) {
 		f.Add(raw)
 		f.Add(raw[:len(raw)/2])
 	}
+	// By hand: a repeated map key (the last wins), an unknown field, a
+	// Timestamp value given in two parts (they merge).
+	f.Add([]byte{0x0a, 0x18,
+		0x12, 0x04, 0x08, 0x01, 0x10, 0x03, // strings {-1: -2}
+		0x12, 0x04, 0x08, 0x01, 0x10, 0x05, // strings {-1: -3}, overwrites
+		0x58, 0x07, // field 11, unknown
+		0x32, 0x08, 0x08, 0x02, 0x12, 0x02, 0x08, 0x05, 0x12, 0x00, // timestamps {1: {seconds: 5}} {}
+		0x12, 0x01, 'w', 0x12, 0x01, 'x', 0x12, 0x01, 'y'})
 	d := NewDefaultDecoder()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req mixerpb.ReportRequest
-		if proto.Unmarshal(raw, &req) != nil {
+		perr := proto.Unmarshal(raw, &req)
+		_, werr := d.DecodeWire(raw, plog.NewLogRecordSlice(), time.Unix(1, 0))
+		var we *WireError
+		switch {
+		case perr == nil && errors.As(werr, &we):
+			t.Fatalf("protobuf-go reads it, DecodeWire does not: %v", werr)
+		case perr != nil && !strings.Contains(perr.Error(), "UTF-8") && !errors.As(werr, &we):
+			t.Fatalf("protobuf-go refuses it (%v), DecodeWire does not", perr)
+		}
+		if perr != nil {
 			return
+		}
+		if injective(&req) {
+			compareWithReference(t, &req, raw)
 		}
 		for _, sem := range []mixerpb.ReportRequest_RepeatedAttributesSemantics{
 			mixerpb.ReportRequest_INDEPENDENT_ENCODING, mixerpb.ReportRequest_DELTA_ENCODING,
@@ -65,11 +89,20 @@ func FuzzDecodeReport(f *testing.F) {
 // bytes are one attribute (typed map, name index, value index), a zero
 // byte starts the next element.
 func FuzzDecodeIndices(f *testing.F) {
-	f.Add(uint8(3), uint8(2), false, []byte{0, 1, 0xff, 2, 1, 0xfe, 0, 0, 1, 7, 0xfd, 0xfc})
-	f.Add(uint8(0), uint8(0), true, []byte{1, 5, 6, 3, 5, 9, 0, 8, 0xff, 0xfe})
-	words := []string{"request.id", "r1", "response.code", "a", "a", "source.labels", "x"}
+	f.Add(uint8(3), uint8(2), false, false, []byte{0, 1, 0xff, 2, 1, 0xfe, 0, 0, 1, 7, 0xfd, 0xfc})
+	f.Add(uint8(0), uint8(0), true, false, []byte{1, 5, 6, 3, 5, 9, 0, 8, 0xff, 0xfe})
+	f.Add(uint8(4), uint8(5), true, true, []byte{1, 0xff, 6, 0, 0xfe, 0xfd, 9, 0xff, 7, 7, 0xfc, 3, 0, 0xff, 0xfe})
+	// Colliding words (global words, a repeated word) or, with distinct,
+	// words that name one attribute each, for which the map-based
+	// reference must agree.
+	colliding := []string{"request.id", "r1", "response.code", "a", "a", "source.labels", "x"}
+	distinctWords := []string{"w0", "w1", "w2", "w3", "w4", "w5", "w6"}
 	d := NewDefaultDecoder()
-	f.Fuzz(func(t *testing.T, nWords, nDefault uint8, delta bool, ops []byte) {
+	f.Fuzz(func(t *testing.T, nWords, nDefault uint8, delta, distinct bool, ops []byte) {
+		words := colliding
+		if distinct {
+			words = distinctWords
+		}
 		req := &mixerpb.ReportRequest{DefaultWords: words[:int(nDefault)%(len(words)+1)]}
 		if delta {
 			req.RepeatedAttributesSemantics = mixerpb.ReportRequest_DELTA_ENCODING
@@ -127,8 +160,15 @@ func FuzzDecodeIndices(f *testing.F) {
 				ca.StringMaps[k] = &mixerpb.StringMap{Entries: map[int32]int32{v: k}}
 			}
 		}
+		raw, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if injective(req) {
+			compareWithReference(t, req, raw)
+		}
 		out := plog.NewLogRecordSlice()
-		res, err := d.Decode(req, out, time.Unix(1, 0))
+		res, err := d.DecodeWire(raw, out, time.Unix(1, 0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
@@ -77,11 +78,16 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*mixer
 }
 
 func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
-	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	c, err := newCodec()
+	if err != nil {
+		return fmt.Errorf("mixer receiver %s: %w", r.set.ID, err)
+	}
+	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
+		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(c)))
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: gRPC server: %w", r.set.ID, err)
 	}
-	mixerpb.RegisterMixerServer(srv, &mixerService{r: r})
+	srv.RegisterService(&mixerServiceDesc, &mixerService{r: r})
 	alsv3.RegisterAccessLogServiceServer(srv, &alsService{r: r})
 	ln, err := r.cfg.NetAddr.Listen(ctx)
 	if err != nil {
@@ -141,27 +147,29 @@ func (r *mixerReceiver) consume(ctx context.Context, format string, ld plog.Logs
 	return err
 }
 
-// mixerService is istio.mixer.v1.Mixer.
+// mixerService is istio.mixer.v1.Mixer (see mixerServiceDesc).
 type mixerService struct {
-	mixerpb.UnimplementedMixerServer
 	r *mixerReceiver
 }
 
-// Report turns every element into a bag record and answers as Mixer did:
-// INTERNAL for a newer global dictionary, UNAVAILABLE when the pipeline
+// report turns every element of a Report request (its wire bytes) into a
+// bag record and answers as Mixer did: INTERNAL for bytes that are not a
+// request or a newer global dictionary, UNAVAILABLE when the pipeline
 // refuses the data, UNKNOWN listing the elements that failed (the others
-// are still delivered), else OK.
-func (s *mixerService) Report(ctx context.Context, req *mixerpb.ReportRequest) (*mixerpb.ReportResponse, error) {
+// are still delivered), else OK (also for an empty request).
+func (s *mixerService) report(ctx context.Context, raw []byte) (*mixerpb.ReportResponse, error) {
 	r := s.r
-	if len(req.GetAttributes()) == 0 {
-		return &mixerpb.ReportResponse{}, nil
-	}
 	now := time.Now()
 	d := r.decoders.Get().(*mixerreport.Decoder)
 	ld, records := newLogs()
-	res, err := d.Decode(req, records, now)
+	res, err := d.DecodeWire(raw, records, now)
 	if err != nil {
 		r.decoders.Put(d)
+		var we *mixerreport.WireError
+		if errors.As(err, &we) {
+			// gRPC's own words for a request its codec cannot read.
+			return nil, status.Error(codes.Internal, "grpc: error unmarshalling request: "+we.Err.Error())
+		}
 		r.set.Logger.Warn("Report refused", zap.Error(err))
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -169,7 +177,7 @@ func (s *mixerService) Report(ctx context.Context, req *mixerpb.ReportRequest) (
 	if len(res.Errors) > 0 {
 		failed = mixerreport.ReportErrorMessage(res.Errors)
 		r.set.Logger.Warn("Report elements failed",
-			zap.Int("failed", len(res.Errors)), zap.Int("elements", len(req.GetAttributes())), zap.String("errors", failed))
+			zap.Int("failed", len(res.Errors)), zap.Int("reported", res.Reports), zap.String("errors", failed))
 		// Count them as items that failed in this receiver.
 		fctx := r.obsrep.StartLogsOp(ctx)
 		r.obsrep.EndLogsOp(fctx, "mixer", len(res.Errors), errors.New(failed))
@@ -194,9 +202,9 @@ func (s *mixerService) Report(ctx context.Context, req *mixerpb.ReportRequest) (
 	return &mixerpb.ReportResponse{}, nil
 }
 
-// Check answers as Mixer did with no check rules (policy disabled): OK,
+// check answers as Mixer did with no check rules (policy disabled): OK,
 // cacheable, and every requested quota granted in full.
-func (s *mixerService) Check(_ context.Context, req *mixerpb.CheckRequest) (*mixerpb.CheckResponse, error) {
+func (s *mixerService) check(_ context.Context, req *mixerpb.CheckRequest) (*mixerpb.CheckResponse, error) {
 	if n := req.GetGlobalWordCount(); uint64(n) > uint64(len(s.r.global)) {
 		err := &mixerreport.DictionaryError{Known: len(s.r.global), Caller: int(n)}
 		return nil, status.Error(codes.Internal, err.Error())

@@ -1,11 +1,13 @@
 package mixerreceiver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,12 +61,12 @@ func loadOracle(t testing.TB) map[string]oracleCase {
 
 // started runs a receiver on 127.0.0.1 with next as its consumer and returns
 // a client connection to it.
-func started(t *testing.T, next consumer.Logs, configure ...func(*Config)) (*mixerReceiver, *grpc.ClientConn) {
+func started(t testing.TB, next consumer.Logs, configure ...func(*Config)) (*mixerReceiver, *grpc.ClientConn) {
 	t.Helper()
 	return startedWith(t, receivertest.NewNopSettings(componentType), next, configure...)
 }
 
-func startedWith(t *testing.T, set receiver.Settings, next consumer.Logs, configure ...func(*Config)) (*mixerReceiver, *grpc.ClientConn) {
+func startedWith(t testing.TB, set receiver.Settings, next consumer.Logs, configure ...func(*Config)) (*mixerReceiver, *grpc.ClientConn) {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
@@ -109,7 +111,7 @@ func allRecords(sink *consumertest.LogsSink) []plog.LogRecord {
 
 // proxyBatch makes 100 Bookinfo bags from the recorded default-http
 // reports, each with its own request id.
-func proxyBatch(t *testing.T) []mixerreport.Bag {
+func proxyBatch(t testing.TB) []mixerreport.Bag {
 	src := loadOracle(t)["default-http"].Reports
 	require.NotEmpty(t, src)
 	bags := make([]mixerreport.Bag, 100)
@@ -352,9 +354,33 @@ func TestReportMalformedWire(t *testing.T) {
 			err := conn.Invoke(context.Background(), mixerpb.Mixer_Report_FullMethodName, raw, &out, grpc.ForceCodec(rawCodec{}))
 			require.Error(t, err)
 			assert.Equal(t, codes.Internal, status.Code(err), err.Error())
+			assert.True(t, strings.HasPrefix(status.Convert(err).Message(), "grpc: error unmarshalling request: "), err.Error())
 			assert.Zero(t, sink.LogRecordCount())
 		})
 	}
+}
+
+// A header value that is not UTF-8 travels as a word; Mixer's codec took
+// it, and so does the receiver (protobuf-go's would refuse the request).
+func TestReportNonUTF8Word(t *testing.T) {
+	req, err := mixerreport.NewDefaultEncoder().Encode([]mixerreport.Bag{{mixerreport.String("request.useragent", "AAAA")}}, mixerreport.ProxyLayout(221))
+	require.NoError(t, err)
+	raw, err := proto.Marshal(req)
+	require.NoError(t, err)
+	i := bytes.Index(raw, []byte("AAAA"))
+	require.GreaterOrEqual(t, i, 0)
+	copy(raw[i:], "\xffA\xfe\xc0")
+	require.Error(t, proto.Unmarshal(raw, new(mixerpb.ReportRequest)))
+
+	sink := new(consumertest.LogsSink)
+	_, conn := started(t, sink)
+	var out []byte
+	require.NoError(t, conn.Invoke(context.Background(), mixerpb.Mixer_Report_FullMethodName, raw, &out, grpc.ForceCodec(rawCodec{})))
+	recs := allRecords(sink)
+	require.Len(t, recs, 1)
+	v, ok := recs[0].Attributes().Get("request.useragent")
+	require.True(t, ok)
+	assert.Equal(t, "\xffA\xfe\xc0", v.Str())
 }
 
 // A pipeline that refuses the data gets Mixer's load-shedding answer, and

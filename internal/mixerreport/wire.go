@@ -1,0 +1,285 @@
+package mixerreport
+
+import (
+	"errors"
+	"math"
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The decoder reads ReportRequest wire bytes itself instead of unmarshalling
+// into mixerpb structs: protobuf-go builds eight Go maps per element, which
+// cost more than everything else on the receive path, and it refuses words
+// that are not valid UTF-8, which Mixer's gogo codec accepted (an HTTP
+// header is any bytes). Otherwise the bytes are read as protobuf-go reads
+// them: fields in any order, unknown fields and fields of an unexpected wire
+// type skipped, the last of a repeated scalar and of a repeated map key
+// winning, repeated message values merged.
+
+// Field numbers (mixer-semantics.md §a.2).
+const (
+	fReportAttributes   = 1
+	fReportDefaultWords = 2
+	fReportGlobalCount  = 3
+	fReportSemantics    = 4
+
+	fAttrWords      = 1
+	fAttrFirstMap   = 2 // strings; the eight typed maps are fields 2..9
+	fAttrLastMap    = 9 // string_maps
+	fEntryKey       = 1
+	fEntryValue     = 2
+	fTimeSeconds    = 1
+	fTimeNanos      = 2
+	fStringMapEntry = 1
+)
+
+// The typed maps by wire field (field = index + fAttrFirstMap); Kind is
+// index + 1.
+const (
+	wStrings = iota
+	wInt64s
+	wDoubles
+	wBools
+	wTimestamps
+	wDurations
+	wBytes
+	wStringMaps
+	nMaps
+)
+
+// valueType is the wire type of each typed map's values.
+var valueType = [nMaps]protowire.Type{
+	wStrings:    protowire.VarintType,
+	wInt64s:     protowire.VarintType,
+	wDoubles:    protowire.Fixed64Type,
+	wBools:      protowire.VarintType,
+	wTimestamps: protowire.BytesType,
+	wDurations:  protowire.BytesType,
+	wBytes:      protowire.BytesType,
+	wStringMaps: protowire.BytesType,
+}
+
+// WireError is a request whose bytes are not a ReportRequest.
+type WireError struct{ Err error }
+
+func (e *WireError) Error() string { return "invalid ReportRequest: " + e.Err.Error() }
+func (e *WireError) Unwrap() error { return e.Err }
+
+var errFieldNumber = errors.New("invalid field number")
+
+// The readers below assume validated bytes; their one-byte fast paths
+// cover almost every tag, index and length of a real report.
+
+// nextField reads one field header.
+func nextField(b []byte) (protowire.Number, protowire.Type, []byte) {
+	if b[0] < 0x80 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), b[1:]
+	}
+	num, typ, n := protowire.ConsumeTag(b)
+	return num, typ, b[n:]
+}
+
+// varint reads a varint.
+func varint(b []byte) (uint64, []byte) {
+	if b[0] < 0x80 {
+		return uint64(b[0]), b[1:]
+	}
+	v, n := protowire.ConsumeVarint(b)
+	return v, b[n:]
+}
+
+// lengthDelimited reads a length-prefixed value.
+func lengthDelimited(b []byte) ([]byte, []byte) {
+	if l := int(b[0]); l < 0x80 {
+		return b[1 : 1+l : 1+l], b[1+l:]
+	}
+	v, n := protowire.ConsumeBytes(b)
+	return v, b[n:]
+}
+
+// skip passes over a field value of any type.
+func skip(num protowire.Number, typ protowire.Type, b []byte) []byte {
+	return b[protowire.ConsumeFieldValue(num, typ, b):]
+}
+
+// validateMessage checks that b is well-formed protobuf, descending into the
+// fields for which known says which message they hold. It rejects what
+// protobuf-go rejects, except invalid UTF-8 in strings.
+func validateMessage(b []byte, known func(protowire.Number, protowire.Type) func([]byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if num > protowire.MaxValidNumber {
+			return errFieldNumber
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && known != nil {
+			if sub := known(num, typ); sub != nil {
+				v, n := protowire.ConsumeBytes(b)
+				if n < 0 {
+					return protowire.ParseError(n)
+				}
+				if err := sub(v); err != nil {
+					return err
+				}
+				b = b[n:]
+				continue
+			}
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func validateReport(b []byte) error {
+	return validateMessage(b, func(num protowire.Number, _ protowire.Type) func([]byte) error {
+		if num == fReportAttributes {
+			return validateAttributes
+		}
+		return nil
+	})
+}
+
+func validateAttributes(b []byte) error {
+	return validateMessage(b, func(num protowire.Number, _ protowire.Type) func([]byte) error {
+		if num >= fAttrFirstMap && num <= fAttrLastMap {
+			return entryValidator[num-fAttrFirstMap]
+		}
+		return nil
+	})
+}
+
+// entryValidator checks a map entry of each typed map: the key is a varint,
+// the value of the map's type; message values are checked inside.
+var entryValidator [nMaps]func([]byte) error
+
+func init() {
+	plain := func(b []byte) error { return validateMessage(b, nil) }
+	withValue := func(v func([]byte) error) func([]byte) error {
+		return func(b []byte) error {
+			return validateMessage(b, func(num protowire.Number, _ protowire.Type) func([]byte) error {
+				if num == fEntryValue {
+					return v
+				}
+				return nil
+			})
+		}
+	}
+	stringMap := func(b []byte) error {
+		return validateMessage(b, func(num protowire.Number, _ protowire.Type) func([]byte) error {
+			if num == fStringMapEntry {
+				return plain
+			}
+			return nil
+		})
+	}
+	for w := range nMaps {
+		entryValidator[w] = plain
+	}
+	entryValidator[wTimestamps] = withValue(plain)
+	entryValidator[wDurations] = withValue(plain)
+	entryValidator[wStringMaps] = withValue(stringMap)
+}
+
+// readEntry parses a validated map entry whose values have wire type want:
+// its last key and its last scalar (varint or fixed64) or bytes value.
+// Message values are merged over all occurrences by timeValue and
+// stringMapEntries, from the entry itself.
+func readEntry(b []byte, want protowire.Type) (key int32, num uint64, raw []byte) {
+	for len(b) > 0 {
+		n, typ, rest := nextField(b)
+		switch {
+		case n == fEntryKey && typ == protowire.VarintType:
+			var v uint64
+			v, b = varint(rest)
+			key = sint32(v)
+			continue
+		case n == fEntryValue && typ == want:
+			switch typ {
+			case protowire.VarintType:
+				num, b = varint(rest)
+			case protowire.Fixed64Type:
+				v, n := protowire.ConsumeFixed64(rest)
+				num, b = v, rest[n:]
+			default:
+				raw, b = lengthDelimited(rest)
+			}
+			continue
+		}
+		b = skip(n, typ, rest)
+	}
+	return key, num, raw
+}
+
+// timeValue merges the Timestamp or Duration values of an entry.
+func timeValue(entry []byte) (sec int64, nanos int32) {
+	for b := entry; len(b) > 0; {
+		num, typ, rest := nextField(b)
+		if num != fEntryValue || typ != protowire.BytesType {
+			b = skip(num, typ, rest)
+			continue
+		}
+		var v []byte
+		v, b = lengthDelimited(rest)
+		for len(v) > 0 {
+			num, typ, r := nextField(v)
+			if typ == protowire.VarintType && (num == fTimeSeconds || num == fTimeNanos) {
+				var x uint64
+				x, v = varint(r)
+				if num == fTimeSeconds {
+					sec = int64(x)
+				} else {
+					nanos = int32(x)
+				}
+				continue
+			}
+			v = skip(num, typ, r)
+		}
+	}
+	return sec, nanos
+}
+
+// stringMapEntries appends the (key, value) word indices of a string_maps
+// entry's value, merged over all its occurrences, in wire order.
+func stringMapEntries(entry []byte, keys, vals []int32) ([]int32, []int32) {
+	for b := entry; len(b) > 0; {
+		num, typ, rest := nextField(b)
+		if num != fEntryValue || typ != protowire.BytesType {
+			b = skip(num, typ, rest)
+			continue
+		}
+		var sm []byte
+		sm, b = lengthDelimited(rest)
+		for len(sm) > 0 {
+			num, typ, r := nextField(sm)
+			if num != fStringMapEntry || typ != protowire.BytesType {
+				sm = skip(num, typ, r)
+				continue
+			}
+			var pair []byte
+			pair, sm = lengthDelimited(r)
+			k, v, _ := readEntry(pair, protowire.VarintType)
+			keys, vals = append(keys, k), append(vals, sint32(v))
+		}
+	}
+	return keys, vals
+}
+
+// sint32 decodes a zig-zag varint as protobuf-go does for sint32 fields.
+func sint32(v uint64) int32 { return int32(protowire.DecodeZigZag(v & math.MaxUint32)) }
+
+// wireString returns the bytes as a string without copying: the request's
+// bytes are never changed after decoding, and records share them.
+func wireString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

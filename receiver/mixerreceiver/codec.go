@@ -1,0 +1,96 @@
+package mixerreceiver // import "github.com/otelcol-istio/otelcol-istio/receiver/mixerreceiver"
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
+)
+
+// Report requests reach the decoder as wire bytes: internal/mixerreport
+// reads them itself, which saves protobuf-go's eight Go maps per report (the
+// largest cost of receiving) and accepts words that are not UTF-8, as
+// Mixer did. Everything else goes through gRPC's protobuf codec.
+
+// rawReport is a Report request kept as its wire bytes.
+type rawReport struct{ b []byte }
+
+// codec is gRPC's protobuf codec, except that it hands a rawReport its
+// bytes.
+type codec struct{ proto encoding.CodecV2 }
+
+func newCodec() (codec, error) {
+	c := encoding.GetCodecV2(grpcproto.Name)
+	if c == nil {
+		return codec{}, fmt.Errorf("gRPC has no %q codec", grpcproto.Name)
+	}
+	return codec{proto: c}, nil
+}
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawReport); ok {
+		// A copy: gRPC reuses data once this returns, and the records
+		// keep strings that point into these bytes.
+		r.b = data.Materialize()
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+func (codec) Name() string { return grpcproto.Name }
+
+// mixerAPI is what serves istio.mixer.v1.Mixer.
+type mixerAPI interface {
+	report(ctx context.Context, raw []byte) (*mixerpb.ReportResponse, error)
+	check(ctx context.Context, req *mixerpb.CheckRequest) (*mixerpb.CheckResponse, error)
+}
+
+// mixerServiceDesc is mixerpb.Mixer_ServiceDesc with a Report handler that
+// takes the request as bytes.
+var mixerServiceDesc = grpc.ServiceDesc{
+	ServiceName: mixerpb.Mixer_ServiceDesc.ServiceName,
+	HandlerType: (*mixerAPI)(nil),
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Check", Handler: checkHandler},
+		{MethodName: "Report", Handler: reportHandler},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: mixerpb.Mixer_ServiceDesc.Metadata,
+}
+
+func reportHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(rawReport)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	api := srv.(mixerAPI)
+	if interceptor == nil {
+		return api.report(ctx, in.b)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: mixerpb.Mixer_Report_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return api.report(ctx, req.(*rawReport).b)
+	})
+}
+
+func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(mixerpb.CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	api := srv.(mixerAPI)
+	if interceptor == nil {
+		return api.check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: mixerpb.Mixer_Check_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return api.check(ctx, req.(*mixerpb.CheckRequest))
+	})
+}
