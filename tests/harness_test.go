@@ -99,8 +99,9 @@ type collector struct {
 	cmd    *exec.Cmd
 	Stdout *syncBuffer
 	Stderr *syncBuffer
-	Health string // health_check endpoint, host:port
-	done   chan struct{}
+	Health    string // health_check endpoint, host:port
+	Telemetry string // the collector's own metrics, host:port
+	done      chan struct{}
 	err    error // exit error, valid after done is closed
 }
 
@@ -118,14 +119,30 @@ type collectorOptions struct {
 func startCollector(t *testing.T, o collectorOptions) *collector {
 	t.Helper()
 	args := append([]string{}, o.Args...)
+	dir := t.TempDir()
 	if o.Config != "" {
-		path := filepath.Join(t.TempDir(), "config.yaml")
+		path := filepath.Join(dir, "config.yaml")
 		if err := os.WriteFile(path, []byte(o.Config), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "--config=file:"+path)
 	}
-	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, done: make(chan struct{})}
+	// The collector's own metrics go to a free port too (the default,
+	// localhost:8888, would clash between collectors), in a file merged
+	// last. A run without --config names the embedded default explicitly,
+	// since any --config turns the implicit default off.
+	telemetry := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	host, port, _ := strings.Cut(telemetry, ":")
+	tpath := filepath.Join(dir, "telemetry.yaml")
+	tcfg := fmt.Sprintf("service:\n  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: %s\n                port: %s\n", host, port)
+	if err := os.WriteFile(tpath, []byte(tcfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !hasConfigFlag(args) {
+		args = append(args, "--config=embedded:default")
+	}
+	args = append(args, "--config=file:"+tpath)
+	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, Telemetry: telemetry, done: make(chan struct{})}
 	c.cmd = exec.Command(collectorBin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.Stdout, c.Stderr
 	c.cmd.Env = append(os.Environ(), o.Env...)
@@ -136,6 +153,15 @@ func startCollector(t *testing.T, o collectorOptions) *collector {
 	t.Cleanup(c.stop)
 	c.waitHealthy(60 * time.Second)
 	return c
+}
+
+func hasConfigFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--config" || strings.HasPrefix(a, "--config=") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *collector) waitHealthy(limit time.Duration) {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +57,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var c loadgenConfig
 	fs.StringVar(&c.target, "target", "localhost:9091", "collector's Mixer API address")
-	fs.StringVar(&c.protocol, "protocol", "mixer", "how to send: mixer (Mixer Report API)")
+	fs.StringVar(&c.protocol, "protocol", "mixer", "how to send: "+strings.Join(protocolNames(), ", ")+" (mixer: the Mixer Report API)")
 	fs.BoolVar(&c.useTLS, "tls", false, "use TLS")
 	fs.StringVar(&c.caFile, "ca", "", "PEM file of the CA that signed the server certificate (with --tls)")
 	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (with --tls)")
@@ -63,7 +65,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.requests, "requests", 100, "page loads to send (0: until --duration ends)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: after --requests)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the traffic: the same seed sends the same reports")
-	fs.IntVar(&c.batch, "batch", 100, "reports per Report request (Istio 1.1 proxies sent up to 100)")
+	fs.IntVar(&c.batch, "batch", 100, "reports per request (Istio 1.1 proxies sent up to 100 per Report)")
 	fs.IntVar(&c.globalWords, "global-words", 221, "global dictionary words the client knows (221: Istio 1.1, 222: 1.3+; 0: none)")
 	fs.BoolVar(&c.enriched, "enriched", true, "include the workload attributes Mixer's kubernetesenv adapter added")
 	fs.BoolVar(&c.mtls, "mtls", true, "sidecars use mutual TLS (principals, connection.mtls)")
@@ -93,7 +95,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, c.duration)
 		defer cancel()
 	}
-	sum, err := loadgenMixer(ctx, c, stdout)
+	sum, err := loadgenRun(ctx, c, stdout)
 	fmt.Fprintln(stdout, sum.String())
 	if err != nil {
 		fmt.Fprintf(stderr, "istiotel loadgen: %v\n", err)
@@ -105,10 +107,19 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+func protocolNames() []string {
+	names := make([]string, 0, len(loadgenProtocols))
+	for n := range loadgenProtocols {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func (c *loadgenConfig) check() error {
 	switch {
-	case c.protocol != "mixer":
-		return fmt.Errorf("--protocol %q: only mixer is supported", c.protocol)
+	case loadgenProtocols[c.protocol] == nil:
+		return fmt.Errorf("--protocol %q: one of %s", c.protocol, strings.Join(protocolNames(), ", "))
 	case c.requests < 0, c.rate < 0, c.batch < 1, c.tcpEvery < 0:
 		return errors.New("--requests, --rate and --tcp-every must not be negative; --batch must be at least 1")
 	case c.requests == 0 && c.duration == 0:
@@ -145,32 +156,94 @@ func (s loadgenSummary) String() string {
 	return out
 }
 
-func loadgenMixer(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgenSummary, error) {
-	var sum loadgenSummary
+// reportSender sends batches of bags over one protocol. A protocol
+// registers its constructor in loadgenProtocols from its own file.
+type reportSender interface {
+	// send delivers one batch; it returns how many bags were refused and an
+	// error only when the run cannot go on.
+	send(ctx context.Context, bags []bookinfo.Bag) (refused int, err error)
+	close() error
+}
+
+// loadgenProtocols maps --protocol values to their senders.
+var loadgenProtocols = map[string]func(c loadgenConfig) (reportSender, error){
+	"mixer": newMixerSender,
+}
+
+// mixerSender sends Report requests as Istio 1.1 proxies did.
+type mixerSender struct {
+	conn    *grpc.ClientConn
+	client  mixerpb.MixerClient
+	enc     *mixerreport.Encoder
+	layout  mixerreport.Layout
+	lastErr string
+}
+
+func newMixerSender(c loadgenConfig) (reportSender, error) {
+	conn, err := dial(c)
+	if err != nil {
+		return nil, err
+	}
+	return &mixerSender{conn: conn, client: mixerpb.NewMixerClient(conn), enc: mixerreport.NewDefaultEncoder(), layout: mixerreport.ProxyLayout(c.globalWords)}, nil
+}
+
+func (m *mixerSender) send(ctx context.Context, bags []bookinfo.Bag) (int, error) {
+	batch := make([]mixerreport.Bag, 0, len(bags))
+	for _, b := range bags {
+		rb := make(mixerreport.Bag, 0, len(b))
+		for _, a := range b {
+			rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
+		}
+		batch = append(batch, rb)
+	}
+	req, err := m.enc.Encode(batch, m.layout)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := m.client.Report(ctx, req); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return len(bags), refusal{err}
+	}
+	return 0, nil
+}
+
+func (m *mixerSender) close() error { return m.conn.Close() }
+
+// refusal is a batch the collector did not take; the run goes on.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+
+// dial connects to the target with the TLS flags.
+func dial(c loadgenConfig) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if c.useTLS {
 		tc := &tls.Config{ServerName: c.serverName, MinVersion: tls.VersionTLS12}
 		if c.caFile != "" {
 			pem, err := os.ReadFile(c.caFile)
 			if err != nil {
-				return sum, err
+				return nil, err
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return sum, fmt.Errorf("--ca %s: no certificate found", c.caFile)
+				return nil, fmt.Errorf("--ca %s: no certificate found", c.caFile)
 			}
 			tc.RootCAs = pool
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	conn, err := grpc.NewClient(c.target, grpc.WithTransportCredentials(creds))
+	return grpc.NewClient(c.target, grpc.WithTransportCredentials(creds))
+}
+
+func loadgenRun(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgenSummary, error) {
+	var sum loadgenSummary
+	sender, err := loadgenProtocols[c.protocol](c)
 	if err != nil {
 		return sum, err
 	}
-	defer conn.Close()
-	client := mixerpb.NewMixerClient(conn)
-	enc := mixerreport.NewDefaultEncoder()
-	layout := mixerreport.ProxyLayout(c.globalWords)
+	defer sender.close()
 	start := time.Now().UTC()
 	if c.start != "" {
 		start, _ = time.Parse(time.RFC3339Nano, c.start)
@@ -187,23 +260,21 @@ func loadgenMixer(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadg
 		defer tick.Stop()
 	}
 	began := time.Now()
-	batch := make([]mixerreport.Bag, 0, c.batch)
-	flush := func() error {
+	batch := make([]bookinfo.Bag, 0, c.batch)
+	flush := func(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		req, err := enc.Encode(batch, layout)
+		refused, err := sender.send(ctx, batch)
+		sum.requests++
+		var r refusal
+		if errors.As(err, &r) {
+			sum.lastErr, err = r.Error(), nil
+		}
 		if err != nil {
 			return err
 		}
-		sum.requests++
-		if _, err := client.Report(ctx, req); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			sum.failedReports += len(batch)
-			sum.lastErr = err.Error()
-		}
+		sum.failedReports += refused
 		sum.reports += len(batch)
 		sent.Store(int64(sum.reports))
 		batch = batch[:0]
@@ -211,13 +282,9 @@ func loadgenMixer(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadg
 	}
 	add := func(bags []bookinfo.Bag) error {
 		for _, b := range bags {
-			rb := make(mixerreport.Bag, 0, len(b))
-			for _, a := range b {
-				rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
-			}
-			batch = append(batch, rb)
+			batch = append(batch, b)
 			if len(batch) == c.batch {
-				if err := flush(); err != nil {
+				if err := flush(ctx); err != nil {
 					return err
 				}
 			}
@@ -249,19 +316,11 @@ loop:
 	}
 	if runErr == nil || errors.Is(runErr, context.DeadlineExceeded) {
 		// The last partial batch goes out even when --duration ended the run.
-		flushCtx := ctx
-		if ctx.Err() != nil {
-			var cancel context.CancelFunc
-			flushCtx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-		}
-		ctx = flushCtx
-		runErr = flush()
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		runErr = flush(fctx)
 	}
 	sum.elapsed = time.Since(began)
-	if errors.Is(runErr, context.DeadlineExceeded) {
-		runErr = nil
-	}
 	return sum, runErr
 }
 
