@@ -5,11 +5,13 @@ import "strings"
 // This file adds behaviour to the param types of params.go: the names and
 // bucket bounds Mixer's prometheus adapter derived from them (§e).
 
-// safeName is the adapter's sanitising of metric and label names: strip one
-// leading "/", turn "/", "." and " " into "_", delete "-".
-func safeName(n string) string {
+// SanitizeName is the adapter's sanitising of metric and label names: strip
+// one leading "/", turn "/", "." and " " into "_", delete "-".
+func SanitizeName(n string) string {
 	return nameReplacer.Replace(strings.TrimPrefix(n, "/"))
 }
+
+func safeName(n string) string { return SanitizeName(n) }
 
 var nameReplacer = strings.NewReplacer("/", "_", ".", "_", " ", "_", "-", "")
 

@@ -571,7 +571,7 @@ func labelIndexes(m *promMetric, dims []namedExpr) []int {
 	for i, l := range m.labelNames {
 		idx[i] = -1
 		for j := range dims {
-			if safeName(dims[j].name) == l {
+			if istioconfig.SanitizeName(dims[j].name) == l {
 				idx[i] = j
 			}
 		}
@@ -599,7 +599,7 @@ func (p *plan) keyGroup(m *promMetric, dims []namedExpr) *keyGroup {
 	for _, l := range m.labelNames {
 		var e *cexl.Expression
 		for j := range dims {
-			if safeName(dims[j].name) == l {
+			if istioconfig.SanitizeName(dims[j].name) == l {
 				e, used[j] = dims[j].expr, true
 			}
 		}

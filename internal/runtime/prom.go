@@ -14,10 +14,6 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
-// defaultBuckets are Prometheus' default histogram bounds, used by a
-// DISTRIBUTION metric that defines none.
-var defaultBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-
 // errNegativeCounter rejects a negative value on a COUNTER. Mixer's client
 // library panicked on it and lost the rest of the batch; we drop the instance.
 var errNegativeCounter = errors.New("counter cannot decrease in value")
@@ -67,96 +63,21 @@ func (p *expiryPolicy) latestCheck(now time.Time) time.Time {
 	return p.nextCheck.Add(now.Sub(p.nextCheck) / p.interval * p.interval)
 }
 
-// metricName builds the exported name as Mixer did: <namespace>_<name>,
-// both sanitised, namespace "istio" unless set, name defaulting to the
-// instance name.
-func metricName(mi *istioconfig.MetricInfo) (name, help string) {
-	ns := "istio"
-	if mi.Namespace != "" {
-		ns = safeName(mi.Namespace)
-	}
-	raw := mi.Name
-	if raw == "" {
-		raw = mi.InstanceName
-	}
-	help = mi.Description
-	if help == "" {
-		help = raw
-	}
-	n := safeName(raw)
-	switch {
-	case ns == "":
-		return n, help
-	case n == "":
-		return ns, help
-	}
-	return ns + "_" + n, help
-}
-
-// safeName sanitises a metric or label name like Mixer's adapter: one leading
-// '/' is dropped, '/', '.' and ' ' become '_', '-' is removed.
-func safeName(s string) string {
-	s = strings.TrimPrefix(s, "/")
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '/', '.', ' ':
-			b.WriteByte('_')
-		case '-':
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// bucketBounds computes a DISTRIBUTION's finite bounds with the same
-// floating-point steps as the Prometheus client (so `le` prints alike).
-func bucketBounds(def *istioconfig.BucketsDefinition) []float64 {
-	switch {
-	case def == nil:
-		return defaultBuckets
-	case def.Explicit != nil:
-		return append([]float64(nil), def.Explicit.Bounds...)
-	case def.Linear != nil:
-		n := int(def.Linear.NumFiniteBuckets) + 1
-		out := make([]float64, n)
-		v := def.Linear.Offset
-		for i := range out {
-			out[i] = v
-			v += def.Linear.Width
-		}
-		return out
-	case def.Exponential != nil:
-		n := int(def.Exponential.NumFiniteBuckets) + 1
-		out := make([]float64, n)
-		v := def.Exponential.Scale
-		for i := range out {
-			out[i] = v
-			v *= def.Exponential.GrowthFactor
-		}
-		return out
-	}
-	return defaultBuckets
-}
-
 func newPromMetric(handler string, mi *istioconfig.MetricInfo, expiry *expiryPolicy, maxSeries int) *promMetric {
-	name, help := metricName(mi)
+	name, help := mi.PrometheusName(), mi.Help()
 	m := &promMetric{
-		handler:   handler,
-		instance:  mi.InstanceName,
-		name:      name,
-		help:      help,
-		kind:      mi.Kind,
-		expiry:    expiry,
-		maxSeries: maxSeries,
-		series:    map[string]*series{},
-	}
-	for _, l := range mi.LabelNames {
-		m.labelNames = append(m.labelNames, safeName(l))
+		handler:    handler,
+		instance:   mi.InstanceName,
+		name:       name,
+		help:       help,
+		labelNames: mi.SanitizedLabelNames(),
+		kind:       mi.Kind,
+		expiry:     expiry,
+		maxSeries:  maxSeries,
+		series:     map[string]*series{},
 	}
 	if m.kind == istioconfig.MetricKindDistribution {
-		m.bounds = bucketBounds(mi.Buckets)
+		m.bounds = mi.Buckets.Bounds()
 	}
 	var id strings.Builder
 	fmt.Fprintf(&id, "%s|%s|%s|%s|%v", name, help, m.kind, strings.Join(m.labelNames, ","), m.bounds)
