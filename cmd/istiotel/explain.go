@@ -52,19 +52,12 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	sources, err := configSources(profiles, configs)
+	if err != nil {
+		fmt.Fprintf(stderr, "istiotel explain: --embedded: %v\n", err)
+		return 2
+	}
 	var in istioconfig.Input
-	var sources []istioconfig.Source
-	for _, p := range profiles {
-		src, err := istioconfig.NewEmbeddedSource(p)
-		if err != nil {
-			fmt.Fprintf(stderr, "istiotel explain: --embedded: %v\n", err)
-			return 2
-		}
-		sources = append(sources, src)
-	}
-	for _, c := range configs {
-		sources = append(sources, istioconfig.NewFileSource(c))
-	}
 	for _, src := range sources {
 		got, err := src.Load()
 		if err != nil {

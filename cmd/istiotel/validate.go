@@ -53,17 +53,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var in istioconfig.Input
-	var sources []istioconfig.Source
-	for _, p := range profiles {
-		src, err := istioconfig.NewEmbeddedSource(p)
-		if err != nil {
-			fmt.Fprintf(stderr, "istiotel validate: -embedded: %v\n", err)
-			return 2
-		}
-		sources = append(sources, src)
-	}
-	for _, path := range fs.Args() {
-		sources = append(sources, istioconfig.NewFileSource(path))
+	sources, err := configSources(profiles, fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "istiotel validate: -embedded: %v\n", err)
+		return 2
 	}
 	unreadable := 0
 	for _, src := range sources {
@@ -99,6 +92,23 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// configSources returns the embedded profiles, then the files and
+// directories, as the istio_config extension would read them.
+func configSources(profiles, paths []string) ([]istioconfig.Source, error) {
+	var sources []istioconfig.Source
+	for _, p := range profiles {
+		src, err := istioconfig.NewEmbeddedSource(p)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, src)
+	}
+	for _, path := range paths {
+		sources = append(sources, istioconfig.NewFileSource(path))
+	}
+	return sources, nil
 }
 
 func plural(n int) string {
