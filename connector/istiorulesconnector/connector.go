@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
@@ -35,6 +36,7 @@ type core struct {
 	refs     int
 	started  int
 	attached atomic.Pointer[runtime.Attached]
+	flushDur metric.Float64Histogram
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -66,7 +68,13 @@ func (c *core) start(host component.Host) error {
 	if err != nil {
 		return err
 	}
-	if err := a.RegisterTelemetry(c.set.MeterProvider.Meter("github.com/otelcol-istio/otelcol-istio/connector/istiorulesconnector")); err != nil {
+	meter := c.set.MeterProvider.Meter("github.com/otelcol-istio/otelcol-istio/connector/istiorulesconnector")
+	if err := a.RegisterTelemetry(meter); err != nil {
+		_ = a.Detach()
+		return err
+	}
+	if c.flushDur, err = meter.Float64Histogram("otelcol_istio_rules_flush_duration",
+		metric.WithDescription("Time to emit the full state of the metrics at a flush."), metric.WithUnit("s")); err != nil {
 		_ = a.Detach()
 		return err
 	}
@@ -132,11 +140,16 @@ func (c *core) flush(ctx context.Context) error {
 	if e == nil {
 		return nil
 	}
+	began := time.Now()
 	md := e.Metrics()
 	if md.DataPointCount() == 0 {
 		return nil
 	}
-	return c.metrics.ConsumeMetrics(ctx, md)
+	err := c.metrics.ConsumeMetrics(ctx, md)
+	if c.flushDur != nil {
+		c.flushDur.Record(ctx, time.Since(began).Seconds())
+	}
+	return err
 }
 
 func (c *core) engine() *runtime.Engine {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-istio/otelcol-istio/extension/istioconfigextension"
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
@@ -79,9 +80,7 @@ func startConnector(t *testing.T, h host, mutate func(*Config)) *pair {
 	return p
 }
 
-// send hands the batch to both sides, as the collector's fan-out does.
-func (p *pair) send(t *testing.T, bags []bookinfo.Bag) {
-	t.Helper()
+func bagsToLogs(bags []bookinfo.Bag) plog.Logs {
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	for _, b := range bags {
@@ -90,6 +89,13 @@ func (p *pair) send(t *testing.T, bags []bookinfo.Bag) {
 			bagrecord.PutValue(m, a.Name, a.Value)
 		}
 	}
+	return ld
+}
+
+// send hands the batch to both sides, as the collector's fan-out does.
+func (p *pair) send(t *testing.T, bags []bookinfo.Bag) {
+	t.Helper()
+	ld := bagsToLogs(bags)
 	require.NoError(t, p.metrics.ConsumeLogs(context.Background(), ld))
 	require.NoError(t, p.logs.ConsumeLogs(context.Background(), ld))
 }
@@ -347,4 +353,32 @@ func waitSnapshot(t *testing.T, p *pair, before any) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("the configuration was not reloaded within 5s")
+}
+
+// The engine's counters reach the collector's own telemetry.
+func TestSelfTelemetry(t *testing.T) {
+	h := startConfig(t, seedPath("metrics.yaml"))
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	set := connectortest.NewNopSettings(f.Type())
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	msink := new(consumertest.MetricsSink)
+	c, err := f.CreateLogsToMetrics(context.Background(), set, cfg, msink)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background(), h))
+	p := &pair{metrics: c, logs: c, msink: msink, lsink: new(consumertest.LogsSink)}
+	bags := bookinfo.NewGenerator(bookinfo.Options{Seed: 8, Enriched: true}).Next()
+	require.NoError(t, c.ConsumeLogs(context.Background(), bagsToLogs(bags)))
+	p.flush(t)
+	defer func() { require.NoError(t, c.Shutdown(context.Background())) }()
+
+	m, err := tel.GetMetric("otelcol_istio_rules_bags")
+	require.NoError(t, err)
+	sum := m.Data.(metricdata.Sum[int64])
+	require.Len(t, sum.DataPoints, 1)
+	assert.Equal(t, int64(len(bags)), sum.DataPoints[0].Value)
+	_, err = tel.GetMetric("otelcol_istio_rules_flush_duration")
+	assert.NoError(t, err)
 }
