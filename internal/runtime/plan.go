@@ -35,9 +35,8 @@ type plan struct {
 	promHandlers     []*promHandler
 	groups           []*group // output scopes (handler × template)
 	keyGroups        map[string]*keyGroup
-	problems         []error   // OTTL expressions that did not compile
-	wanted           []bool    // attribute slots some expression reads
-	kube             *kubeStep // kubernetesenv preprocessing; nil when off (kubeenv.go)
+	problems         []error // OTTL expressions that did not compile
+	wanted           []bool  // attribute slots some expression reads
 
 	// Slots of the attributes that decide the identity namespace; -1 when the
 	// vocabulary lacks one.
@@ -524,13 +523,6 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 			p.nsRules[sr.Namespace] = append(p.nsRules[sr.Namespace], r)
 		}
 	}
-	var prevKube *kubeStep
-	if prev != nil {
-		prevKube = prev.kube
-	}
-	var kubeProblems []error
-	p.kube, kubeProblems = buildKubeStep(snap, p.vocab, prevKube)
-	p.problems = append(p.problems, kubeProblems...)
 	return p
 }
 
