@@ -95,14 +95,14 @@ func (s *syncBuffer) String() string {
 
 // collector is a running otelcol-istio process.
 type collector struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	Stdout *syncBuffer
-	Stderr *syncBuffer
+	t         *testing.T
+	cmd       *exec.Cmd
+	Stdout    *syncBuffer
+	Stderr    *syncBuffer
 	Health    string // health_check endpoint, host:port
 	Telemetry string // the collector's own metrics, host:port
 	done      chan struct{}
-	err    error // exit error, valid after done is closed
+	err       error // exit error, valid after done is closed
 }
 
 // collectorOptions says how to start the collector.

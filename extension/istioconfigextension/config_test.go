@@ -43,7 +43,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: "kube_null", wantErr: "sources[0]: set exactly one of embedded, path and kubernetes (for all namespaces write kubernetes: {})"},
 		{id: "empty_source", wantErr: "sources[0]: set exactly one of embedded, path and kubernetes (for all namespaces write kubernetes: {})"},
 		{id: "two_in_one", wantErr: "sources[0]: set exactly one of embedded, path and kubernetes (for all namespaces write kubernetes: {})"},
-		{id: "bad_profile", wantErr: `sources[0]: embedded: unknown embedded profile "istio-0.8" (known: istio-1.1)`},
+		{id: "bad_profile", wantErr: `sources[0]: embedded: unknown embedded profile "istio-0.8" (known: istio-1.1, istio-telemetry-v2)`},
 		{id: "no_sources", wantErr: "sources: give at least one source (embedded, path or kubernetes)"},
 		{id: "bad_values", wantErr: `sources[0]: kubernetes: namespaces: "Bad_NS" is not a valid namespace name
 sources: give at most one kubernetes source (list its namespaces instead)

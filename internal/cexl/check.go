@@ -24,8 +24,8 @@ const (
 )
 
 // builtins are Mixer's CEXL functions: the operators (intrinsics) and the
-// standard externs. The *_equal helpers that == uses internally are not
-// callable, as in Mixer.
+// standard externs, plus our extensions. The *_equal helpers that == uses
+// internally are not callable, as in Mixer.
 var builtins = map[string]*funcMeta{
 	"EQ":          {ret: tBool, args: []attribute.Type{tT, tT}},
 	"NEQ":         {ret: tBool, args: []attribute.Type{tT, tT}},
@@ -53,6 +53,9 @@ var builtins = map[string]*funcMeta{
 	"emptyStringMap":    {ret: attribute.TypeStringMap, args: []attribute.Type{}},
 	"conditionalString": {ret: tStr, args: []attribute.Type{tBool, tStr, tStr}},
 	"toLower":           {ret: tStr, args: []attribute.Type{tStr}},
+
+	// Extensions beyond Mixer (see the package documentation).
+	"toMilliseconds": {ret: attribute.TypeDouble, args: []attribute.Type{attribute.TypeDuration}},
 }
 
 // checker types a node tree against a vocabulary, with Mixer's rules and

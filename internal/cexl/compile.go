@@ -656,6 +656,15 @@ func (c *compiler) extern(n *node) any {
 		return compare2(c.strOf(n.target), c.strOf(arg(0)), strings.HasSuffix)
 	case "matches":
 		return c.matches(n)
+	case "toMilliseconds":
+		if k := constOf[int64](arg(0)); k != nil {
+			return constFn(nanosToMillis(*k))
+		}
+		f := c.intOf(arg(0))
+		return dblFn(func(b *attribute.Bag) (float64, error) {
+			ns, err := f(b)
+			return nanosToMillis(ns), err
+		})
 	}
 	c.fail(n, "function not yet implemented: %s", n.fn)
 	return placeholder(n.typ)

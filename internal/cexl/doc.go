@@ -47,6 +47,17 @@
 //   - DNS name validation implements the ASCII behaviour of Mixer's IDNA
 //     library exactly but approximates its Unicode tables (see idna.go).
 //
+// Extensions beyond Mixer: functions Mixer did not have. A config that uses
+// one does not load on Mixer ("unknown function: toMilliseconds"):
+//   - toMilliseconds(DURATION) DOUBLE: the duration in milliseconds, with
+//     the fraction kept (toMilliseconds("1500us") is 1.5). Mixer's
+//     prometheus adapter turned a DURATION value into seconds, so it could
+//     not produce Telemetry v2's istio_request_duration_milliseconds; the
+//     embedded profile istio-telemetry-v2 uses
+//     toMilliseconds(response.duration | "0ms") for that. Like the other
+//     functions it counts as present on the left of `|`, and an absent
+//     argument outside `|` is "lookup failed".
+//
 // Apart from the first point, error texts do not differ: even Mixer's "internal compiler error -- …"
 // messages (== on DURATION, `+` on BOOL, …) are kept verbatim, so config
 // validation reports what Mixer reported.

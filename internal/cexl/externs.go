@@ -133,3 +133,12 @@ func globMatch(s, pattern string) bool {
 	}
 	return s == pattern
 }
+
+// nanosToMillis is toMilliseconds(): a DURATION (nanoseconds) as fractional
+// milliseconds. Telemetry v2 records request durations in milliseconds, and
+// a DURATION handed to a prometheus metric counts seconds (Mixer's adapter
+// converted it that way), so without this no CEXL expression could feed an
+// istio_request_duration_milliseconds histogram. One float64 division is
+// correctly rounded: 1.5ms gives exactly 1.5, 13.601485ms the double nearest
+// to 13.601485.
+func nanosToMillis(ns int64) float64 { return float64(ns) / 1e6 }

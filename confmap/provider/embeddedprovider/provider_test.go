@@ -31,3 +31,21 @@ func TestRetrieve(t *testing.T) {
 func TestNames(t *testing.T) {
 	assert.Contains(t, Names(), "default")
 }
+
+// TestEmbeddedConfigsParse: every embedded configuration is YAML the
+// provider serves, with the keys a runnable configuration needs.
+func TestEmbeddedConfigsParse(t *testing.T) {
+	p := NewFactory().Create(confmap.ProviderSettings{})
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			ret, err := p.Retrieve(context.Background(), "embedded:"+name, nil)
+			require.NoError(t, err)
+			conf, err := ret.AsConf()
+			require.NoError(t, err)
+			for _, key := range []string{"service::pipelines", "extensions::health_check", "extensions::istio_config"} {
+				assert.True(t, conf.IsSet(key), "embedded:%s does not set %s", name, key)
+			}
+		})
+	}
+	assert.Contains(t, Names(), "telemetry-v2")
+}
