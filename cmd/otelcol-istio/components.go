@@ -13,6 +13,7 @@ import (
 	istiorulesconnector "github.com/otelcol-istio/otelcol-istio/connector/istiorulesconnector"
 	istiostdioexporter "github.com/otelcol-istio/otelcol-istio/exporter/istiostdioexporter"
 	istioconfigextension "github.com/otelcol-istio/otelcol-istio/extension/istioconfigextension"
+	envoyaccesslogprocessor "github.com/otelcol-istio/otelcol-istio/processor/envoyaccesslogprocessor"
 	istiorulesprocessor "github.com/otelcol-istio/otelcol-istio/processor/istiorulesprocessor"
 	mixerreceiver "github.com/otelcol-istio/otelcol-istio/receiver/mixerreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -108,16 +109,18 @@ func components() (otelcol.Factories, error) {
 		transformprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
 		istiorulesprocessor.NewFactory(),
+		envoyaccesslogprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
-		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
-		transformprocessor.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0",
-		filterprocessor.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0",
-		istiorulesprocessor.NewFactory().Type():    "github.com/otelcol-istio/otelcol-istio v0.0.0",
+		batchprocessor.NewFactory().Type():          "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
+		memorylimiterprocessor.NewFactory().Type():  "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
+		transformprocessor.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0",
+		filterprocessor.NewFactory().Type():         "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0",
+		istiorulesprocessor.NewFactory().Type():     "github.com/otelcol-istio/otelcol-istio v0.0.0",
+		envoyaccesslogprocessor.NewFactory().Type(): "github.com/otelcol-istio/otelcol-istio v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

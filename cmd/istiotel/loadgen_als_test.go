@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/als"
+)
+
+// alsRecorder is an ALS server that maps what it gets, like the mixer
+// receiver, and remembers how each stream went.
+type alsRecorder struct {
+	alsv3.UnimplementedAccessLogServiceServer
+	mu      sync.Mutex
+	streams []*recordedStream
+	records int
+	// refuseAfter closes a stream with Unavailable after that many
+	// messages, once (0: never).
+	refuseAfter int
+}
+
+type recordedStream struct {
+	node, logName string
+	messages      int
+	identifiers   []int // indexes of the messages that had one
+	ended         bool  // the client half-closed it
+}
+
+func (r *alsRecorder) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
+	rs := &recordedStream{}
+	r.mu.Lock()
+	r.streams = append(r.streams, rs)
+	r.mu.Unlock()
+	m := als.NewMapper()
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			rs.ended = true
+			r.mu.Unlock()
+			return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
+		}
+		if err != nil {
+			return err
+		}
+		out := plog.NewLogRecordSlice()
+		n := m.Map(msg, out, time.Now())
+		r.mu.Lock()
+		if id := msg.GetIdentifier(); id != nil {
+			rs.identifiers = append(rs.identifiers, rs.messages)
+			rs.node, rs.logName = id.GetNode().GetId(), id.GetLogName()
+		}
+		rs.messages++
+		r.records += n
+		refuse := r.refuseAfter > 0 && rs.messages == r.refuseAfter
+		if refuse {
+			r.refuseAfter = 0
+			r.records -= n // the pipeline did not take them
+		}
+		r.mu.Unlock()
+		if refuse {
+			return status.Error(codes.Unavailable, "pipeline full")
+		}
+	}
+}
+
+func startALSRecorder(t *testing.T, r *alsRecorder) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	alsv3.RegisterAccessLogServiceServer(srv, r)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return l.Addr().String()
+}
+
+// Every report arrives, one stream per workload and logger, the identifier
+// in each stream's first message only, and every stream closed at the end.
+func TestLoadgenALS(t *testing.T) {
+	r := &alsRecorder{}
+	addr := startALSRecorder(t, r)
+	var stdout, stderr bytes.Buffer
+	code := runLoadgen([]string{"--protocol", "als", "--target", addr, "--requests", "20", "--tcp-every", "5",
+		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "sent 20 page loads (4 TCP connections)")
+	assert.Contains(t, stdout.String(), "; 0 reports refused")
+
+	// The summary counts the reports; every one of them became a record.
+	m := reportsSent.FindStringSubmatch(stdout.String())
+	require.NotNil(t, m, stdout.String())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Equal(t, m[1], strconv.Itoa(r.records))
+
+	nodes := map[string]bool{}
+	tcp := 0
+	for _, s := range r.streams {
+		assert.Equal(t, []int{0}, s.identifiers, "stream of %s", s.node)
+		assert.True(t, s.ended, "stream of %s was not closed", s.node)
+		key := s.node + " " + s.logName
+		assert.False(t, nodes[key], "two streams for %s", key)
+		nodes[key] = true
+		if s.logName == als.TCPLogName {
+			tcp++
+		}
+	}
+	assert.Len(t, r.streams, 9, "gateway, productpage, details, 3 reviews, ratings; ratings-v2 and mongodb over TCP")
+	assert.Equal(t, 2, tcp)
+}
+
+// A stream the collector closes: the next message's entries count as
+// refused and a new stream, identifier first, takes over.
+func TestLoadgenALSRefused(t *testing.T) {
+	r := &alsRecorder{refuseAfter: 1}
+	addr := startALSRecorder(t, r)
+	var stdout, stderr bytes.Buffer
+	// Page loads 20ms apart: the client has heard of the refusal before the
+	// stream's next message.
+	code := runLoadgen([]string{"--protocol", "als", "--target", addr, "--requests", "10", "--rate", "50",
+		"--batch", "8", "--progress=false"}, &stdout, &stderr)
+	assert.Equal(t, 1, code, "some reports were refused")
+	assert.Contains(t, stdout.String(), "Unavailable")
+	assert.Contains(t, stdout.String(), "pipeline full")
+	assert.NotContains(t, stdout.String(), "; 0 reports refused")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reopened := 0
+	for _, s := range r.streams {
+		assert.Equal(t, []int{0}, s.identifiers)
+		if s.messages > 0 && !s.ended {
+			reopened++
+		}
+	}
+	assert.Equal(t, 1, reopened, "one stream was refused")
+}
+
+func TestLoadgenALSUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 2, runLoadgen([]string{"--protocol", "nosuch"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "als")
+}
+
+var reportsSent = regexp.MustCompile(`: (\d+) reports in `)

@@ -1,0 +1,138 @@
+package envoyaccesslogprocessor
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	otelattr "go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
+)
+
+const scopeName = "github.com/otelcol-istio/otelcol-istio/processor/envoyaccesslogprocessor"
+
+// Resource attributes the file_log receiver's container parser sets from
+// the pod-log path /var/log/pods/<namespace>_<pod>_<uid>/<container>/N.log.
+const (
+	namespaceAttr = "k8s.namespace.name"
+	podAttr       = "k8s.pod.name"
+)
+
+// accessLogProcessor turns records whose body is an access-log line into
+// attribute-bag records, in place.
+type accessLogProcessor struct {
+	logger  *zap.Logger
+	parser  *accesslog.Parser
+	mapper  *accesslog.Mapper
+	pass    bool
+	entries sync.Pool
+
+	parsed   metric.Int64Counter
+	unparsed metric.Int64Counter
+	// attribute sets of the unparsed counter, built once
+	notAccessLog, noMatch metric.MeasurementOption
+}
+
+func newProcessor(set processor.Settings, cfg *Config) (*accessLogProcessor, error) {
+	parser, err := cfg.parser()
+	if err != nil {
+		return nil, err
+	}
+	p := &accessLogProcessor{
+		logger: set.Logger,
+		parser: parser,
+		mapper: accesslog.NewMapper(accesslog.MapperOptions{WorkloadFromPodName: cfg.WorkloadFromPodName}),
+		pass:   cfg.OnError == OnErrorPass,
+	}
+	p.entries.New = func() any { return new(accesslog.Entry) }
+	m := set.MeterProvider.Meter(scopeName)
+	var errs error
+	p.parsed, err = m.Int64Counter("otelcol_envoy_access_log_parsed_lines",
+		metric.WithDescription("Access-log lines turned into attribute-bag records."),
+		metric.WithUnit("{line}"))
+	errs = errors.Join(errs, err)
+	p.unparsed, err = m.Int64Counter("otelcol_envoy_access_log_unparsed_lines",
+		metric.WithDescription("Records that are not access-log lines, by reason (not_access_log: does not start like one, e.g. an istio-agent line; no_match: matches none of the formats) and action (drop or pass, per on_error)."),
+		metric.WithUnit("{line}"))
+	errs = errors.Join(errs, err)
+	if errs != nil {
+		return nil, errs
+	}
+	action := otelattr.String("action", cfg.OnError)
+	p.notAccessLog = metric.WithAttributeSet(otelattr.NewSet(otelattr.String("reason", "not_access_log"), action))
+	p.noMatch = metric.WithAttributeSet(otelattr.NewSet(otelattr.String("reason", "no_match"), action))
+	return p, nil
+}
+
+func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	e := p.entries.Get().(*accesslog.Entry)
+	defer p.entries.Put(e)
+	var parsed, notAccessLog, noMatch int64
+	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		res := rl.Resource().Attributes()
+		rep := p.mapper.Reporter(str(res, namespaceAttr), str(res, podAttr))
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
+				err := accesslog.ErrNotAccessLog
+				body := lr.Body()
+				if body.Type() == pcommon.ValueTypeStr {
+					err = p.parser.Parse(body.Str(), e)
+				}
+				if err == nil {
+					r := rep
+					if r == nil { // another parser may have put the pod on the record
+						r = p.mapper.Reporter(str(lr.Attributes(), namespaceAttr), str(lr.Attributes(), podAttr))
+					}
+					p.mapper.Record(lr, e, r)
+					parsed++
+					return false
+				}
+				if errors.Is(err, accesslog.ErrNotAccessLog) {
+					notAccessLog++
+				} else {
+					noMatch++
+				}
+				if ce := p.logger.Check(zap.DebugLevel, "not an access-log line"); ce != nil {
+					ce.Write(zap.Error(err), zap.String("body", truncate(body.AsString(), 512)))
+				}
+				return !p.pass
+			})
+			return sl.LogRecords().Len() == 0
+		})
+		return rl.ScopeLogs().Len() == 0
+	})
+	if parsed > 0 {
+		p.parsed.Add(ctx, parsed)
+	}
+	if notAccessLog > 0 {
+		p.unparsed.Add(ctx, notAccessLog, p.notAccessLog)
+	}
+	if noMatch > 0 {
+		p.unparsed.Add(ctx, noMatch, p.noMatch)
+	}
+	if ld.ResourceLogs().Len() == 0 {
+		return ld, processorhelper.ErrSkipProcessingData
+	}
+	return ld, nil
+}
+
+func str(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,262 @@
+package tests
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+)
+
+// The same Bookinfo traffic through Envoy's Access Log Service and through
+// Mixer reports, each into a collector running the embedded default
+// telemetry config: the Prometheus series must be the same.
+
+// alsLabelsThatDiffer are the labels the two paths legitimately disagree
+// on, with what makes the ALS value the Mixer one.
+var alsLabelsThatDiffer = map[string]func(string) string{
+	// Workload certificates carry the SPIFFE id with its scheme and the ALS
+	// mapper keeps it (spiffe://cluster.local/ns/default/sa/bookinfo-reviews);
+	// Istio 1.1's authn filter dropped it. Only server-side (mTLS) series
+	// have principals.
+	"source_principal":      func(v string) string { return strings.TrimPrefix(v, "spiffe://") },
+	"destination_principal": func(v string) string { return strings.TrimPrefix(v, "spiffe://") },
+}
+
+// alsComparedMetrics are the metric families compared (with a histogram's
+// _bucket, _sum and _count).
+var alsComparedMetrics = []string{
+	"istio_requests_total",
+	"istio_request_duration_seconds",
+	"istio_request_bytes",
+	"istio_response_bytes",
+	"istio_tcp_sent_bytes_total",
+	"istio_tcp_received_bytes_total",
+	"istio_tcp_connections_opened_total",
+	"istio_tcp_connections_closed_total",
+}
+
+func TestALSMatchesMixer(t *testing.T) {
+	const pageLoads, seed, tcpEvery = 40, 9, 4
+	httpReports, tcpReports, connections := alsExpectedTraffic(seed, pageLoads, tcpEvery)
+	require.Positive(t, connections)
+
+	viaALS := alsEmbeddedCollector(t)
+	viaMixer := alsEmbeddedCollector(t)
+	args := []string{"--requests", strconv.Itoa(pageLoads), "--seed", strconv.Itoa(seed), "--tcp-every", strconv.Itoa(tcpEvery)}
+	out := loadgen(t, viaALS.Mixer, append(args, "--protocol", "als")...)
+	require.Contains(t, out, fmt.Sprintf(": %d reports in ", httpReports+tcpReports), out)
+	require.Contains(t, out, "; 0 reports refused", out)
+	loadgen(t, viaMixer.Mixer, append(args, "--protocol", "mixer")...)
+
+	// Both collectors have taken everything once every request and every
+	// connection is counted (each report once per reporter).
+	complete := func(s alsSeries) bool {
+		return s.sum("istio_requests_total") == float64(httpReports) &&
+			s.sum("istio_tcp_connections_opened_total") == float64(2*connections) &&
+			s.sum("istio_tcp_connections_closed_total") == float64(2*connections)
+	}
+	var gotALS, gotMixer alsSeries
+	waitFor(t, 30*time.Second, "both collectors to count every report", func() bool {
+		gotALS = alsParseExposition(t, viaALS.exposition(t), alsLabelsThatDiffer)
+		gotMixer = alsParseExposition(t, viaMixer.exposition(t), nil)
+		return complete(gotALS) && complete(gotMixer)
+	})
+	for _, name := range alsComparedMetrics {
+		want, got := gotMixer.family(name), gotALS.family(name)
+		require.NotEmpty(t, want, name)
+		t.Logf("%s: %d series", name, len(want))
+		assert.ElementsMatch(t, keysOf(want), keysOf(got), "%s: the same series", name)
+		for k, w := range want {
+			if g, ok := got[k]; ok {
+				// Histogram sums add floats in arrival order, which differs.
+				assert.InDelta(t, w, g, 1e-9*math.Max(1, math.Abs(w)), "%s", k)
+			}
+		}
+	}
+	// The server side's series are there, with its principals.
+	assert.Contains(t, gotALS, alsKeyWith(gotALS, "istio_requests_total",
+		`connection_security_policy="mutual_tls"`, `reporter="destination"`, `source_workload="istio-ingressgateway"`,
+		`source_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"`,
+		`destination_version="v1"`, `destination_workload="productpage-v1"`))
+
+	// One accesslog line per HTTP report, one tcpaccesslog line per TCP one.
+	waitFor(t, 10*time.Second, "an accesslog line per HTTP report", func() bool {
+		return strings.Count(viaALS.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) == httpReports
+	})
+	assert.Equal(t, tcpReports, strings.Count(viaALS.Stdout.String(), `"instance":"tcpaccesslog.logentry.istio-system"`))
+
+	t.Run("prometheus", func(t *testing.T) {
+		prom := startPrometheus(t, promTarget(viaALS))
+		waitFor(t, 30*time.Second, "Prometheus to count every HTTP report", func() bool {
+			return prom.sum(t, "sum(istio_requests_total)") == float64(httpReports)
+		})
+		assert.Equal(t, float64(2*connections), prom.sum(t, "sum(istio_tcp_connections_closed_total)"))
+		assert.Equal(t, float64(pageLoads), prom.sum(t, `sum(istio_requests_total{reporter="destination", destination_workload="productpage-v1"})`))
+	})
+}
+
+// alsExpectedTraffic counts what `istiotel loadgen --tcp-every` sends:
+// HTTP reports, TCP reports and TCP connections.
+func alsExpectedTraffic(seed uint64, pageLoads, tcpEvery int) (httpReports, tcpReports, connections int) {
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: seed, Enriched: true, MTLS: true})
+	for i := 1; i <= pageLoads; i++ {
+		httpReports += len(g.Next())
+		if i%tcpEvery == 0 {
+			tcpReports += len(g.TCPConnection())
+			connections++
+		}
+	}
+	return httpReports, tcpReports, connections
+}
+
+// alsEmbeddedCollector runs the embedded default configuration on free
+// ports, flushing every 200ms.
+func alsEmbeddedCollector(t *testing.T) *mixerCollector {
+	t.Helper()
+	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c := startCollector(t, collectorOptions{
+		Health: health,
+		Args: []string{
+			"--set=extensions.health_check.endpoint=" + health,
+			"--set=receivers.mixer.endpoint=" + mixer,
+			"--set=exporters.prometheus.endpoint=" + prom,
+			"--set=connectors.istio_rules.flush_interval=200ms",
+		},
+	})
+	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+}
+
+// alsSeries maps series (name and sorted labels) to values.
+type alsSeries map[string]float64
+
+// family returns the series of a metric family.
+func (s alsSeries) family(name string) alsSeries {
+	out := alsSeries{}
+	for k, v := range s {
+		n, _, _ := strings.Cut(k, "{")
+		if n == name || n == name+"_bucket" || n == name+"_sum" || n == name+"_count" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (s alsSeries) sum(name string) float64 {
+	total := 0.0
+	for k, v := range s {
+		if n, _, _ := strings.Cut(k, "{"); n == name {
+			total += v
+		}
+	}
+	return total
+}
+
+func keysOf(s alsSeries) []string {
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	return out
+}
+
+// alsKeyWith returns the first series of a family that has all the labels.
+func alsKeyWith(s alsSeries, name string, labels ...string) string {
+	keys := keysOf(s.family(name))
+	slices.Sort(keys)
+	for _, k := range keys {
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(k, l)
+		}
+		if ok {
+			return k
+		}
+	}
+	return "no " + name + " series with " + strings.Join(labels, ",")
+}
+
+// alsParseExposition reads the samples of a Prometheus text exposition,
+// rewriting the values of the labels in rewrite.
+func alsParseExposition(t *testing.T, text string, rewrite map[string]func(string) string) alsSeries {
+	t.Helper()
+	out := alsSeries{}
+	for line := range strings.SplitSeq(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, labels, rest, err := alsParseSample(line)
+		require.NoError(t, err, line)
+		for i := range labels {
+			if f := rewrite[labels[i][0]]; f != nil {
+				labels[i][1] = f(labels[i][1])
+			}
+		}
+		slices.SortFunc(labels, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		var b strings.Builder
+		b.WriteString(name + "{")
+		for i, l := range labels {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(l[0] + "=" + strconv.Quote(l[1]))
+		}
+		b.WriteByte('}')
+		fields := strings.Fields(rest)
+		require.NotEmpty(t, fields, line)
+		v, err := strconv.ParseFloat(fields[0], 64)
+		require.NoError(t, err, line)
+		require.NotContains(t, out, b.String(), "series twice")
+		out[b.String()] = v
+	}
+	return out
+}
+
+// alsParseSample splits `name{a="x",b="y"} value` into its parts.
+func alsParseSample(line string) (name string, labels [][2]string, rest string, err error) {
+	i := strings.IndexAny(line, "{ ")
+	if i < 0 {
+		return "", nil, "", fmt.Errorf("no value")
+	}
+	name, line = line[:i], line[i:]
+	if line[0] != '{' {
+		return name, nil, line, nil
+	}
+	line = line[1:]
+	for {
+		line = strings.TrimLeft(line, ", ")
+		if strings.HasPrefix(line, "}") {
+			return name, labels, line[1:], nil
+		}
+		k, v, ok := strings.Cut(line, `="`)
+		if !ok {
+			return "", nil, "", fmt.Errorf("label without a quoted value")
+		}
+		var val strings.Builder
+		j := 0
+		for ; j < len(v) && v[j] != '"'; j++ {
+			if v[j] == '\\' && j+1 < len(v) {
+				j++
+				if v[j] == 'n' {
+					val.WriteByte('\n')
+					continue
+				}
+			}
+			val.WriteByte(v[j])
+		}
+		if j == len(v) {
+			return "", nil, "", fmt.Errorf("unterminated label value")
+		}
+		labels = append(labels, [2]string{k, val.String()})
+		line = v[j+1:]
+	}
+}
