@@ -21,14 +21,9 @@ import (
 
 // alsLabelsThatDiffer are the labels the two paths legitimately disagree
 // on, with what makes the ALS value the Mixer one.
-var alsLabelsThatDiffer = map[string]func(string) string{
-	// Workload certificates carry the SPIFFE id with its scheme and the ALS
-	// mapper keeps it (spiffe://cluster.local/ns/default/sa/bookinfo-reviews);
-	// Istio 1.1's authn filter dropped it. Only server-side (mTLS) series
-	// have principals.
-	"source_principal":      func(v string) string { return strings.TrimPrefix(v, "spiffe://") },
-	"destination_principal": func(v string) string { return strings.TrimPrefix(v, "spiffe://") },
-}
+// None today: principals lose their spiffe:// scheme in the mapper, as Istio
+// 1.1's authn filter dropped it.
+var alsLabelsThatDiffer = map[string]func(string) string{}
 
 // alsComparedMetrics are the metric families compared (with a histogram's
 // _bucket, _sum and _count).

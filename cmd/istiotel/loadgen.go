@@ -172,11 +172,10 @@ var loadgenProtocols = map[string]func(c loadgenConfig) (reportSender, error){
 
 // mixerSender sends Report requests as Istio 1.1 proxies did.
 type mixerSender struct {
-	conn    *grpc.ClientConn
-	client  mixerpb.MixerClient
-	enc     *mixerreport.Encoder
-	layout  mixerreport.Layout
-	lastErr string
+	conn   *grpc.ClientConn
+	client mixerpb.MixerClient
+	enc    *mixerreport.Encoder
+	layout mixerreport.Layout
 }
 
 func newMixerSender(c loadgenConfig) (reportSender, error) {
@@ -243,7 +242,12 @@ func loadgenRun(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgen
 	if err != nil {
 		return sum, err
 	}
-	defer sender.close()
+	closed := false
+	defer func() {
+		if !closed {
+			_ = sender.close()
+		}
+	}()
 	start := time.Now().UTC()
 	if c.start != "" {
 		start, _ = time.Parse(time.RFC3339Nano, c.start)
@@ -319,6 +323,11 @@ loop:
 		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		runErr = flush(fctx)
+	}
+	// Closing can still report a refusal (an ALS stream the collector ended).
+	closed = true
+	if err := sender.close(); err != nil && runErr == nil {
+		runErr = err
 	}
 	sum.elapsed = time.Since(began)
 	return sum, runErr

@@ -346,7 +346,7 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 	}
 	peerSAN := firstURISAN(tls.GetPeerCertificateProperties())
 	if p := stringFilterState(fs[PeerPrincipalKey]); p != "" {
-		peerSAN = p
+		peerSAN = principal(p)
 	}
 	localSAN := firstURISAN(tls.GetLocalCertificateProperties())
 	if peerSAN != "" && (peer == nil || peer.principal == "") {
@@ -422,11 +422,16 @@ func stringFilterState(v *anypb.Any) string {
 func firstURISAN(p *alsdata.TLSProperties_CertificateProperties) string {
 	for _, san := range p.GetSubjectAltName() {
 		if u := san.GetUri(); u != "" {
-			return u
+			return principal(u)
 		}
 	}
 	return ""
 }
+
+// principal turns a SPIFFE identity into Mixer's principal attribute, which
+// had no scheme: cluster.local/ns/default/sa/bookinfo-details (as the 1.1
+// proxy reported it, and as the access-log parser gives it).
+func principal(id string) string { return strings.TrimPrefix(id, "spiffe://") }
 
 func putService(a pcommon.Map, s service) {
 	putNonEmpty(a, "destination.service.host", s.host)

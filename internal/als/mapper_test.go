@@ -265,7 +265,7 @@ func TestInboundGRPC(t *testing.T) {
 		"source.workload.uid":       "istio://default/workloads/productpage-v1",
 		"source.owner":              "kubernetes://apis/apps/v1/namespaces/default/deployments/productpage-v1",
 		"source.labels":             map[string]any{"app": "from-labels", "version": "v1", "team": "a"},
-		"source.principal":          "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+		"source.principal":          "cluster.local/ns/default/sa/bookinfo-productpage",
 
 		"destination.ip":                 []byte{10, 44, 0, 14},
 		"destination.port":               int64(9080),
@@ -277,7 +277,7 @@ func TestInboundGRPC(t *testing.T) {
 		"destination.workload.uid":       "istio://default/workloads/reviews-v2",
 		"destination.owner":              "kubernetes://apis/apps/v1/namespaces/default/deployments/reviews-v2",
 		"destination.labels":             map[string]any{"app": "reviews", "version": "v2"},
-		"destination.principal":          "spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
+		"destination.principal":          "cluster.local/ns/default/sa/bookinfo-reviews",
 		"destination.service.host":       "reviews.default.svc.cluster.local",
 		"destination.service.name":       "reviews",
 		"destination.service.namespace":  "default",
@@ -316,7 +316,7 @@ func TestInboundWithoutPeer(t *testing.T) {
 	c.FilterStateObjects = map[string]*anypb.Any{PeerPrincipalKey: principal}
 	e.Request.Authority = "ratings.prod.svc.cluster.local:9080"
 	got := mapOne(t, reviewsNode(t), e, nil).Attributes().AsRaw()
-	assert.Equal(t, "spiffe://td/ns/shop/sa/cart", got["source.principal"])
+	assert.Equal(t, "td/ns/shop/sa/cart", got["source.principal"], "Mixer's principals have no scheme")
 	assert.Equal(t, "shop", got["source.namespace"])
 	assert.Equal(t, false, got["connection.mtls"])
 	assert.NotContains(t, got, "destination.principal")

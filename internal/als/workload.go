@@ -205,7 +205,7 @@ func peerFromStruct(st *structpb.Struct) workload {
 		name:         str(f, "name"),
 		namespace:    str(f, "namespace"),
 		workloadName: str(f, "workload"),
-		principal:    str(f, "identity"),
+		principal:    principal(str(f, "identity")),
 	}
 	if api, ok := ownerAPI[strings.ToLower(str(f, "type"))]; ok && w.namespace != "" && w.workloadName != "" {
 		w.owner = "kubernetes://apis/" + api + "/namespaces/" + w.namespace + "/" + strings.ToLower(str(f, "type")) + "s/" + w.workloadName
