@@ -45,6 +45,8 @@ type loadgenConfig struct {
 	tcpEvery    int
 	progress    bool
 	start       string
+	dir         string
+	format      string
 }
 
 // runLoadgen sends the reports of simulated Bookinfo page loads (each: the
@@ -71,6 +73,8 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.mtls, "mtls", true, "sidecars use mutual TLS (principals, connection.mtls)")
 	fs.IntVar(&c.tcpEvery, "tcp-every", 0, "also send one TCP connection (ratings → mongodb) every N page loads (0: none)")
 	fs.BoolVar(&c.progress, "progress", isTerminal(stdout), "print a live progress line")
+	fs.StringVar(&c.dir, "dir", "", "accesslog: the pod-log directory to write into (as /var/log/pods)")
+	fs.StringVar(&c.format, "format", "istio-1.24", "accesslog: the istio-proxy access-log format (istio-1.N or json)")
 	fs.StringVar(&c.start, "start", "", "request time of the first page load, RFC 3339 (default: now); with --seed it makes the reports identical run to run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: istiotel loadgen [flags]")
@@ -126,6 +130,8 @@ func (c *loadgenConfig) check() error {
 		return errors.New("give --requests or --duration")
 	case c.globalWords < 0 || c.globalWords > 222:
 		return errors.New("--global-words must be 0 to 222")
+	case c.protocol == "accesslog" && c.dir == "":
+		return errors.New("--protocol accesslog needs --dir")
 	}
 	if c.start != "" {
 		if _, err := time.Parse(time.RFC3339Nano, c.start); err != nil {

@@ -20,6 +20,9 @@ type Config struct {
 	DefaultConfigNamespace string `mapstructure:"default_config_namespace"`
 	// Debounce is how long sources must be quiet before a change is applied.
 	Debounce time.Duration `mapstructure:"debounce"`
+	// KubernetesEnrichment configures the pod cache of kubernetesenv
+	// handlers (enrichment.go).
+	KubernetesEnrichment KubernetesEnrichmentConfig `mapstructure:"kubernetes_enrichment"`
 }
 
 // SourceConfig is one source; exactly one field is set.
@@ -89,6 +92,7 @@ func (c *Config) Validate() error {
 	if c.Debounce < 0 {
 		errs = append(errs, errors.New("debounce: must not be negative"))
 	}
+	errs = append(errs, c.KubernetesEnrichment.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -44,6 +44,7 @@ type configExtension struct {
 	tel *telemetry
 
 	loader *istioconfig.Loader
+	kube   *enrichment // the pod cache; nil when enrichment is off
 
 	// pub orders deliveries: a subscriber's first call and later publishes
 	// never overtake each other.
@@ -99,14 +100,21 @@ func (e *configExtension) Start(ctx context.Context, _ component.Host) error {
 	if err != nil {
 		return err
 	}
-	return e.start(ctx, srcs)
+	if err := e.startEnrichment(ctx); err != nil { // before the first snapshot, which carries it
+		return err
+	}
+	if err := e.start(ctx, srcs); err != nil {
+		e.stopEnrichment()
+		return err
+	}
+	return nil
 }
 
 // start is Start with the sources given, for tests.
 func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) error {
 	e.loader = istioconfig.NewLoader(istioconfig.LoaderOptions{
 		Sources:  srcs,
-		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, CompileOTTL: runtime.CheckOTTL},
+		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, CompileOTTL: runtime.CheckOTTL, Pods: e.pods()},
 		Debounce: e.cfg.Debounce,
 		Logger:   e.set.Logger,
 		OnReload: e.onReload,
@@ -121,6 +129,7 @@ func (e *configExtension) Shutdown(context.Context) error {
 	if e.loader != nil {
 		e.loader.Shutdown()
 	}
+	e.stopEnrichment()
 	return e.tel.shutdown()
 }
 

@@ -43,8 +43,8 @@ func TestEmbeddedDefault(t *testing.T) {
 	s := p.Snapshot()
 	require.NotNil(t, s)
 	assert.NoError(t, s.Err())
-	assert.Len(t, s.Rules, 6)
-	assert.Len(t, s.Unsupported, 4)
+	assert.Len(t, s.Rules, 8)      // with kubeattrgenrulerule and tcpkubeattrgenrulerule
+	assert.Empty(t, s.Unsupported) // kubernetesenv is implemented (issue 11)
 
 	var got []*istioconfig.Snapshot
 	unsubscribe := p.Subscribe(func(s *istioconfig.Snapshot) { got = append(got, s) })

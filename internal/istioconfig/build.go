@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
 
 // DefaultConfigNamespace is Mixer's default --configDefaultNamespace.
@@ -33,6 +34,9 @@ type BuildOptions struct {
 	// CompileOTTL checks an OTTL expression of a resource annotated
 	// policy.istio.io/lang: OTTL; nil accepts them unchecked.
 	CompileOTTL func(src string) error
+	// Pods is handed to the snapshot for the kubernetesenv handlers; nil
+	// when there is no pod cache.
+	Pods kubeenv.Pods
 	// Previous is the snapshot being replaced. A resource whose new version
 	// is rejected keeps its last good version from it, and the resources of
 	// a file that no longer parses are kept.
@@ -50,6 +54,7 @@ func Build(in Input, opts BuildOptions) *Snapshot {
 		opts: opts,
 		snap: &Snapshot{
 			DefaultNamespace: opts.DefaultNamespace,
+			Pods:             opts.Pods,
 			Instances:        map[string]*Instance{},
 			Handlers:         map[string]*Handler{},
 			CountsByKind:     map[string]Counts{},
@@ -161,9 +166,9 @@ func groupOf(kind string) string {
 	switch kind {
 	case "attributemanifest":
 		return "attributemanifest"
-	case "instance", TemplateMetric, TemplateLogEntry:
+	case "instance", TemplateMetric, TemplateLogEntry, TemplateKubernetes:
 		return "instance"
-	case "handler", AdapterPrometheus, AdapterStdio:
+	case "handler", AdapterPrometheus, AdapterStdio, AdapterKubernetesEnv:
 		return "handler"
 	case "rule":
 		return "rule"

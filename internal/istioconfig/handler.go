@@ -15,13 +15,13 @@ import (
 // OTel data) and listed as unsupported.
 var mixerAdapters = map[string]bool{
 	"bypass": true, "circonus": true, "cloudwatch": true, "denier": true, "dogstatsd": true,
-	"fluentd": true, "kubernetesenv": true, "list": true, "memquota": true, "noop": true,
+	"fluentd": true, "list": true, "memquota": true, "noop": true,
 	"opa": true, "rbac": true, "redisquota": true, "servicecontrol": true, "signalfx": true,
 	"solarwinds": true, "stackdriver": true, "statsd": true, "zipkin": true,
 }
 
 // handler validates a `handler` (compiledAdapter + params) or a legacy
-// `prometheus` / `stdio`, whose spec is the params.
+// `prometheus` / `stdio` / `kubernetesenv`, whose spec is the params.
 func (b *builder) handler(r *Resource) (*Handler, []Problem, string) {
 	rd := &reader{res: r}
 	adapter := r.Kind
@@ -65,6 +65,12 @@ func (b *builder) handler(r *Resource) (*Handler, []Problem, string) {
 			return nil, rd.probs, ""
 		}
 		h.Stdio = p
+	case AdapterKubernetesEnv:
+		p := kubernetesEnv(rd, params)
+		if rd.failed() {
+			return nil, rd.probs, ""
+		}
+		h.KubernetesEnv = p
 	default:
 		h.Raw = map[string]any{}
 		if !isNull(params.val) {
@@ -73,9 +79,7 @@ func (b *builder) handler(r *Resource) (*Handler, []Problem, string) {
 				return nil, rd.probs, ""
 			}
 		}
-		if adapter == "kubernetesenv" {
-			why = "adapter kubernetesenv is not implemented yet: workload attributes are to come from the enrichment step"
-		} else if mixerAdapters[adapter] {
+		if mixerAdapters[adapter] {
 			why = fmt.Sprintf("adapter %s is not implemented: its instances are only emitted as OTel data", adapter)
 		}
 	}

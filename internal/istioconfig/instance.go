@@ -15,7 +15,7 @@ var (
 )
 
 // instance validates an `instance` (compiledTemplate + params) or a legacy
-// `metric` / `logentry`, whose spec is the params.
+// `metric` / `logentry` / `kubernetes`, whose spec is the params.
 func (b *builder) instance(r *Resource) (*Instance, []Problem, string) {
 	rd := &reader{res: r}
 	template := r.Kind
@@ -33,15 +33,20 @@ func (b *builder) instance(r *Resource) (*Instance, []Problem, string) {
 		template, _ = rd.str(ct, false)
 		switch template {
 		case TemplateMetric, TemplateLogEntry:
+		case TemplateKubernetes:
+			return b.kubernetesInstance(r, rd, f["params"], f["attribute_bindings"])
 		case "":
 			return nil, rd.probs, ""
 		default:
-			return nil, nil, fmt.Sprintf("template %q is not supported (only metric and logentry are)", template)
+			return nil, nil, fmt.Sprintf("template %q is not supported (only metric, logentry and kubernetes are)", template)
 		}
 		params = f["params"]
 		if params.path == "" {
 			params.path = "params"
 		}
+	}
+	if template == TemplateKubernetes { // the legacy kind
+		return b.kubernetesInstance(r, rd, field{}, field{})
 	}
 	lang, ok := language(rd)
 	if !ok {

@@ -21,9 +21,9 @@ import (
 )
 
 // KubernetesResources are the config.istio.io/v1alpha2 resources the
-// Kubernetes source watches: the kinds we decode, plus the kubernetes and
-// kubernetesenv kinds of Istio's default config so that they are reported
-// as unsupported rather than as missing.
+// Kubernetes source watches: the generic kinds and the legacy kinds of
+// Istio's default config (including kubernetes and kubernetesenv, which
+// drive attribute generation).
 var KubernetesResources = []string{
 	"attributemanifests", "rules", "instances", "handlers",
 	"metrics", "logentries", "prometheuses", "stdios",

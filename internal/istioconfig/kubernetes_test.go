@@ -75,11 +75,14 @@ func TestKubernetesSource(t *testing.T) {
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Rules) != 2 || len(s.Handlers) != 2 || len(s.Instances) != 2 {
+	if len(s.Rules) != 2 || len(s.Handlers) != 2 || len(s.Instances) != 3 {
 		t.Fatalf("loaded %d rules, %d handlers, %d instances", len(s.Rules), len(s.Handlers), len(s.Instances))
 	}
-	if got := unsupportedRefs(s); !slices.Equal(got, []string{"kubernetes/istio-system/attributes"}) {
+	if got := unsupportedRefs(s); len(got) > 0 {
 		t.Errorf("unsupported = %v", got)
+	}
+	if i := s.Instances["attributes.kubernetes.istio-system"]; i == nil || i.Kubernetes == nil || i.Kubernetes.SourceUID == nil {
+		t.Errorf("kubernetes instance = %+v", i)
 	}
 	rules := client.Resource(gvr("rules"))
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
 
 // Lang is the expression language of a rule or instance, chosen with the
@@ -67,8 +68,8 @@ type Instance struct {
 	FQN       string // name.kind.namespace: what adapters and logs call it
 	Name      string
 	Namespace string
-	Kind      string // "instance", or the legacy "metric" / "logentry"
-	Template  string // TemplateMetric or TemplateLogEntry
+	Kind      string // "instance", or the legacy "metric" / "logentry" / "kubernetes"
+	Template  string // TemplateMetric, TemplateLogEntry or TemplateKubernetes
 	Lang      Lang
 
 	// metric
@@ -84,24 +85,28 @@ type Instance struct {
 	MonitoredResourceType       *Expr
 	MonitoredResourceDimensions []NamedExpr // sorted by name
 
+	// kubernetes (attribute generation; see kubernetesenv.go)
+	Kubernetes *KubernetesParams
+
 	Annotations map[string]string
 	File        string
 	Line        int
 }
 
-// Handler is a compiled handler. Exactly one of Prometheus and Stdio is set
-// for the adapters the distribution implements; Raw holds the params of any
-// other adapter, as decoded from YAML.
+// Handler is a compiled handler. Exactly one of Prometheus, Stdio and
+// KubernetesEnv is set for the adapters the distribution implements; Raw
+// holds the params of any other adapter, as decoded from YAML.
 type Handler struct {
 	FQN       string
 	Name      string
 	Namespace string
-	Kind      string // "handler", or the legacy "prometheus" / "stdio"
+	Kind      string // "handler", or the legacy "prometheus" / "stdio" / "kubernetesenv"
 	Adapter   string
 
-	Prometheus *PrometheusParams
-	Stdio      *StdioParams
-	Raw        map[string]any
+	Prometheus    *PrometheusParams
+	Stdio         *StdioParams
+	KubernetesEnv *KubernetesEnvParams
+	Raw           map[string]any
 
 	File string
 	Line int
@@ -109,16 +114,19 @@ type Handler struct {
 
 // Supports reports whether the handler's adapter takes instances of a
 // template (Mixer dropped an instance routed to an adapter that does not).
-// Adapters without an implementation take both templates: their instances
-// are emitted as plain OTel data.
+// Adapters without an implementation take metric and logentry instances:
+// they are emitted as plain OTel data. Only kubernetesenv takes kubernetes
+// instances, and it takes nothing else.
 func (h *Handler) Supports(template string) bool {
 	switch h.Adapter {
 	case AdapterPrometheus:
 		return template == TemplateMetric
 	case AdapterStdio:
 		return template == TemplateMetric || template == TemplateLogEntry
+	case AdapterKubernetesEnv:
+		return template == TemplateKubernetes
 	}
-	return true
+	return template != TemplateKubernetes
 }
 
 // Action routes instances to a handler.
@@ -167,6 +175,11 @@ type Snapshot struct {
 
 	Problems    []Problem
 	Unsupported []ResourceRef
+
+	// Pods serves the kubernetesenv handlers: nil when attribute generation
+	// is off (no cluster), and then kubernetes instances generate nothing.
+	// It is the one live part of a snapshot: the pods behind it change.
+	Pods kubeenv.Pods
 
 	Counts       Counts
 	CountsByKind map[string]Counts

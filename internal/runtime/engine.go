@@ -132,6 +132,7 @@ func (e *Engine) dispatchRecord(lr plog.LogRecord, now time.Time) {
 		e.stats.AttributesUnconvertible.Add(uint64(bad))
 	}
 	e.gen++
+	e.enrich() // kubernetesenv: fill what the proxy did not send (kubeenv.go)
 	p := e.plan
 	e.runRules(p.defaultRules, now)
 	if ns := p.identityNamespace(e.bag); ns != "" && ns != p.defaultNamespace {

@@ -35,8 +35,9 @@ type plan struct {
 	promHandlers     []*promHandler
 	groups           []*group // output scopes (handler × template)
 	keyGroups        map[string]*keyGroup
-	problems         []error // OTTL expressions that did not compile
-	wanted           []bool  // attribute slots some expression reads
+	problems         []error   // OTTL expressions that did not compile
+	wanted           []bool    // attribute slots some expression reads
+	kube             *kubeStep // kubernetesenv preprocessing; nil when off (kubeenv.go)
 
 	// Slots of the attributes that decide the identity namespace; -1 when the
 	// vocabulary lacks one.
@@ -523,6 +524,15 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 			p.nsRules[sr.Namespace] = append(p.nsRules[sr.Namespace], r)
 		}
 	}
+	p.wanted = p.wantedAttributes()
+	var prevKube *kubeStep
+	if prev != nil {
+		prevKube = prev.kube
+	}
+	var kubeProblems []error
+	p.kube, kubeProblems = buildKubeStep(snap, p.vocab, prevKube)
+	p.problems = append(p.problems, kubeProblems...)
+	p.kube.markWanted(p.vocab, p.wanted) // whatever fills wanted must run before this line
 	return p
 }
 
@@ -569,6 +579,44 @@ func labelIndexes(m *promMetric, dims []namedExpr) []int {
 		}
 	}
 	return idx
+}
+
+// wantedAttributes marks the attributes that the rules and instances read,
+// so that decoding a bag skips the rest.
+func (p *plan) wantedAttributes() []bool {
+	want := make([]bool, p.vocab.Len())
+	mark := func(e *cexl.Expression) {
+		if e == nil {
+			return
+		}
+		for _, name := range e.Attributes() {
+			if id, _, ok := p.vocab.Lookup(name); ok {
+				want[id] = true
+			}
+		}
+	}
+	for _, slot := range []int{p.reporterKind, p.sourceNamespace, p.destinationNamespace} {
+		if slot >= 0 {
+			want[slot] = true
+		}
+	}
+	for _, r := range p.defaultRules {
+		mark(r.match)
+	}
+	for _, rules := range p.nsRules {
+		for _, r := range rules {
+			mark(r.match)
+		}
+	}
+	for _, inst := range p.instances {
+		mark(inst.valueExpr)
+		mark(inst.timestamp)
+		mark(inst.severity)
+		for _, d := range inst.dims {
+			mark(d.expr)
+		}
+	}
+	return want
 }
 
 func namedExprs(in []istioconfig.NamedExpr) []namedExpr {

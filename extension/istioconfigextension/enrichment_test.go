@@ -1,0 +1,164 @@
+package istioconfigextension
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
+)
+
+func TestEnrichmentConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "enrichment.yaml"))
+	require.NoError(t, err)
+	tests := []struct {
+		id      string
+		want    KubernetesEnrichmentConfig
+		wantErr string
+	}{
+		{id: "daemonset", want: KubernetesEnrichmentConfig{Enabled: EnrichmentOn, NodeName: "node-7",
+			Namespaces: []string{"default", "istio-system"}, ResyncPeriod: 5 * time.Minute, SyncTimeout: 3 * time.Second, MaxPods: 500}},
+		{id: "auto", want: KubernetesEnrichmentConfig{Enabled: EnrichmentAuto}},
+		{id: "off", want: KubernetesEnrichmentConfig{Enabled: EnrichmentOff}},
+		{id: "off_string", want: KubernetesEnrichmentConfig{Enabled: EnrichmentOff}},
+		{id: "empty", want: KubernetesEnrichmentConfig{}},
+		{id: "bad", wantErr: `kubernetes_enrichment: enabled: "maybe" is not auto, true or false
+kubernetes_enrichment: namespaces: "Default" is not a valid namespace name
+kubernetes_enrichment: sync_timeout: must not be negative
+kubernetes_enrichment: max_pods: must not be negative`},
+		{id: "bad_type", wantErr: "enabled: want auto, true or false, not 1"},
+		{id: "unknown_key", wantErr: "has invalid keys: node"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			sub, err := cm.Sub(component.NewIDWithName(Type, tt.id).String())
+			require.NoError(t, err)
+			cfg := createDefaultConfig()
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg.KubernetesEnrichment)
+			assert.Len(t, cfg.Sources, 1, "the rest of the defaults stay")
+		})
+	}
+}
+
+// withKubeClient replaces the cluster connection for one test.
+func withKubeClient(t *testing.T, fn func(EnrichmentMode) (kubernetes.Interface, string, error)) {
+	old := kubeClient
+	kubeClient = fn
+	t.Cleanup(func() { kubeClient = old })
+}
+
+func TestEnrichmentLifecycle(t *testing.T) {
+	productpage := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "productpage-v1-6c886ff494-hm7zk", Namespace: "default"},
+		Status:     corev1.PodStatus{PodIP: "10.44.0.11"},
+	}
+	noCluster := errors.New("no cluster here")
+	tests := []struct {
+		name     string
+		mode     EnrichmentMode
+		client   func() (kubernetes.Interface, error) // nil: must not be called
+		wantErr  string
+		wantPods bool
+		wantLog  string
+	}{
+		{name: "on", mode: EnrichmentOn, client: func() (kubernetes.Interface, error) { return fake.NewClientset(productpage), nil },
+			wantPods: true, wantLog: "Kubernetes enrichment is on"},
+		{name: "auto in a cluster", client: func() (kubernetes.Interface, error) { return fake.NewClientset(productpage), nil },
+			wantPods: true, wantLog: "Kubernetes enrichment is on"},
+		{name: "auto off Kubernetes", client: func() (kubernetes.Interface, error) { return nil, nil },
+			wantLog: "Kubernetes enrichment is off: not running in Kubernetes and KUBECONFIG is not set"},
+		{name: "auto with a broken connection", client: func() (kubernetes.Interface, error) { return nil, noCluster },
+			wantLog: "Kubernetes enrichment is off: cannot connect to the cluster"},
+		{name: "required but no cluster", mode: EnrichmentOn, client: func() (kubernetes.Interface, error) { return nil, noCluster },
+			wantErr: ": kubernetes_enrichment: no cluster here"},
+		{name: "disabled", mode: EnrichmentOff, wantLog: "Kubernetes enrichment is disabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			withKubeClient(t, func(EnrichmentMode) (kubernetes.Interface, string, error) {
+				if tt.client == nil {
+					t.Error("connected although disabled")
+					return nil, "", nil
+				}
+				c, err := tt.client()
+				return c, "test", err
+			})
+			core, logs := observer.New(zapcore.InfoLevel)
+			set := extensiontest.NewNopSettings(Type)
+			set.Logger = zap.New(core)
+			cfg := createDefaultConfig()
+			cfg.KubernetesEnrichment.Enabled = tt.mode
+			ext, err := newExtension(set, cfg)
+			require.NoError(t, err)
+			err = ext.Start(t.Context(), componenttest.NewNopHost())
+			defer func() { require.NoError(t, ext.Shutdown(t.Context())) }()
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			s := ext.Snapshot()
+			require.NotNil(t, s)
+			assert.NoError(t, s.Err())
+			assert.Empty(t, s.Unsupported, "kubernetesenv resources are supported with or without a cluster")
+			assert.Equal(t, tt.wantPods, s.Pods != nil)
+			if tt.wantPods {
+				r := s.Pods.Lookup(&kubeenv.Input{SourceIP: []byte{10, 44, 0, 11}})
+				require.NotNil(t, r.Source)
+				assert.Equal(t, "productpage-v1-6c886ff494-hm7zk", r.SourceWorkload.Name)
+			}
+			var msgs []string
+			for _, e := range logs.All() {
+				msgs = append(msgs, e.Message)
+			}
+			n := 0
+			for _, m := range msgs {
+				if strings.Contains(m, tt.wantLog) {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "one log line containing %q in %q", tt.wantLog, msgs)
+		})
+	}
+}
+
+// TestKubeClientOffKubernetes: auto mode without in-cluster credentials or
+// KUBECONFIG does not connect; "true" insists and fails.
+func TestKubeClientOffKubernetes(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", t.TempDir()) // no ~/.kube/config
+	c, _, err := kubeClient(EnrichmentAuto)
+	assert.NoError(t, err)
+	assert.Nil(t, c)
+	_, _, err = kubeClient(EnrichmentOn)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no in-cluster config and no usable kubeconfig")
+}
