@@ -97,7 +97,15 @@ func (a *Attached) RegisterTelemetry(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
-	obs = append(obs, active)
+	enriched, err := meter.Int64ObservableCounter("otelcol_istio_rules_bags_enriched", metric.WithDescription("Bags that Kubernetes enrichment added attributes to."), metric.WithUnit("{bag}"))
+	if err != nil {
+		return err
+	}
+	generated, err := meter.Int64ObservableCounter("otelcol_istio_rules_attributes_generated", metric.WithDescription("Attributes Kubernetes enrichment added to bags."), metric.WithUnit("{attribute}"))
+	if err != nil {
+		return err
+	}
+	obs = append(obs, active, enriched, generated)
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		e := a.Engine()
 		if e == nil {
@@ -107,6 +115,9 @@ func (a *Attached) RegisterTelemetry(meter metric.Meter) error {
 			o.ObserveInt64(insts[i], int64(c.get(&e.stats)))
 		}
 		o.ObserveInt64(active, int64(e.ActiveSeries()))
+		es := e.EnrichmentStats()
+		o.ObserveInt64(enriched, int64(es.BagsEnriched.Load()))
+		o.ObserveInt64(generated, int64(es.AttributesGenerated.Load()))
 		return nil
 	}, obs...)
 	if err != nil {
