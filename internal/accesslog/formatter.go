@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 // Bag is an attribute bag to print: internal/bookinfo.Bag is one.
@@ -373,7 +374,7 @@ func (r *bagReader) cluster(f *Format) (string, bool) {
 	port := strconv.FormatInt(r.dstPort, 10)
 	if r.outbound {
 		if r.host == "" || r.dstPort <= 0 {
-			return passthroughCluster, true
+			return envoycluster.Passthrough, true
 		}
 		return "outbound|" + port + "||" + r.host, true
 	}

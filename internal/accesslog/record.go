@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 // typicalAttributes is about what a default-format line yields, to size
@@ -41,12 +42,12 @@ type Mapper struct {
 
 	mu        sync.RWMutex
 	reporters map[[2]string]*Reporter
-	services  map[string]service
+	services  map[string]envoycluster.Service
 }
 
 // NewMapper returns a Mapper.
 func NewMapper(o MapperOptions) *Mapper {
-	return &Mapper{opts: o, reporters: map[[2]string]*Reporter{}, services: map[string]service{}}
+	return &Mapper{opts: o, reporters: map[[2]string]*Reporter{}, services: map[string]envoycluster.Service{}}
 }
 
 // Reporter is the proxy that logged a line: the pod whose istio-proxy
@@ -88,14 +89,14 @@ func (m *Mapper) Reporter(namespace, pod string) *Reporter {
 	return r
 }
 
-func (m *Mapper) service(host string) service {
+func (m *Mapper) service(host string) envoycluster.Service {
 	m.mu.RLock()
 	s, ok := m.services[host]
 	m.mu.RUnlock()
 	if ok {
 		return s
 	}
-	s = serviceFromHost(host)
+	s = envoycluster.ServiceFromHost(host)
 	m.mu.Lock()
 	if len(m.services) >= maxCachedServices {
 		clear(m.services)
@@ -167,7 +168,7 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 
 	cl := v[fUpstreamCluster]
 	route := v[fRouteName]
-	dir := direction(cl, route)
+	dir := envoycluster.Direction(cl, route)
 	tcp := v[fProtocol] == ""
 	if !e.format.fields[fProtocol] {
 		tcp = v[fMethod] == "" && v[fPath] == "" && v[fAuthority] == ""
@@ -234,20 +235,20 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 		if upOK {
 			putIP(a, "destination.ip", upIP)
 		}
-		c, ok := parseCluster(cl)
+		c, ok := envoycluster.Parse(cl)
 		switch {
-		case ok && c.direction == "outbound":
-			if c.port > 0 {
-				bagrecord.PutInt64(a, "destination.port", c.port)
+		case ok && c.Direction == "outbound":
+			if c.Port > 0 {
+				bagrecord.PutInt64(a, "destination.port", c.Port)
 			}
-			if c.host != "" {
-				putService(a, m.service(c.host))
+			if c.Host != "" {
+				putService(a, m.service(c.Host))
 			}
-		case cl == passthroughCluster || route == allowAnyRoute && cl == "":
-			putService(a, service{host: passthroughCluster, name: passthroughCluster})
+		case cl == envoycluster.Passthrough || route == envoycluster.AllowAnyRoute && cl == "":
+			putService(a, envoycluster.Service{Host: envoycluster.Passthrough, Name: envoycluster.Passthrough})
 			putPort(a, upPort, upOK)
-		case cl == blackHoleCluster || route == blockAllRoute && cl == "":
-			putService(a, service{host: blackHoleCluster, name: blackHoleCluster})
+		case cl == envoycluster.BlackHole || route == envoycluster.BlockAllRoute && cl == "":
+			putService(a, envoycluster.Service{Host: envoycluster.BlackHole, Name: envoycluster.BlackHole})
 			putPort(a, upPort, upOK)
 		default:
 			putPort(a, upPort, upOK)
@@ -277,17 +278,17 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 	// outbound_.<port>_.<subset>_.<host> over mTLS; proxies before 1.8
 	// named inbound clusters inbound|<port>|<name>|<host>; else the host
 	// the client asked for.
-	sniCluster, sniOK := parseCluster(sni)
-	sniOK = sniOK && sniCluster.direction == "outbound" && sniCluster.host != ""
+	sniCluster, sniOK := envoycluster.Parse(sni)
+	sniOK = sniOK && sniCluster.Direction == "outbound" && sniCluster.Host != ""
 	if dir == "inbound" {
 		bagrecord.PutBool(a, "connection.mtls", sniOK || peer != "")
 	}
 	if sniOK {
-		putService(a, m.service(sniCluster.host))
-	} else if c, ok := parseCluster(cl); ok && c.host != "" {
-		putService(a, m.service(c.host))
+		putService(a, m.service(sniCluster.Host))
+	} else if c, ok := envoycluster.Parse(cl); ok && c.Host != "" {
+		putService(a, m.service(c.Host))
 	} else if au := v[fAuthority]; au != "" && !tcp {
-		putService(a, m.service(hostFromAuthority(au)))
+		putService(a, m.service(envoycluster.HostFromAuthority(au)))
 	}
 }
 
@@ -407,11 +408,11 @@ func putQuery(a pcommon.Map, query string) {
 	}
 }
 
-func putService(a pcommon.Map, s service) {
-	putNonEmpty(a, "destination.service.host", s.host)
-	putNonEmpty(a, "destination.service.name", s.name)
-	putNonEmpty(a, "destination.service.namespace", s.namespace)
-	putNonEmpty(a, "destination.service.uid", s.uid)
+func putService(a pcommon.Map, s envoycluster.Service) {
+	putNonEmpty(a, "destination.service.host", s.Host)
+	putNonEmpty(a, "destination.service.name", s.Name)
+	putNonEmpty(a, "destination.service.namespace", s.Namespace)
+	putNonEmpty(a, "destination.service.uid", s.UID)
 }
 
 func putPort(a pcommon.Map, port uint16, ok bool) {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 // Log names Istio gives its ALS providers by default (envoyHttpAls,
@@ -240,7 +241,7 @@ func (g *Generator) common(v *bagView, outbound bool) (*alsdata.AccessLogCommon,
 			c.UpstreamCluster = "outbound|" + strconv.FormatUint(uint64(port), 10) + "||" + v.svcHost
 			c.DownstreamLocalAddress = g.address(serviceVIP(v.svcHost), port)
 		} else {
-			c.UpstreamCluster = passthroughCluster
+			c.UpstreamCluster = envoycluster.Passthrough
 		}
 		if v.dst.ip.IsValid() {
 			c.UpstreamRemoteAddress = g.address(v.dst.ip, port)

@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
@@ -272,12 +273,12 @@ var notCarried = []struct {
 			if o.outbound() || o.mtls() {
 				return false
 			}
-			var s service
+			var s envoycluster.Service
 			if !o.tcp() {
-				s = serviceFromHost(hostFromAuthority(o.str("request.host")))
+				s = envoycluster.ServiceFromHost(envoycluster.HostFromAuthority(o.str("request.host")))
 			}
 			want := map[string]string{
-				"destination.service.host": s.host, "destination.service.name": s.name, "destination.service.namespace": s.namespace,
+				"destination.service.host": s.Host, "destination.service.name": s.Name, "destination.service.namespace": s.Namespace,
 			}[o.name]
 			return o.gotOK == (want != "") && o.got.Str() == want
 		},

@@ -42,6 +42,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 // Filter-state keys Istio logs (envoy-sources.md §1b).
@@ -75,8 +76,8 @@ type Mapper struct {
 	logName       string
 	rep           reporter
 
-	peers    map[string]*workload // by the raw bytes of the filter-state Any
-	services map[string]service   // by host
+	peers    map[string]*workload            // by the raw bytes of the filter-state Any
+	services map[string]envoycluster.Service // by host
 	scratch  structpb.Struct
 	tcpTotal map[string]tcpTotals // by connection (stream_id)
 }
@@ -85,7 +86,7 @@ type tcpTotals struct{ received, sent uint64 }
 
 // NewMapper returns a Mapper for a new stream.
 func NewMapper() *Mapper {
-	return &Mapper{peers: make(map[string]*workload), services: make(map[string]service), tcpTotal: make(map[string]tcpTotals)}
+	return &Mapper{peers: make(map[string]*workload), services: make(map[string]envoycluster.Service), tcpTotal: make(map[string]tcpTotals)}
 }
 
 // SetIdentifier records the stream identifier (node and log name).
@@ -314,15 +315,15 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 		if up := addr(c.GetUpstreamRemoteAddress()); up.ok {
 			putIP(a, "destination.ip", up.addr)
 		}
-		cl, ok := parseCluster(upstreamCluster)
+		cl, ok := envoycluster.Parse(upstreamCluster)
 		switch {
-		case ok && cl.direction == "outbound":
-			if cl.port > 0 {
-				bagrecord.PutInt64(a, "destination.port", cl.port)
+		case ok && cl.Direction == "outbound":
+			if cl.Port > 0 {
+				bagrecord.PutInt64(a, "destination.port", cl.Port)
 			}
-			putService(a, m.service(cl.host))
-		case upstreamCluster == passthroughCluster || upstreamCluster == blackHoleCluster:
-			putService(a, service{host: upstreamCluster, name: upstreamCluster})
+			putService(a, m.service(cl.Host))
+		case upstreamCluster == envoycluster.Passthrough || upstreamCluster == envoycluster.BlackHole:
+			putService(a, envoycluster.Service{Host: upstreamCluster, Name: upstreamCluster})
 		default:
 			if up := addr(c.GetUpstreamRemoteAddress()); up.ok && up.port > 0 {
 				bagrecord.PutInt64(a, "destination.port", int64(up.port))
@@ -368,12 +369,12 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 	// outbound_.<port>_.<subset>_.<host> over mTLS; proxies before 1.8
 	// named inbound clusters inbound|<port>|<name>|<host>; else the host
 	// the client asked for.
-	if cl, ok := parseCluster(sni); ok && cl.direction == "outbound" && cl.host != "" {
-		putService(a, m.service(cl.host))
-	} else if cl, ok := parseCluster(upstreamCluster); ok && cl.host != "" {
-		putService(a, m.service(cl.host))
+	if cl, ok := envoycluster.Parse(sni); ok && cl.Direction == "outbound" && cl.Host != "" {
+		putService(a, m.service(cl.Host))
+	} else if cl, ok := envoycluster.Parse(upstreamCluster); ok && cl.Host != "" {
+		putService(a, m.service(cl.Host))
 	} else if authority != "" {
-		putService(a, m.service(hostFromAuthority(authority)))
+		putService(a, m.service(envoycluster.HostFromAuthority(authority)))
 	}
 	return dir
 }
@@ -433,20 +434,20 @@ func firstURISAN(p *alsdata.TLSProperties_CertificateProperties) string {
 // proxy reported it, and as the access-log parser gives it).
 func principal(id string) string { return strings.TrimPrefix(id, "spiffe://") }
 
-func putService(a pcommon.Map, s service) {
-	putNonEmpty(a, "destination.service.host", s.host)
-	putNonEmpty(a, "destination.service.name", s.name)
-	putNonEmpty(a, "destination.service.namespace", s.namespace)
-	putNonEmpty(a, "destination.service.uid", s.uid)
+func putService(a pcommon.Map, s envoycluster.Service) {
+	putNonEmpty(a, "destination.service.host", s.Host)
+	putNonEmpty(a, "destination.service.name", s.Name)
+	putNonEmpty(a, "destination.service.namespace", s.Namespace)
+	putNonEmpty(a, "destination.service.uid", s.UID)
 }
 
 // service returns the destination service of a host, from the stream's
 // cache: hosts repeat, and deriving one allocates.
-func (m *Mapper) service(host string) service {
+func (m *Mapper) service(host string) envoycluster.Service {
 	if s, ok := m.services[host]; ok {
 		return s
 	}
-	s := serviceFromHost(host)
+	s := envoycluster.ServiceFromHost(host)
 	if len(m.services) >= maxCachedServices {
 		clear(m.services)
 	}

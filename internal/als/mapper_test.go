@@ -374,34 +374,6 @@ func TestReporterFromNodeID(t *testing.T) {
 	assert.True(t, r.isInstanceIP(addr(sock("10.1.2.3", 1)).addr))
 }
 
-func TestParseCluster(t *testing.T) {
-	tests := []struct {
-		in   string
-		want cluster
-		ok   bool
-	}{
-		{"outbound|9080|v1|reviews.default.svc.cluster.local", cluster{"outbound", 9080, "v1", "reviews.default.svc.cluster.local"}, true},
-		{"outbound_.9080_.v1_.reviews.default.svc.cluster.local", cluster{"outbound", 9080, "v1", "reviews.default.svc.cluster.local"}, true},
-		{"outbound|443||edition.cnn.com", cluster{"outbound", 443, "", "edition.cnn.com"}, true},
-		{"inbound|9080||", cluster{"inbound", 9080, "", ""}, true},
-		{"inbound|8000|http|httpbin.default.svc.cluster.local", cluster{"inbound", 8000, "http", "httpbin.default.svc.cluster.local"}, true},
-		{"outbound|x||h", cluster{}, false},
-		{"sideways|1||h", cluster{}, false},
-		{"PassthroughCluster", cluster{}, false},
-		{"", cluster{}, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseCluster(tt.in)
-		assert.Equal(t, tt.ok, ok, tt.in)
-		assert.Equal(t, tt.want, got, tt.in)
-	}
-	assert.Equal(t, service{"www.example.com", "www", "", ""}, serviceFromHost("www.example.com"))
-	assert.Equal(t, service{"a.b.svc", "a", "b", "istio://b/services/a"}, serviceFromHost("a.b.svc"))
-	for in, want := range map[string]string{"reviews:9080": "reviews", "reviews": "reviews", "[::1]:80": "::1", "::1": "::1"} {
-		assert.Equal(t, want, hostFromAuthority(in), in)
-	}
-}
-
 func TestResponseFlags(t *testing.T) {
 	assert.Equal(t, "-", responseFlags(nil))
 	assert.Equal(t, "-", responseFlags(&alsdata.ResponseFlags{}))
