@@ -62,6 +62,30 @@ check-generate: generate
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /tests)
 
+# End-to-end benchmarks (docs/benchmarks.md, "end to end"): the built
+# collector on loopback ports, driven by `istiotel loadgen`; CPU per report,
+# reports/s, peak RSS, exported totals. Not part of `make test`.
+# BENCH_FLAGS passes flags to bench/e2e (go run ./bench/e2e -h), e.g.
+# BENCH_FLAGS='-runs 5 -profile /tmp/prof'.
+BENCH_FLAGS ?=
+PEER_DIR    ?= $(or $(TMPDIR),/tmp)/otelcol-istio-bench-peer
+
+.PHONY: bench-e2e bench-peer
+
+bench-e2e: build
+	$(GO) run ./bench/e2e -collector $(BIN)/otelcol-istio -istiotel $(BIN)/istiotel $(BENCH_FLAGS)
+
+# The stock contrib pipeline next to ours on the same bags: ocb builds it
+# from bench/peer/builder-config.yaml in $(PEER_DIR), a module of its own
+# outside the repository.
+bench-peer: build
+	$(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VER)
+	mkdir -p $(PEER_DIR)
+	cd $(PEER_DIR) && $(GOBIN)/builder --config $(CURDIR)/bench/peer/builder-config.yaml
+	$(GO) run ./bench/e2e -collector $(BIN)/otelcol-istio -istiotel $(BIN)/istiotel \
+		-peer $(PEER_DIR)/otelcol-peer/otelcol-peer -peer-config bench/peer/config.yaml \
+		-variants default,prom,otlp-prom,peer $(BENCH_FLAGS)
+
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

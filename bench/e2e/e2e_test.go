@@ -1,0 +1,76 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseExposition(t *testing.T) {
+	e, err := parseExposition(`# HELP istio_requests_total requests_total
+# TYPE istio_requests_total counter
+istio_requests_total{reporter="source",source_app="a\"b",response_code="200"} 3
+istio_requests_total{response_code="500",reporter="destination",source_app="c"} 4
+istio_request_bytes_bucket{reporter="source",le="+Inf"} 7
+up 1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, series := e.sum("istio_requests_total"); total != 7 || series != 2 {
+		t.Errorf("sum = %v over %d series, want 7 over 2", total, series)
+	}
+	// Labels are sorted, so exporters that order them differently agree.
+	if v, ok := e[`istio_requests_total{reporter="destination",response_code="500",source_app="c"}`]; !ok || v != 4 {
+		t.Errorf("series with re-sorted labels not found: %v", e)
+	}
+	if _, ok := e[`istio_requests_total{reporter="source",response_code="200",source_app="a\"b"}`]; !ok {
+		t.Errorf("escaped quote in a label value not kept: %v", e)
+	}
+	if _, ok := e["up{}"]; !ok {
+		t.Errorf("series without labels missing: %v", e)
+	}
+}
+
+func TestCompareIstio(t *testing.T) {
+	a := exposition{`istio_x{a="1"}`: 1, `istio_x_sum{a="1"}`: 0.30000000000000004, `up{}`: 1}
+	b := exposition{`istio_x{a="1"}`: 1, `istio_x_sum{a="1"}`: 0.3}
+	if n, diffs := compareIstio(a, b); n != 2 || len(diffs) != 0 {
+		t.Errorf("compareIstio = %d, %v; want 2 series, no difference", n, diffs)
+	}
+	b[`istio_x{a="2"}`] = 1
+	b[`istio_x{a="1"}`] = 2
+	if _, diffs := compareIstio(a, b); len(diffs) != 2 {
+		t.Errorf("compareIstio found %v, want a value and a missing series", diffs)
+	}
+}
+
+func TestIstioRules(t *testing.T) {
+	for rules, gone := range map[string][]string{
+		"prom":  {"kind: logentry", "name: stdio\n"},
+		"stdio": {"name: promhttp", "compiledAdapter: prometheus"},
+	} {
+		cfg, err := istioRules(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range gone {
+			if strings.Contains(string(cfg), s) {
+				t.Errorf("rule set %s still has %q", rules, s)
+			}
+		}
+		if !strings.Contains(string(cfg), "kind: attributemanifest") {
+			t.Errorf("rule set %s lost the attribute manifests", rules)
+		}
+	}
+	if _, err := istioRules("none"); err == nil {
+		t.Error("unknown rule set accepted")
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	line := "sent 10 page loads (0 TCP connections): 72 reports in 1 Report requests in 14ms (5165 reports/s); 0 reports refused"
+	m := summaryRE.FindStringSubmatch(line)
+	if m == nil || m[1] != "72" || m[2] != "5165" || m[3] != "0" {
+		t.Errorf("summary %q parsed as %q", line, m)
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTick is the length of one /proc CPU tick. Linux reports utime and
+// stime in USER_HZ, which is 100 on every architecture Go supports there.
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the user+system CPU time a process has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may contain spaces and parentheses: fields are
+	// counted after its closing parenthesis. utime and stime are fields 14
+	// and 15, so the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
+// procStatusKB returns a kB field of /proc/PID/status, such as VmHWM.
+func procStatusKB(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+}
+
+// systemBusy is the CPU time all processes used so far (the first line of
+// /proc/stat without idle and iowait), to tell how busy the machine was.
+func systemBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var ticks int64
+	for i, s := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %v", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
+// selfCPU is this process's CPU time (it reads the collector's stdout).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg is the first field of /proc/loadavg (one-minute load average).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// waitIdle waits until the process has used at most one tick in each of
+// three consecutive 200 ms windows (the pipeline has drained: queues,
+// batches, writes) and returns its CPU time then. Counting those windows
+// rather than stopping at their start errs on the side of charging the
+// collector: an idle collector uses no ticks there.
+func waitIdle(pid int, limit time.Duration) (time.Duration, error) {
+	deadline := time.Now().Add(limit)
+	prev, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	for quiet := 0; quiet < 3; {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("process %d still busy after %s", pid, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+		cur, err := procCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		if cur-prev <= clockTick {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev = cur
+	}
+	return prev, nil
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// waitListening waits until something accepts TCP connections on addr.
+func waitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("collector exited before listening on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listening on %s after %s", addr, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+)
+
+// variant is one collector setup to measure: which binary, which input
+// protocol, which rules.
+type variant struct {
+	name     string
+	peer     bool   // the stock contrib collector of bench/peer
+	protocol string // istiotel loadgen --protocol
+	rules    string // Istio config: "default", "prom" or "stdio" (ours only)
+	about    string
+}
+
+var variants = []variant{
+	{name: "default", protocol: "mixer", rules: "default", about: "Mixer Report in; embedded default (8 metrics + accesslog)"},
+	{name: "prom", protocol: "mixer", rules: "prom", about: "Mixer Report in; Prometheus rules only"},
+	{name: "stdio", protocol: "mixer", rules: "stdio", about: "Mixer Report in; stdio (accesslog) rules only"},
+	{name: "als", protocol: "als", rules: "default", about: "Envoy ALS in; embedded default"},
+	{name: "otlp", protocol: "otlp", rules: "default", about: "OTLP bag records in; embedded default"},
+	{name: "otlp-prom", protocol: "otlp", rules: "prom", about: "OTLP bag records in; Prometheus rules only (the peer's input and output)"},
+	{name: "peer", peer: true, protocol: "otlp", rules: "prom", about: "stock contrib: otlp → batch → transform → signal_to_metrics → delta_to_cumulative → prometheus"},
+}
+
+func lookupVariant(name string) (variant, error) {
+	for _, v := range variants {
+		if v.name == name {
+			return v, nil
+		}
+	}
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		names[i] = v.name
+	}
+	return variant{}, fmt.Errorf("unknown variant %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// wantsMetrics and wantsAccessLog say which outputs the variant's rules
+// produce, hence which totals can be checked.
+func (v variant) wantsMetrics() bool   { return v.rules != "stdio" }
+func (v variant) wantsAccessLog() bool { return !v.peer && v.rules != "prom" }
+
+// Resources left out of the embedded istio-1.1 profile for the "prom" and
+// "stdio" rule sets: the same cuts as Mixer's L2 and L5 configs in
+// conformance/mixer-oracle-perf.json, so the figures compare.
+var dropped = map[string][]string{
+	"prom": {"handler/stdio", "logentry/accesslog", "logentry/tcpaccesslog", "rule/stdio", "rule/stdiotcp"},
+	"stdio": {"handler/prometheus", "rule/promhttp", "rule/promtcp",
+		"rule/promtcpconnectionopen", "rule/promtcpconnectionclosed"},
+}
+
+// istioRules returns the Istio config of a rule set other than "default":
+// the embedded profile minus the resources the set does not use.
+func istioRules(rules string) ([]byte, error) {
+	drop, ok := dropped[rules]
+	if !ok {
+		return nil, fmt.Errorf("rule set %q: no such cut of the default config", rules)
+	}
+	prof, err := istioconfig.Profile("istio-1.1")
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	removed := 0
+	for doc := range strings.SplitSeq(string(prof), "\n---\n") {
+		var head struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			return nil, fmt.Errorf("embedded profile istio-1.1: %w", err)
+		}
+		if slices.Contains(drop, head.Kind+"/"+head.Metadata.Name) {
+			removed++
+			continue
+		}
+		out.WriteString(doc)
+		out.WriteString("\n---\n")
+	}
+	if removed != len(drop) {
+		return nil, fmt.Errorf("rule set %q: found %d of the %d resources to drop in istio-1.1", rules, removed, len(drop))
+	}
+	return out.Bytes(), nil
+}
