@@ -68,7 +68,7 @@ func TestIstioRules(t *testing.T) {
 }
 
 func TestSummaryLine(t *testing.T) {
-	line := "sent 10 page loads (0 TCP connections): 72 reports in 1 Report requests in 14ms (5165 reports/s); 0 reports refused"
+	line := "sent 10 page loads (0 TCP connections): 72 reports in 1 requests in 14ms (5165 reports/s); 0 reports refused"
 	m := summaryRE.FindStringSubmatch(line)
 	if m == nil || m[1] != "72" || m[2] != "5165" || m[3] != "0" {
 		t.Errorf("summary %q parsed as %q", line, m)

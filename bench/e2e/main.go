@@ -413,7 +413,7 @@ type sent struct {
 	cpu              time.Duration
 }
 
-var summaryRE = regexp.MustCompile(`: (\d+) reports in \d+ \w+ requests in \S+ \((\d+) reports/s\); (\d+) reports refused`)
+var summaryRE = regexp.MustCompile(`: (\d+) reports in \d+ (?:\w+ )?requests in \S+ \((\d+) reports/s\); (\d+) reports refused`)
 
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(o *options, v variant, c *collector, seed int, extra ...string) (sent, error) {

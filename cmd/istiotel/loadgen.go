@@ -154,7 +154,7 @@ func (s loadgenSummary) String() string {
 	if s.elapsed > 0 {
 		rate = float64(s.reports) / s.elapsed.Seconds()
 	}
-	out := fmt.Sprintf("sent %d page loads (%d TCP connections): %d reports in %d Report requests in %s (%.0f reports/s); %d reports refused",
+	out := fmt.Sprintf("sent %d page loads (%d TCP connections): %d reports in %d requests in %s (%.0f reports/s); %d reports refused",
 		s.pageLoads, s.tcpConnections, s.reports, s.requests, s.elapsed.Round(time.Millisecond), rate, s.failedReports)
 	if s.lastErr != "" {
 		out += "; last error: " + s.lastErr
