@@ -1,0 +1,283 @@
+// Package kvpack is a compact byte encoding of a flat list of typed
+// key/value pairs. The rules engine's two record contracts use it as their
+// packed form (internal/bagrecord for attribute bags, internal/instancerecord
+// for evaluated instances): one pdata Bytes value in place of one pdata
+// attribute per pair, because pdata allocates a wrapper and scans the keys
+// already present for every attribute it stores, and those costs dominated
+// the path from a report to its outputs.
+//
+// Layout: a version byte (1), then the pairs in order:
+//
+//	kind (1 byte) | uvarint key length | key bytes | payload
+//
+// Payloads by kind: Str and Bytes a uvarint length and the bytes; Int and
+// Double 8 bytes little-endian (Double as its IEEE-754 bits); Bool one byte;
+// Empty nothing; Map a uvarint entry count, then per entry a uvarint key
+// length, the key, a uvarint value length and the value (a map of strings).
+//
+// The kinds mirror pdata's value types, so a packed record converts to and
+// from its attribute form without loss. Keys may repeat; readers take pairs
+// in order, as they do for pdata attributes.
+package kvpack // import "github.com/otelcol-istio/otelcol-istio/internal/kvpack"
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Version is the first byte of every packed buffer.
+const Version byte = 1
+
+// Kind is the type of a value.
+type Kind uint8
+
+// The kinds of values, as pdata's value types.
+const (
+	Empty Kind = iota
+	Str
+	Int
+	Double
+	Bool
+	Bytes
+	Map
+	maxKind = Map
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Empty:
+		return "Empty"
+	case Str:
+		return "Str"
+	case Int:
+		return "Int"
+	case Double:
+		return "Double"
+	case Bool:
+		return "Bool"
+	case Bytes:
+		return "Bytes"
+	case Map:
+		return "Map"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Begin starts a packed buffer at the end of dst.
+func Begin(dst []byte) []byte { return append(dst, Version) }
+
+func appendKey(dst []byte, k Kind, key string) []byte {
+	dst = append(dst, byte(k))
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	return append(dst, key...)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// AppendStr appends a Str pair.
+func AppendStr(dst []byte, key, v string) []byte {
+	return appendString(appendKey(dst, Str, key), v)
+}
+
+// AppendInt appends an Int pair.
+func AppendInt(dst []byte, key string, v int64) []byte {
+	return binary.LittleEndian.AppendUint64(appendKey(dst, Int, key), uint64(v))
+}
+
+// AppendDouble appends a Double pair.
+func AppendDouble(dst []byte, key string, v float64) []byte {
+	return binary.LittleEndian.AppendUint64(appendKey(dst, Double, key), math.Float64bits(v))
+}
+
+// AppendBool appends a Bool pair.
+func AppendBool(dst []byte, key string, v bool) []byte {
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	return append(appendKey(dst, Bool, key), b)
+}
+
+// AppendBytes appends a Bytes pair.
+func AppendBytes(dst []byte, key string, v []byte) []byte {
+	dst = binary.AppendUvarint(appendKey(dst, Bytes, key), uint64(len(v)))
+	return append(dst, v...)
+}
+
+// AppendEmpty appends an Empty pair (a key without a value).
+func AppendEmpty(dst []byte, key string) []byte { return appendKey(dst, Empty, key) }
+
+// AppendMap appends the head of a Map pair of n entries; exactly n calls of
+// AppendMapEntry must follow.
+func AppendMap(dst []byte, key string, n int) []byte {
+	return binary.AppendUvarint(appendKey(dst, Map, key), uint64(n))
+}
+
+// AppendMapEntry appends one entry of the Map begun by AppendMap.
+func AppendMapEntry(dst []byte, k, v string) []byte {
+	return appendString(appendString(dst, k), v)
+}
+
+// ErrCorrupt is returned for bytes that are not a packed buffer.
+var ErrCorrupt = errors.New("kvpack: corrupt buffer")
+
+// Pair is one decoded pair. Its strings point into the buffer being read
+// (no copy), so they live as long as the buffer and must not outlive a
+// change to it.
+type Pair struct {
+	Key  string
+	Kind Kind
+	// Text is the value of a Str or the bytes of a Bytes.
+	Text string
+	// Num holds an Int, the bits of a Double, or a Bool as 0 or 1.
+	Num uint64
+	// entries is a Map's encoded entries, count its length.
+	entries string
+	count   int
+}
+
+// Int returns an Int value.
+func (p *Pair) Int() int64 { return int64(p.Num) }
+
+// Double returns a Double value.
+func (p *Pair) Double() float64 { return math.Float64frombits(p.Num) }
+
+// Bool returns a Bool value.
+func (p *Pair) Bool() bool { return p.Num != 0 }
+
+// Len returns the number of entries of a Map value.
+func (p *Pair) Len() int { return p.count }
+
+// Entries returns an iterator over a Map value's entries; the Reader that
+// produced p has already checked them.
+func (p *Pair) Entries() MapIter { return MapIter{rest: p.entries, left: p.count} }
+
+// MapIter walks the entries of a Map value.
+type MapIter struct {
+	rest string
+	left int
+}
+
+// Next returns the next entry, or ok == false at the end.
+func (it *MapIter) Next() (k, v string, ok bool) {
+	if it.left == 0 {
+		return "", "", false
+	}
+	it.left--
+	k, it.rest, _ = readString(it.rest)
+	v, it.rest, _ = readString(it.rest)
+	return k, v, true
+}
+
+// Reader reads the pairs of a packed buffer.
+type Reader struct {
+	rest string
+	err  error
+}
+
+// NewReader starts reading buf. The strings of the pairs it returns point
+// into buf.
+func NewReader(buf []byte) Reader {
+	if len(buf) == 0 || buf[0] != Version {
+		return Reader{err: ErrCorrupt}
+	}
+	return Reader{rest: unsafe.String(unsafe.SliceData(buf[1:]), len(buf)-1)}
+}
+
+// IsPacked reports whether buf starts like a packed buffer.
+func IsPacked(buf []byte) bool { return len(buf) > 0 && buf[0] == Version }
+
+// Err returns the error that ended reading early, if any.
+func (r *Reader) Err() error { return r.err }
+
+// Next decodes the next pair into p. It returns false at the end of the
+// buffer or at the first malformed byte (then Err says so).
+func (r *Reader) Next(p *Pair) bool {
+	if r.err != nil || len(r.rest) == 0 {
+		return false
+	}
+	s := r.rest
+	k := Kind(s[0])
+	if k > maxKind {
+		return r.fail()
+	}
+	key, s, ok := readString(s[1:])
+	if !ok {
+		return r.fail()
+	}
+	*p = Pair{Key: key, Kind: k}
+	switch k {
+	case Str, Bytes:
+		if p.Text, s, ok = readString(s); !ok {
+			return r.fail()
+		}
+	case Int, Double:
+		if len(s) < 8 {
+			return r.fail()
+		}
+		p.Num = binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+		s = s[8:]
+	case Bool:
+		if len(s) < 1 || s[0] > 1 {
+			return r.fail()
+		}
+		p.Num = uint64(s[0])
+		s = s[1:]
+	case Map:
+		n, w := uvarint(s)
+		// Every entry takes at least two bytes: a bound that also keeps a
+		// huge count from being believed.
+		if w <= 0 || n > uint64(len(s)-w)/2 {
+			return r.fail()
+		}
+		s = s[w:]
+		start := s
+		for range n {
+			if _, s, ok = readString(s); !ok {
+				return r.fail()
+			}
+			if _, s, ok = readString(s); !ok {
+				return r.fail()
+			}
+		}
+		p.entries = start[:len(start)-len(s)]
+		p.count = int(n)
+	}
+	r.rest = s
+	return true
+}
+
+func (r *Reader) fail() bool {
+	r.err, r.rest = ErrCorrupt, ""
+	return false
+}
+
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, -1
+			}
+			return x | uint64(b)<<(7*i), i + 1
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, -1
+}
+
+func readString(s string) (v, rest string, ok bool) {
+	n, w := uvarint(s)
+	if w <= 0 || n > uint64(len(s)-w) {
+		return "", "", false
+	}
+	s = s[w:]
+	return s[:n], s[n:], true
+}
