@@ -42,8 +42,9 @@ type Decoder struct {
 	// attributes whose slot it marks; the others are left absent.
 	Want []bool
 
-	vocab *attribute.Vocabulary
-	slots [][decodeWays]decodeSlot
+	vocab  *attribute.Vocabulary
+	slots  [][decodeWays]decodeSlot // by position among a record's attributes
+	packed [][decodeWays]decodeSlot // by position in a packed Body
 }
 
 // decodeWays is how many names a Decoder remembers per position.
@@ -59,10 +60,18 @@ type decodeSlot struct {
 // Decode is the package's Decode, faster for bags shaped like earlier ones.
 func (d *Decoder) Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 	b.Reset()
-	vocab := b.Vocabulary()
+	d.setVocabulary(b.Vocabulary())
+	return d.decodeAttrs(attrs, b)
+}
+
+func (d *Decoder) setVocabulary(vocab *attribute.Vocabulary) {
 	if d.vocab != vocab {
-		d.vocab, d.slots = vocab, d.slots[:0]
+		d.vocab, d.slots, d.packed = vocab, d.slots[:0], d.packed[:0]
 	}
+}
+
+// decodeAttrs adds attrs to b.
+func (d *Decoder) decodeAttrs(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 	i := 0
 	for name, v := range attrs.All() {
 		if i == len(d.slots) {
@@ -103,16 +112,7 @@ func decodeValue(b *attribute.Bag, id int, t attribute.Type, v pcommon.Value) bo
 	case pcommon.ValueTypeStr:
 		return decodeStr(b, id, t, v.Str())
 	case pcommon.ValueTypeInt:
-		switch t {
-		case attribute.TypeTimestamp:
-			b.SetTime(id, time.Unix(0, v.Int()).UTC())
-		case attribute.TypeDuration:
-			b.SetDuration(id, time.Duration(v.Int()))
-		case attribute.TypeDouble:
-			b.SetDouble(id, float64(v.Int()))
-		default:
-			b.SetInt64(id, v.Int())
-		}
+		decodeInt(b, id, t, v.Int())
 	case pcommon.ValueTypeDouble:
 		b.SetDouble(id, v.Double())
 	case pcommon.ValueTypeBool:
@@ -146,6 +146,19 @@ func decodeValue(b *attribute.Bag, id int, t attribute.Type, v pcommon.Value) bo
 		return false
 	}
 	return true
+}
+
+func decodeInt(b *attribute.Bag, id int, t attribute.Type, n int64) {
+	switch t {
+	case attribute.TypeTimestamp:
+		b.SetTime(id, time.Unix(0, n).UTC())
+	case attribute.TypeDuration:
+		b.SetDuration(id, time.Duration(n))
+	case attribute.TypeDouble:
+		b.SetDouble(id, float64(n))
+	default:
+		b.SetInt64(id, n)
+	}
 }
 
 func decodeStr(b *attribute.Bag, id int, t attribute.Type, s string) bool {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 type kv struct {
@@ -190,4 +192,29 @@ func canonicalVarints(b []byte) bool {
 		return false
 	}
 	return len(pack(got)) == len(b)
+}
+
+// The pinned pdata has the layout SetBytes and BytesOf rely on; after an
+// upgrade that changes it this fails (and they fall back to copying).
+func TestPdataBytesShared(t *testing.T) {
+	if !zeroCopy {
+		t.Fatal("pcommon.ByteSlice no longer wraps a *[]byte first: packed records are copied")
+	}
+	buf := Begin(nil)
+	buf = AppendStr(buf, "k", "v")
+	v := pcommon.NewValueEmpty()
+	SetBytes(v, buf)
+	if got := BytesOf(v); &got[0] != &buf[0] || len(got) != len(buf) {
+		t.Fatal("BytesOf does not return the buffer given to SetBytes")
+	}
+	if !bytes.Equal(v.Bytes().AsRaw(), buf) {
+		t.Fatal("pdata sees other bytes")
+	}
+	if BytesOf(pcommon.NewValueStr("x")) != nil {
+		t.Fatal("BytesOf of a Str")
+	}
+	allocs := testing.AllocsPerRun(100, func() { _ = BytesOf(v) })
+	if allocs != 0 {
+		t.Fatalf("BytesOf allocates %v times", allocs)
+	}
 }
