@@ -197,3 +197,35 @@ func decodePair(b *attribute.Bag, id int, t attribute.Type, p *kvpack.Pair) bool
 	}
 	return true
 }
+
+// AppendValue appends a typed attribute value in the canonical encoding (the
+// packed PutValue).
+func AppendValue(dst []byte, name string, v attribute.Value) []byte {
+	switch v.Type() {
+	case attribute.TypeString, attribute.TypeDNSName, attribute.TypeEmailAddress, attribute.TypeURI:
+		return AppendString(dst, name, v.Str())
+	case attribute.TypeInt64:
+		return AppendInt64(dst, name, v.Int64())
+	case attribute.TypeDouble:
+		return AppendDouble(dst, name, v.Double())
+	case attribute.TypeBool:
+		return AppendBool(dst, name, v.Bool())
+	case attribute.TypeTimestamp:
+		if t := v.Time(); t.Before(minTime) || t.After(maxTime) {
+			return AppendTimestampText(dst, name, t.UTC().Format(time.RFC3339Nano))
+		}
+		return AppendTimestampNanos(dst, name, v.Time().UnixNano())
+	case attribute.TypeDuration:
+		return AppendDuration(dst, name, v.Duration())
+	case attribute.TypeIPAddress:
+		return AppendIP(dst, name, v.IP())
+	case attribute.TypeStringMap:
+		sm := v.StringMap()
+		dst = AppendStringMap(dst, name, sm.Len())
+		sm.Range(func(k, val string) bool {
+			dst = AppendStringMapEntry(dst, k, val)
+			return true
+		})
+	}
+	return dst
+}

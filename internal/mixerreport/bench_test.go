@@ -60,19 +60,29 @@ func BenchmarkDecodeProxyBatch(b *testing.B) {
 }
 
 // The receiver's path: the request's wire bytes into a fresh plog.Logs.
+// Sub-benchmark packed writes packed bag records instead of attributes.
 func BenchmarkDecodeWireProxyBatch(b *testing.B) {
 	raw, err := proto.Marshal(proxyBatch(b))
 	require.NoError(b, err)
-	d := NewDefaultDecoder()
-	now := time.Now()
-	b.SetBytes(int64(len(raw)))
-	perReport(b, batchSize, func() {
-		ld := plog.NewLogs()
-		lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-		if res, err := d.DecodeWire(raw, lrs, now); err != nil || res.Reports != batchSize {
-			b.Fatal(err, res)
+	for _, packed := range []bool{false, true} {
+		name := "attributes"
+		if packed {
+			name = "packed"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			d := NewDefaultDecoder()
+			d.SetPacked(packed)
+			now := time.Now()
+			b.SetBytes(int64(len(raw)))
+			perReport(b, batchSize, func() {
+				ld := plog.NewLogs()
+				lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+				if res, err := d.DecodeWire(raw, lrs, now); err != nil || res.Reports != batchSize {
+					b.Fatal(err, res)
+				}
+			})
+		})
+	}
 }
 
 // For comparison: protobuf-go's unmarshal into mixerpb structs alone, what

@@ -111,6 +111,7 @@ func pairsOf(e *entry, storage []string) []string {
 // call to call, so it is not safe for concurrent use: give each goroutine its
 // own (they are cheap once built) or pool them.
 type Decoder struct {
+	packed      bool // see SetPacked
 	global      []string
 	globalIndex map[string]int32
 
@@ -142,7 +143,17 @@ type Decoder struct {
 
 	acc accumulator
 	res Result
+
+	// pack is the buffer the packed records of the current request are
+	// appended to; packPerBag, the bytes a bag took in the last request,
+	// sizes the next one.
+	pack       []byte
+	packPerBag int
 }
+
+// SetPacked, when on, makes the Decoder write bag records in the packed form
+// (bagrecord.InitPacked) instead of one attribute per Istio attribute.
+func (d *Decoder) SetPacked(on bool) { d.packed = on }
 
 // NewDecoder returns a Decoder over the given global dictionary (word i has
 // index i); it keeps the slice.
@@ -296,6 +307,11 @@ func (d *Decoder) readRequest(raw []byte) (globalCount uint32, semantics int32) 
 // forget drops the decoder's references into the request's bytes, so that
 // an idle pooled decoder does not keep a request alive.
 func (d *Decoder) forget() {
+	if d.pack != nil && d.res.Reports > 0 {
+		// The records keep this buffer; the next request gets its own.
+		d.packPerBag = len(d.pack)/d.res.Reports + 64
+	}
+	d.pack = nil
 	clear(d.elems)
 	clear(d.defaultWords)
 	clear(d.elemWords)
@@ -722,20 +738,11 @@ func (d *Decoder) deltaStringMap(body []byte) (int64, bool) {
 // write appends a record for the bag in entries, whose string maps are in
 // pairs.
 func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string, observed time.Time) {
-	var reqTime, ctxTime int64
-	for i := range entries {
-		if e := &entries[i]; e.kind == KindTimestamp {
-			switch e.name {
-			case "request.time":
-				reqTime = e.num
-			case "context.time":
-				ctxTime = e.num
-			}
-		}
-	}
-	ts := recordTime(reqTime)
-	if ts.IsZero() {
-		ts = recordTime(ctxTime)
+	d.res.Reports++
+	ts := bagTime(entries)
+	if d.packed {
+		d.writePacked(out.AppendEmpty(), entries, pairs, ts, observed)
+		return
 	}
 	m := bagrecord.InitRecord(out.AppendEmpty(), ts, observed, len(entries))
 	for i := range entries {
@@ -768,7 +775,73 @@ func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string
 			}
 		}
 	}
-	d.res.Reports++
+}
+
+// writePacked is write for the packed form: the bag goes to the end of the
+// request's pack buffer and lr references its part. The buffer is never
+// written again below a record's end, so growing it (a new array) leaves
+// earlier records intact.
+func (d *Decoder) writePacked(lr plog.LogRecord, entries []entry, pairs []string, ts, observed time.Time) {
+	if d.pack == nil {
+		per := d.packPerBag
+		if per == 0 {
+			per = 1024
+		}
+		d.pack = make([]byte, 0, per*len(d.elems))
+	}
+	start := len(d.pack)
+	buf := bagrecord.BeginPacked(d.pack)
+	for i := range entries {
+		e := &entries[i]
+		switch e.kind {
+		case KindString:
+			buf = bagrecord.AppendString(buf, e.name, e.str)
+		case KindInt64:
+			buf = bagrecord.AppendInt64(buf, e.name, e.num)
+		case KindDouble:
+			buf = bagrecord.AppendDouble(buf, e.name, math.Float64frombits(uint64(e.num)))
+		case KindBool:
+			buf = bagrecord.AppendBool(buf, e.name, e.num != 0)
+		case KindTimestamp:
+			if e.str != "" {
+				buf = bagrecord.AppendTimestampText(buf, e.name, e.str)
+			} else {
+				buf = bagrecord.AppendTimestampNanos(buf, e.name, e.num)
+			}
+		case KindDuration:
+			buf = bagrecord.AppendDuration(buf, e.name, time.Duration(e.num))
+		case KindBytes:
+			buf = bagrecord.AppendIP(buf, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
+		case KindStringMap:
+			p := pairsOf(e, pairs)
+			buf = bagrecord.AppendStringMap(buf, e.name, len(p)/2)
+			for j := 0; j+1 < len(p); j += 2 {
+				buf = bagrecord.AppendStringMapEntry(buf, p[j], p[j+1])
+			}
+		}
+	}
+	d.pack = buf
+	bagrecord.InitPacked(lr, ts, observed, buf[start:])
+}
+
+// bagTime is a bag's record time: request.time, else context.time.
+func bagTime(entries []entry) time.Time {
+	var reqTime, ctxTime int64
+	for i := range entries {
+		if e := &entries[i]; e.kind == KindTimestamp {
+			switch e.name {
+			case "request.time":
+				reqTime = e.num
+			case "context.time":
+				ctxTime = e.num
+			}
+		}
+	}
+	ts := recordTime(reqTime)
+	if ts.IsZero() {
+		ts = recordTime(ctxTime)
+	}
+	return ts
 }
 
 // recordTime turns a bag timestamp into a record time; times a record

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -35,8 +36,13 @@ func g(t testing.TB, w string) int32 {
 
 func decode(t *testing.T, req *mixerpb.ReportRequest) (plog.LogRecordSlice, *Result, error) {
 	t.Helper()
+	// Decode is DecodeWire on proto.Marshal(req); marshal here, in a fixed
+	// order, so that the packed form decodes the same bytes.
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	require.NoError(t, err)
 	out := plog.NewLogRecordSlice()
-	res, err := NewDefaultDecoder().Decode(req, out, observed)
+	res, err := NewDefaultDecoder().DecodeWire(raw, out, observed)
+	require.NoError(t, samePacked(raw, out, res, err))
 	return out, res, err
 }
 

@@ -50,7 +50,11 @@ func FuzzDecodeReport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req mixerpb.ReportRequest
 		perr := proto.Unmarshal(raw, &req)
-		_, werr := d.DecodeWire(raw, plog.NewLogRecordSlice(), time.Unix(1, 0))
+		recs := plog.NewLogRecordSlice()
+		wres, werr := d.DecodeWire(raw, recs, observed)
+		if err := samePacked(raw, recs, wres, werr); err != nil {
+			t.Fatal(err)
+		}
 		var we *WireError
 		switch {
 		case perr == nil && errors.As(werr, &we):

@@ -36,6 +36,7 @@ func decodeWire(t *testing.T, raw []byte) (plog.LogRecordSlice, *Result, error) 
 	t.Helper()
 	out := plog.NewLogRecordSlice()
 	res, err := NewDefaultDecoder().DecodeWire(raw, out, observed)
+	require.NoError(t, samePacked(raw, out, res, err))
 	return out, res, err
 }
 

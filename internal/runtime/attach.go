@@ -73,6 +73,7 @@ func (a *Attached) RegisterTelemetry(meter metric.Meter) error {
 	counters := []counter{
 		{"otelcol_istio_rules_bags", "Attribute bags dispatched through the rules.", "{bag}", func(s *Stats) uint64 { return s.BagsIn.Load() }},
 		{"otelcol_istio_rules_attributes_unconvertible", "Bag attributes dropped because they could not be converted to their declared type.", "{attribute}", func(s *Stats) uint64 { return s.AttributesUnconvertible.Load() }},
+		{"otelcol_istio_rules_bags_malformed", "Packed bag records whose bytes ended in damage (the attributes before it were dispatched).", "{bag}", func(s *Stats) uint64 { return s.BagsMalformed.Load() }},
 		{"otelcol_istio_rules_matched", "Rules whose match was true for a bag.", "{rule}", func(s *Stats) uint64 { return s.RulesMatched.Load() }},
 		{"otelcol_istio_rules_match_errors", "Rule matches that failed to evaluate (treated as not matching).", "{rule}", func(s *Stats) uint64 { return s.MatchErrors.Load() }},
 		{"otelcol_istio_rules_instances", "Instances built.", "{instance}", func(s *Stats) uint64 { return s.InstancesBuilt.Load() }},

@@ -128,8 +128,14 @@ func (e *Engine) Dispatch(ld plog.Logs, out plog.Logs) int {
 
 func (e *Engine) dispatchRecord(lr plog.LogRecord, now time.Time) {
 	e.stats.BagsIn.Add(1)
-	if bad := e.dec.Decode(lr.Attributes(), e.bag); bad > 0 {
+	bad, err := e.dec.DecodeRecord(lr, e.bag)
+	if bad > 0 {
 		e.stats.AttributesUnconvertible.Add(uint64(bad))
+	}
+	if err != nil {
+		// The attributes before the damage are dispatched.
+		e.stats.BagsMalformed.Add(1)
+		e.logs.warn("bag record", "packed bag record is malformed; dispatched with the attributes read before the damage", err)
 	}
 	e.gen++
 	e.enrich() // kubernetesenv: fill what the proxy did not send (kubeenv.go)

@@ -73,7 +73,8 @@ func (e *Engine) Explain(lr plog.LogRecord) Explanation {
 	lr.CopyTo(sl.LogRecords().AppendEmpty())
 	e.rec.rl, e.rec.sl, e.rec.lr = rl, sl, sl.LogRecords().At(0)
 	defer e.rec.release()
-	bagrecord.Decode(lr.Attributes(), e.bag)
+	var dec bagrecord.Decoder
+	_, _ = dec.DecodeRecord(lr, e.bag)
 	e.gen++
 	now := e.opts.Now()
 

@@ -36,6 +36,14 @@ func bagLogs(bags ...bookinfo.Bag) plog.Logs {
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	for _, b := range bags {
 		lr := lrs.AppendEmpty()
+		if packedBags {
+			buf := bagrecord.BeginPacked(nil)
+			for _, a := range b {
+				buf = bagrecord.AppendValue(buf, a.Name, a.Value)
+			}
+			bagrecord.InitPacked(lr, time.Time{}, time.Time{}, buf)
+			continue
+		}
 		m := bagrecord.InitRecord(lr, time.Time{}, time.Time{}, len(b))
 		for _, a := range b {
 			bagrecord.PutValue(m, a.Name, a.Value)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
@@ -95,7 +96,15 @@ type ottlRecord struct {
 
 func (r *ottlRecord) context() ottlTCtx {
 	if r.tc == nil {
-		r.tc = ottllog.NewTransformContext(r.rl, r.sl, r.lr)
+		lr := r.lr
+		if bagrecord.IsPacked(lr) {
+			// OTTL reads attributes: show it the bag in that form, on a
+			// copy, since the record belongs to the caller.
+			lr = plog.NewLogRecord()
+			r.lr.CopyTo(lr)
+			_ = bagrecord.Unpack(lr) // a corrupt tail was counted when decoding
+		}
+		r.tc = ottllog.NewTransformContext(r.rl, r.sl, lr)
 	}
 	return r.tc
 }

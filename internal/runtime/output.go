@@ -52,6 +52,7 @@ func (o *batchOutput) end() { o.logs = plog.Logs{} }
 type Stats struct {
 	BagsIn                  atomic.Uint64
 	AttributesUnconvertible atomic.Uint64
+	BagsMalformed           atomic.Uint64
 	RulesMatched            atomic.Uint64
 	MatchErrors             atomic.Uint64
 	InstancesBuilt          atomic.Uint64

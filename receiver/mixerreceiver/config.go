@@ -13,7 +13,17 @@ import (
 // keepalive, max_recv_msg_size_mib, auth ...) at the top level.
 type Config struct {
 	configgrpc.ServerConfig `mapstructure:",squash"`
+	// RecordEncoding is how Mixer reports become bag records: `attributes`
+	// (one attribute per Istio attribute, DESIGN §3.1; the default) or
+	// `packed` (one Bytes body, read by the istio_rules components only).
+	RecordEncoding string `mapstructure:"record_encoding"`
 }
+
+// The values of record_encoding.
+const (
+	EncodingAttributes = "attributes"
+	EncodingPacked     = "packed"
+)
 
 var _ component.Config = (*Config)(nil)
 
@@ -27,6 +37,11 @@ func (c *Config) Validate() error {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
 		return fmt.Errorf("transport: %q cannot carry gRPC; use tcp, tcp4, tcp6 or unix", c.NetAddr.Transport)
+	}
+	switch c.RecordEncoding {
+	case EncodingAttributes, EncodingPacked:
+	default:
+		return fmt.Errorf("record_encoding: %q is not one of %q, %q", c.RecordEncoding, EncodingAttributes, EncodingPacked)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, createDefaultConfig(), c)
 				assert.Equal(t, "localhost:9091", c.NetAddr.Endpoint)
 				assert.Equal(t, "tcp", string(c.NetAddr.Transport))
+				assert.Equal(t, EncodingAttributes, c.RecordEncoding)
 			},
 		},
 		{
@@ -61,7 +62,14 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "unix", string(c.NetAddr.Transport))
 			},
 		},
+		{
+			id: component.NewIDWithName(componentType, "packed"),
+			check: func(t *testing.T, c *Config) {
+				assert.Equal(t, EncodingPacked, c.RecordEncoding)
+			},
+		},
 		{id: component.NewIDWithName(componentType, "no_endpoint"), wantErr: "endpoint: must be set"},
+		{id: component.NewIDWithName(componentType, "bad_encoding"), wantErr: `record_encoding: "gzip" is not one of "attributes", "packed"`},
 		{id: component.NewIDWithName(componentType, "udp"), wantErr: `transport: "udp" cannot carry gRPC`},
 		{id: component.NewIDWithName(componentType, "bad_size"), wantErr: "max_recv_msg_size_mib"},
 	}
@@ -92,7 +100,7 @@ func TestConfigStruct(t *testing.T) {
 func TestDefaultConfig(t *testing.T) {
 	want := configgrpc.NewDefaultServerConfig()
 	want.NetAddr.Endpoint = "localhost:9091"
-	assert.Equal(t, &Config{ServerConfig: want}, createDefaultConfig())
+	assert.Equal(t, &Config{ServerConfig: want, RecordEncoding: "attributes"}, createDefaultConfig())
 	assert.NoError(t, createDefaultConfig().(*Config).Validate())
 }
 

@@ -25,7 +25,7 @@ func NewFactory() receiver.Factory {
 func createDefaultConfig() component.Config {
 	srv := configgrpc.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = defaultEndpoint
-	return &Config{ServerConfig: srv}
+	return &Config{ServerConfig: srv, RecordEncoding: EncodingAttributes}
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

@@ -73,7 +73,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*mixer
 		return nil, fmt.Errorf("mixer receiver %s: %w", set.ID, err)
 	}
 	r := &mixerReceiver{cfg: cfg, set: set, next: next, obsrep: obsrep, global: attribute.GlobalDictionary()}
-	r.decoders.New = func() any { return mixerreport.NewDecoder(r.global) }
+	packed := cfg.RecordEncoding == EncodingPacked
+	r.decoders.New = func() any {
+		d := mixerreport.NewDecoder(r.global)
+		d.SetPacked(packed)
+		return d
+	}
 	return r, nil
 }
 
