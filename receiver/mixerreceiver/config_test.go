@@ -131,5 +131,5 @@ func TestREADMEConfigs(t *testing.T) {
 		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, "0.0.0.0:9091", cfg.(*Config).NetAddr.Endpoint)
 	}
-	assert.Equal(t, 2, n)
+	assert.Equal(t, 3, n)
 }
