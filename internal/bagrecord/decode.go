@@ -3,6 +3,7 @@ package bagrecord
 import (
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -32,23 +33,22 @@ func Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 	return unconvertible
 }
 
-// Decoder is Decode with memory: the bags of one source list their
-// attributes in a few recurring orders, so it remembers, for each position,
-// the names it saw there with their vocabulary slots, and skips the lookup
-// when the name is one of them. It can also skip attributes nobody reads
-// (Want). A Decoder is not safe for concurrent use.
+// Decoder is Decode with memory. Bags of one source usually list their
+// attributes in the same order, so it first checks whether a name is the one
+// it saw at the same position last time; otherwise it finds the name in a
+// table of the names it has seen, which is cheaper than the vocabulary's
+// map. It can also skip attributes nobody reads (Want). A Decoder is not
+// safe for concurrent use.
 type Decoder struct {
 	// Want, when set before the first Decode, limits decoding to the
 	// attributes whose slot it marks; the others are left absent.
 	Want []bool
 
 	vocab  *attribute.Vocabulary
-	slots  [][decodeWays]decodeSlot // by position among a record's attributes
-	packed [][decodeWays]decodeSlot // by position in a packed Body
+	slots  []*decodeSlot // by position among a record's attributes
+	packed []*decodeSlot // by position in a packed Body
+	names  nameTable
 }
-
-// decodeWays is how many names a Decoder remembers per position.
-const decodeWays = 4
 
 type decodeSlot struct {
 	name string
@@ -67,6 +67,7 @@ func (d *Decoder) Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int
 func (d *Decoder) setVocabulary(vocab *attribute.Vocabulary) {
 	if d.vocab != vocab {
 		d.vocab, d.slots, d.packed = vocab, d.slots[:0], d.packed[:0]
+		d.names.reset()
 	}
 }
 
@@ -75,7 +76,7 @@ func (d *Decoder) decodeAttrs(attrs pcommon.Map, b *attribute.Bag) (unconvertibl
 	i := 0
 	for name, v := range attrs.All() {
 		if i == len(d.slots) {
-			d.slots = append(d.slots, [decodeWays]decodeSlot{})
+			d.slots = append(d.slots, nil)
 		}
 		s := d.lookup(&d.slots[i], name)
 		i++
@@ -86,24 +87,24 @@ func (d *Decoder) decodeAttrs(attrs pcommon.Map, b *attribute.Bag) (unconvertibl
 	return unconvertible
 }
 
-// lookup finds name among the slots remembered for one position, or looks it
-// up and remembers it in place of the least recent.
-func (d *Decoder) lookup(ways *[decodeWays]decodeSlot, name string) *decodeSlot {
-	for w := range ways {
-		if ways[w].name == name && name != "" {
-			if w > 0 { // move to front: the most common shape stays first
-				ways[0], ways[w] = ways[w], ways[0]
-			}
-			return &ways[0]
+// lookup returns what name resolves to, remembering it for this position.
+func (d *Decoder) lookup(at **decodeSlot, name string) *decodeSlot {
+	if s := *at; s != nil && s.name == name {
+		return s
+	}
+	s := d.names.find(name)
+	if s == nil {
+		// A copy: name may point into a record's buffer, which the
+		// table would otherwise keep alive.
+		s = &decodeSlot{name: strings.Clone(name)}
+		s.id, s.typ, s.ok = d.vocab.Lookup(name)
+		if s.ok && d.Want != nil && (s.id >= len(d.Want) || !d.Want[s.id]) {
+			s.ok = false
 		}
+		// Names come from the data: the table keeps a bounded number.
+		d.names.add(s)
 	}
-	copy(ways[1:], ways[:decodeWays-1])
-	s := &ways[0]
-	s.name = name
-	s.id, s.typ, s.ok = d.vocab.Lookup(name)
-	if s.ok && d.Want != nil && (s.id >= len(d.Want) || !d.Want[s.id]) {
-		s.ok = false
-	}
+	*at = s
 	return s
 }
 

@@ -158,7 +158,7 @@ func (d *Decoder) decodePacked(raw []byte, b *attribute.Bag) (unconvertible int,
 	i := 0
 	for r.Next(&p) {
 		if i == len(d.packed) {
-			d.packed = append(d.packed, [decodeWays]decodeSlot{})
+			d.packed = append(d.packed, nil)
 		}
 		s := d.lookup(&d.packed[i], p.Key)
 		i++

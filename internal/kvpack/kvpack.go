@@ -211,23 +211,27 @@ func (r *Reader) Next(p *Pair) bool {
 	if !ok {
 		return r.fail()
 	}
-	*p = Pair{Key: key, Kind: k}
+	p.Key, p.Kind = key, k
 	switch k {
+	case Empty:
+		p.Text, p.Num = "", 0
 	case Str, Bytes:
 		if p.Text, s, ok = readString(s); !ok {
 			return r.fail()
 		}
+		p.Num = 0
 	case Int, Double:
 		if len(s) < 8 {
 			return r.fail()
 		}
 		p.Num = binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+		p.Text = ""
 		s = s[8:]
 	case Bool:
 		if len(s) < 1 || s[0] > 1 {
 			return r.fail()
 		}
-		p.Num = uint64(s[0])
+		p.Num, p.Text = uint64(s[0]), ""
 		s = s[1:]
 	case Map:
 		n, w := uvarint(s)
@@ -248,6 +252,7 @@ func (r *Reader) Next(p *Pair) bool {
 		}
 		p.entries = start[:len(start)-len(s)]
 		p.count = int(n)
+		p.Text, p.Num = "", 0
 	}
 	r.rest = s
 	return true
@@ -274,6 +279,13 @@ func uvarint(s string) (uint64, int) {
 }
 
 func readString(s string) (v, rest string, ok bool) {
+	if len(s) > 0 && s[0] < 0x80 { // lengths under 128: nearly all
+		n := int(s[0])
+		if n >= len(s) {
+			return "", "", false
+		}
+		return s[1 : 1+n], s[1+n:], true
+	}
 	n, w := uvarint(s)
 	if w <= 0 || n > uint64(len(s)-w) {
 		return "", "", false
