@@ -50,6 +50,11 @@ func FuzzDecodeReport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req mixerpb.ReportRequest
 		perr := proto.Unmarshal(raw, &req)
+		if wellFormed(raw, msgReport) {
+			if err := validateMessageSlow(raw); err != nil {
+				t.Fatalf("the fast check passes what the full one refuses: %v", err)
+			}
+		}
 		recs := plog.NewLogRecordSlice()
 		wres, werr := d.DecodeWire(raw, recs, observed)
 		if err := samePacked(raw, recs, wres, werr); err != nil {

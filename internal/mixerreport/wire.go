@@ -1,6 +1,7 @@
 package mixerreport
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"unsafe"
@@ -139,6 +140,111 @@ func validateMessage(b []byte, known func(protowire.Number, protowire.Type) func
 }
 
 func validateReport(b []byte) error {
+	if wellFormed(b, msgReport) {
+		return nil
+	}
+	return validateMessageSlow(b)
+}
+
+// The messages wellFormed descends into.
+type msgKind uint8
+
+const (
+	msgOther msgKind = iota
+	msgReport
+	msgAttributes
+	msgEntry          // a typed map's entry with a scalar or bytes value
+	msgEntryMessage   // a timestamp or duration entry
+	msgEntryStringMap // a string_maps entry
+	msgStringMap
+)
+
+// inner says which message field num of a k holds, if any.
+func inner(k msgKind, num protowire.Number) (msgKind, bool) {
+	switch k {
+	case msgReport:
+		return msgAttributes, num == fReportAttributes
+	case msgAttributes:
+		if num < fAttrFirstMap || num > fAttrLastMap {
+			return msgOther, false
+		}
+		switch num - fAttrFirstMap {
+		case wTimestamps, wDurations:
+			return msgEntryMessage, true
+		case wStringMaps:
+			return msgEntryStringMap, true
+		}
+		return msgEntry, true
+	case msgEntry:
+		return msgOther, false
+	case msgEntryMessage:
+		return msgOther, num == fEntryValue
+	case msgEntryStringMap:
+		return msgStringMap, num == fEntryValue
+	case msgStringMap:
+		return msgOther, num == fStringMapEntry
+	}
+	// Plain messages: their fields are only checked to be well-formed.
+	return msgOther, false
+}
+
+// wellFormed is the fast check of validateMessage for the shapes Istio
+// proxies send: one-byte tags and no groups. Anything else (or anything
+// wrong) answers false, and the full check decides, with its error.
+func wellFormed(b []byte, k msgKind) bool {
+	for len(b) > 0 {
+		tag := b[0]
+		if tag >= 0x80 || tag < 8 { // a longer tag, or field number 0
+			return false
+		}
+		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
+		b = b[1:]
+		switch typ {
+		case protowire.VarintType:
+			i := 0
+			for i < len(b) && i < binary.MaxVarintLen64 && b[i] >= 0x80 {
+				i++
+			}
+			if i == len(b) || i == binary.MaxVarintLen64 || (i == binary.MaxVarintLen64-1 && b[i] > 1) {
+				return false
+			}
+			b = b[i+1:]
+		case protowire.Fixed64Type:
+			if len(b) < 8 {
+				return false
+			}
+			b = b[8:]
+		case protowire.Fixed32Type:
+			if len(b) < 4 {
+				return false
+			}
+			b = b[4:]
+		case protowire.BytesType:
+			var l uint64
+			var n int
+			if len(b) > 0 && b[0] < 0x80 {
+				l, n = uint64(b[0]), 1
+			} else if l, n = protowire.ConsumeVarint(b); n < 0 {
+				return false
+			}
+			if l > uint64(len(b)-n) {
+				return false
+			}
+			v := b[n : n+int(l)]
+			b = b[n+int(l):]
+			if sub, ok := inner(k, num); ok && !wellFormed(v, sub) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validateMessageSlow checks a Report with protowire's general readers and
+// says what is wrong.
+func validateMessageSlow(b []byte) error {
 	return validateMessage(b, func(num protowire.Number, _ protowire.Type) func([]byte) error {
 		if num == fReportAttributes {
 			return validateAttributes
