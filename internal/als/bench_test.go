@@ -20,19 +20,30 @@ func BenchmarkALSHTTPEntryInboundMTLS(b *testing.B) {
 	benchEntry(b, inboundGRPC(b), reviewsNode)
 }
 
+// benchEntry maps batches of 100 copies of e, into bag records of the
+// attribute form and of the packed form.
 func benchEntry(b *testing.B, e *alsdata.HTTPAccessLogEntry, n func(testing.TB) *corev3.Node) {
-	m := NewMapper()
-	m.SetIdentifier(&alsv3.StreamAccessLogsMessage_Identifier{Node: n(b)})
-	now := time.Now()
-	const batch = 100
-	b.ReportAllocs()
-	for b.Loop() {
-		ld := plog.NewLogs()
-		out := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-		out.EnsureCapacity(batch)
-		for range batch {
-			m.AppendHTTP(e, out, now)
+	for _, packed := range []bool{false, true} {
+		name := "attributes"
+		if packed {
+			name = "packed"
 		}
+		b.Run(name, func(b *testing.B) {
+			m := NewPackingMapper(packed)
+			m.SetIdentifier(&alsv3.StreamAccessLogsMessage_Identifier{Node: n(b)})
+			now := time.Now()
+			const batch = 100
+			b.ReportAllocs()
+			for b.Loop() {
+				ld := plog.NewLogs()
+				out := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+				out.EnsureCapacity(batch)
+				m.w.Reset(batch)
+				for range batch {
+					m.AppendHTTP(e, out, now)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/entry")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/entry")
 }

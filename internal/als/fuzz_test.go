@@ -34,14 +34,18 @@ func FuzzALSMapping(f *testing.F) {
 		require.NoError(f, err)
 		f.Add(raw)
 	}
-	m := NewMapper()
+	m, pm := NewMapper(), NewPackingMapper(true)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var msg alsv3.StreamAccessLogsMessage
 		if proto.Unmarshal(raw, &msg) != nil {
 			return
 		}
-		out := plog.NewLogRecordSlice()
+		out, pout := plog.NewLogRecordSlice(), plog.NewLogRecordSlice()
 		n := m.Map(&msg, out, time.Unix(1, 0))
+		pm.Map(&msg, pout, time.Unix(1, 0))
+		if err := samePacked(out, pout); err != nil {
+			t.Fatal(err)
+		}
 		want := len(msg.GetTcpLogs().GetLogEntry())
 		for _, e := range msg.GetHttpLogs().GetLogEntry() {
 			if !intermediate(e.GetCommonProperties()) {

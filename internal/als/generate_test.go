@@ -74,8 +74,8 @@ func viaALS(t testing.TB, g *Generator, bags []bookinfo.Bag) map[string]plog.Log
 	t.Helper()
 	msgs, err := g.Messages(bags)
 	require.NoError(t, err)
-	mappers := map[Stream]*Mapper{}
-	out := plog.NewLogRecordSlice()
+	mappers, packers := map[Stream]*Mapper{}, map[Stream]*Mapper{}
+	out, pout := plog.NewLogRecordSlice(), plog.NewLogRecordSlice()
 	for i := range msgs {
 		m := &msgs[i]
 		mp, ok := mappers[m.Stream]
@@ -83,6 +83,7 @@ func viaALS(t testing.TB, g *Generator, bags []bookinfo.Bag) map[string]plog.Log
 		if !ok {
 			mp = NewMapper()
 			mappers[m.Stream] = mp
+			packers[m.Stream] = NewPackingMapper(true)
 			msg = proto.CloneOf(msg)
 			msg.Identifier = m.Identifier()
 		}
@@ -91,8 +92,11 @@ func viaALS(t testing.TB, g *Generator, bags []bookinfo.Bag) map[string]plog.Log
 		require.NoError(t, err)
 		var got alsv3.StreamAccessLogsMessage
 		require.NoError(t, proto.Unmarshal(wire, &got))
-		require.Equal(t, m.Entries, mp.Map(&got, out, time.Now()))
+		now := time.Now()
+		require.Equal(t, m.Entries, mp.Map(&got, out, now))
+		require.Equal(t, m.Entries, packers[m.Stream].Map(&got, pout, now))
 	}
+	require.NoError(t, samePacked(out, pout))
 	recs := make(map[string]plog.LogRecord, out.Len())
 	for i := range out.Len() {
 		k := keyOfRecord(out.At(i))

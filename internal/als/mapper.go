@@ -27,13 +27,13 @@ package als // import "github.com/otelcol-istio/otelcol-istio/internal/als"
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	alsdata "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -80,13 +80,24 @@ type Mapper struct {
 	services map[string]envoycluster.Service // by host
 	scratch  structpb.Struct
 	tcpTotal map[string]tcpTotals // by connection (stream_id)
+
+	w         *bagrecord.Writer
+	queryKeys []string
 }
 
 type tcpTotals struct{ received, sent uint64 }
 
-// NewMapper returns a Mapper for a new stream.
-func NewMapper() *Mapper {
-	return &Mapper{peers: make(map[string]*workload), services: make(map[string]envoycluster.Service), tcpTotal: make(map[string]tcpTotals)}
+// NewMapper returns a Mapper for a new stream that writes bag records in the
+// attribute form.
+func NewMapper() *Mapper { return NewPackingMapper(false) }
+
+// NewPackingMapper returns a Mapper for a new stream that writes bag records
+// in the packed form when packed is true (internal/bagrecord).
+func NewPackingMapper(packed bool) *Mapper {
+	return &Mapper{
+		peers: make(map[string]*workload), services: make(map[string]envoycluster.Service),
+		tcpTotal: make(map[string]tcpTotals), w: bagrecord.NewWriter(packed),
+	}
 }
 
 // SetIdentifier records the stream identifier (node and log name).
@@ -112,6 +123,7 @@ func (m *Mapper) Map(msg *alsv3.StreamAccessLogsMessage, out plog.LogRecordSlice
 		m.SetIdentifier(id)
 	}
 	n := 0
+	m.w.Reset(len(msg.GetHttpLogs().GetLogEntry()) + len(msg.GetTcpLogs().GetLogEntry()))
 	if h := msg.GetHttpLogs(); h != nil {
 		out.EnsureCapacity(out.Len() + len(h.GetLogEntry()))
 		for _, e := range h.GetLogEntry() {
@@ -151,7 +163,9 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 	c := e.GetCommonProperties()
 	req, resp := e.GetRequest(), e.GetResponse()
 	start := startTime(c)
-	a := bagrecord.InitRecord(out.AppendEmpty(), start, observed, typicalAttributes)
+	a := m.w
+	a.Begin(out.AppendEmpty(), start, observed, typicalAttributes)
+	defer a.End()
 	m.common(a, c, req.GetAuthority())
 
 	// A gRPC request shows in its content type or its grpc-status; both
@@ -161,24 +175,24 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 	if strings.HasPrefix(req.GetRequestHeaders()["content-type"], "application/grpc") || hasStatus {
 		protocol = "grpc"
 	}
-	bagrecord.PutString(a, "context.protocol", protocol)
+	a.String("context.protocol", protocol)
 	if !start.IsZero() {
-		bagrecord.PutTimestamp(a, "request.time", start)
-		bagrecord.PutTimestamp(a, "context.time", start)
+		a.Timestamp("request.time", start)
+		a.Timestamp("context.time", start)
 	}
 	d, hasDur := duration(c.GetDuration())
 	if !hasDur {
 		d, hasDur = duration(c.GetTimeToLastDownstreamTxByte())
 	}
 	if hasDur {
-		bagrecord.PutDuration(a, "response.duration", d)
+		a.Duration("response.duration", d)
 		if !start.IsZero() {
-			bagrecord.PutTimestamp(a, "response.time", start.Add(d))
+			a.Timestamp("response.time", start.Add(d))
 		}
 	}
 
 	if method := req.GetRequestMethod(); method != corev3.RequestMethod_METHOD_UNSPECIFIED {
-		bagrecord.PutString(a, "request.method", method.String())
+		a.String("request.method", method.String())
 	}
 	putNonEmpty(a, "request.scheme", req.GetScheme())
 	putNonEmpty(a, "request.host", req.GetAuthority())
@@ -187,11 +201,11 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 		path = req.GetPath()
 	}
 	if path != "" {
-		bagrecord.PutString(a, "request.path", path)
+		a.String("request.path", path)
 		urlPath, query, hasQuery := strings.Cut(path, "?")
-		bagrecord.PutString(a, "request.url_path", urlPath)
+		a.String("request.url_path", urlPath)
 		if hasQuery && query != "" {
-			putQuery(a, query)
+			m.putQuery(a, query)
 		}
 	}
 	putNonEmpty(a, "request.useragent", req.GetUserAgent())
@@ -199,38 +213,40 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 	putNonEmpty(a, "request.id", req.GetRequestId())
 
 	hdrs := req.GetRequestHeaders()
-	h := bagrecord.PutStringMap(a, "request.headers", len(hdrs)+2)
+	a.BeginStringMap("request.headers", len(hdrs)+2)
 	for k, v := range hdrs {
-		h.PutStr(k, v)
+		a.StringMapEntry(k, v)
 	}
 	if xff := req.GetForwardedFor(); xff != "" {
 		if _, ok := hdrs["x-forwarded-for"]; !ok {
-			h.PutStr("x-forwarded-for", xff)
+			a.StringMapEntry("x-forwarded-for", xff)
 		}
 	}
 	if id := req.GetRequestId(); id != "" {
 		if _, ok := hdrs["x-request-id"]; !ok {
-			h.PutStr("x-request-id", id)
+			a.StringMapEntry("x-request-id", id)
 		}
 	}
-	bagrecord.PutInt64(a, "request.size", clampInt64(req.GetRequestBodyBytes()))
-	bagrecord.PutInt64(a, "request.total_size", clampInt64(req.GetRequestHeadersBytes()+req.GetRequestBodyBytes()))
+	a.EndStringMap()
+	a.Int64("request.size", clampInt64(req.GetRequestBodyBytes()))
+	a.Int64("request.total_size", clampInt64(req.GetRequestHeadersBytes()+req.GetRequestBodyBytes()))
 
 	if code := resp.GetResponseCode(); code != nil {
-		bagrecord.PutInt64(a, "response.code", int64(code.GetValue()))
+		a.Int64("response.code", int64(code.GetValue()))
 	}
-	bagrecord.PutInt64(a, "response.size", clampInt64(resp.GetResponseBodyBytes()))
-	bagrecord.PutInt64(a, "response.total_size", clampInt64(resp.GetResponseHeadersBytes()+resp.GetResponseBodyBytes()))
+	a.Int64("response.size", clampInt64(resp.GetResponseBodyBytes()))
+	a.Int64("response.total_size", clampInt64(resp.GetResponseHeadersBytes()+resp.GetResponseBodyBytes()))
 	rh := resp.GetResponseHeaders()
-	rm := bagrecord.PutStringMap(a, "response.headers", len(rh))
+	a.BeginStringMap("response.headers", len(rh))
 	for k, v := range rh {
-		rm.PutStr(k, v)
+		a.StringMapEntry(k, v)
 	}
+	a.EndStringMap()
 	if hasStatus {
-		bagrecord.PutString(a, "response.grpc_status", grpcStatus)
+		a.String("response.grpc_status", grpcStatus)
 	}
 	if msg, ok := lookup2(resp.GetResponseTrailers(), rh, "grpc-message"); ok {
-		bagrecord.PutString(a, "response.grpc_message", msg)
+		a.String("response.grpc_message", msg)
 	}
 }
 
@@ -238,11 +254,13 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 func (m *Mapper) AppendTCP(e *alsdata.TCPAccessLogEntry, out plog.LogRecordSlice, observed time.Time) {
 	c := e.GetCommonProperties()
 	start := startTime(c)
-	a := bagrecord.InitRecord(out.AppendEmpty(), start, observed, typicalAttributes)
+	a := m.w
+	a.Begin(out.AppendEmpty(), start, observed, typicalAttributes)
+	defer a.End()
 	m.common(a, c, "")
-	bagrecord.PutString(a, "context.protocol", "tcp")
+	a.String("context.protocol", "tcp")
 	if !start.IsZero() {
-		bagrecord.PutTimestamp(a, "context.time", start)
+		a.Timestamp("context.time", start)
 	}
 
 	event := "close"
@@ -252,12 +270,12 @@ func (m *Mapper) AppendTCP(e *alsdata.TCPAccessLogEntry, out plog.LogRecordSlice
 	case alsdata.AccessLogType_TcpPeriodic:
 		event = "continue"
 	}
-	bagrecord.PutString(a, "connection.event", event)
+	a.String("connection.event", event)
 
 	cp := e.GetConnectionProperties()
 	recv, sent := cp.GetReceivedBytes(), cp.GetSentBytes()
-	bagrecord.PutInt64(a, "connection.received.bytes_total", clampInt64(recv))
-	bagrecord.PutInt64(a, "connection.sent.bytes_total", clampInt64(sent))
+	a.Int64("connection.received.bytes_total", clampInt64(recv))
+	a.Int64("connection.sent.bytes_total", clampInt64(sent))
 	// Envoy logs running totals; Mixer's per-report counts were the bytes
 	// since the connection's previous report.
 	prev := tcpTotals{}
@@ -269,31 +287,31 @@ func (m *Mapper) AppendTCP(e *alsdata.TCPAccessLogEntry, out plog.LogRecordSlice
 			m.tcpTotal[id] = tcpTotals{received: recv, sent: sent}
 		}
 	}
-	bagrecord.PutInt64(a, "connection.received.bytes", clampInt64(sub(recv, prev.received)))
-	bagrecord.PutInt64(a, "connection.sent.bytes", clampInt64(sub(sent, prev.sent)))
+	a.Int64("connection.received.bytes", clampInt64(sub(recv, prev.received)))
+	a.Int64("connection.sent.bytes", clampInt64(sub(sent, prev.sent)))
 	if event == "close" {
 		if d, ok := duration(c.GetDuration()); ok {
-			bagrecord.PutDuration(a, "connection.duration", d)
+			a.Duration("connection.duration", d)
 		}
 	}
 }
 
 // common writes what HTTP and TCP entries share and returns the direction
 // ("outbound", "inbound" or "" when unknown).
-func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority string) string {
+func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authority string) string {
 	local := addr(c.GetDownstreamLocalAddress())
 	upstreamCluster := c.GetUpstreamCluster()
 	dir := m.rep.direction(upstreamCluster, c.GetRouteName(), local)
 	if dir != "" {
-		bagrecord.PutString(a, "context.reporter.kind", dir)
+		a.String("context.reporter.kind", dir)
 	}
 	if m.rep.uid != "" {
-		bagrecord.PutString(a, "context.reporter.uid", m.rep.uid)
+		a.String("context.reporter.uid", m.rep.uid)
 	}
 	if m.rep.proxyVersion != "" {
-		bagrecord.PutString(a, "context.proxy_version", m.rep.proxyVersion)
+		a.String("context.proxy_version", m.rep.proxyVersion)
 	}
-	bagrecord.PutString(a, "context.proxy_error_code", responseFlags(c.GetResponseFlags()))
+	a.String("context.proxy_error_code", responseFlags(c.GetResponseFlags()))
 	putNonEmpty(a, "connection.id", c.GetStreamId())
 
 	tls := c.GetTlsProperties()
@@ -319,14 +337,14 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 		switch {
 		case ok && cl.Direction == "outbound":
 			if cl.Port > 0 {
-				bagrecord.PutInt64(a, "destination.port", cl.Port)
+				a.Int64("destination.port", cl.Port)
 			}
 			putService(a, m.service(cl.Host))
 		case upstreamCluster == envoycluster.Passthrough || upstreamCluster == envoycluster.BlackHole:
 			putService(a, envoycluster.Service{Host: upstreamCluster, Name: upstreamCluster})
 		default:
 			if up := addr(c.GetUpstreamRemoteAddress()); up.ok && up.port > 0 {
-				bagrecord.PutInt64(a, "destination.port", int64(up.port))
+				a.Int64("destination.port", int64(up.port))
 			}
 		}
 		return dir
@@ -342,7 +360,7 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 	if local.ok {
 		putIP(a, "destination.ip", local.addr)
 		if local.port > 0 {
-			bagrecord.PutInt64(a, "destination.port", int64(local.port))
+			a.Int64("destination.port", int64(local.port))
 		}
 	}
 	peerSAN := firstURISAN(tls.GetPeerCertificateProperties())
@@ -351,18 +369,18 @@ func (m *Mapper) common(a pcommon.Map, c *alsdata.AccessLogCommon, authority str
 	}
 	localSAN := firstURISAN(tls.GetLocalCertificateProperties())
 	if peerSAN != "" && (peer == nil || peer.principal == "") {
-		bagrecord.PutString(a, "source.principal", peerSAN)
+		a.String("source.principal", peerSAN)
 		if peer == nil || peer.namespace == "" {
 			if ns := spiffeField(peerSAN, "ns"); ns != "" {
-				bagrecord.PutString(a, "source.namespace", ns)
+				a.String("source.namespace", ns)
 			}
 		}
 	}
 	if localSAN != "" {
-		bagrecord.PutString(a, "destination.principal", localSAN)
+		a.String("destination.principal", localSAN)
 	}
 	if dir != "" {
-		bagrecord.PutBool(a, "connection.mtls", peerSAN != "" && localSAN != "")
+		a.Bool("connection.mtls", peerSAN != "" && localSAN != "")
 	}
 
 	// The destination service: Istio clients send the SNI
@@ -434,7 +452,7 @@ func firstURISAN(p *alsdata.TLSProperties_CertificateProperties) string {
 // proxy reported it, and as the access-log parser gives it).
 func principal(id string) string { return strings.TrimPrefix(id, "spiffe://") }
 
-func putService(a pcommon.Map, s envoycluster.Service) {
+func putService(a *bagrecord.Writer, s envoycluster.Service) {
 	putNonEmpty(a, "destination.service.host", s.Host)
 	putNonEmpty(a, "destination.service.name", s.Name)
 	putNonEmpty(a, "destination.service.namespace", s.Namespace)
@@ -457,33 +475,38 @@ func (m *Mapper) service(host string) envoycluster.Service {
 
 // putQuery writes request.query_params; the first value of a repeated key
 // wins and nothing is unescaped, as the 1.1 proxy did.
-func putQuery(a pcommon.Map, query string) {
-	qm := bagrecord.PutStringMap(a, "request.query_params", strings.Count(query, "&")+1)
+func (m *Mapper) putQuery(a *bagrecord.Writer, query string) {
+	a.BeginStringMap("request.query_params", strings.Count(query, "&")+1)
+	seen := m.queryKeys[:0]
 	for part := range strings.SplitSeq(query, "&") {
 		if part == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		if _, dup := qm.Get(k); !dup {
-			qm.PutStr(k, v)
+		if !slices.Contains(seen, k) {
+			seen = append(seen, k)
+			a.StringMapEntry(k, v)
 		}
 	}
+	a.EndStringMap()
+	clear(seen)
+	m.queryKeys = seen[:0]
 }
 
-func putNonEmpty(a pcommon.Map, name, v string) {
+func putNonEmpty(a *bagrecord.Writer, name, v string) {
 	if v != "" {
-		bagrecord.PutString(a, name, v)
+		a.String(name, v)
 	}
 }
 
-func putIP(a pcommon.Map, name string, ip netip.Addr) {
+func putIP(a *bagrecord.Writer, name string, ip netip.Addr) {
 	if ip.Is4() {
 		b := ip.As4()
-		bagrecord.PutIP(a, name, b[:])
+		a.IP(name, b[:])
 		return
 	}
 	b := ip.As16()
-	bagrecord.PutIP(a, name, b[:])
+	a.IP(name, b[:])
 }
 
 type ipOrNone struct {

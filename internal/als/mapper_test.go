@@ -1,6 +1,8 @@
 package als
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -176,7 +178,44 @@ func mapOne(t *testing.T, n *corev3.Node, http *alsdata.HTTPAccessLogEntry, tcp 
 	lr := out.At(0)
 	assert.True(t, bagrecord.IsBag(lr))
 	assert.Equal(t, pcommon.NewTimestampFromTime(observed), lr.ObservedTimestamp())
+
+	// The packed form carries the same bag.
+	pm := NewPackingMapper(true)
+	pm.SetIdentifier(&alsv3.StreamAccessLogsMessage_Identifier{Node: n, LogName: "x"})
+	pout := plog.NewLogRecordSlice()
+	if http != nil {
+		pm.AppendHTTP(http, pout, observed)
+	} else {
+		pm.AppendTCP(tcp, pout, observed)
+	}
+	require.NoError(t, samePacked(out, pout))
 	return lr
+}
+
+// samePacked checks that the packed records of packed carry the bags of the
+// attribute-form records of want.
+func samePacked(want, packed plog.LogRecordSlice) error {
+	if want.Len() != packed.Len() {
+		return fmt.Errorf("%d packed records, %d in the attribute form", packed.Len(), want.Len())
+	}
+	for i := range want.Len() {
+		w, p := want.At(i), plog.NewLogRecord()
+		packed.At(i).CopyTo(p)
+		if !bagrecord.IsPacked(p) {
+			return fmt.Errorf("record %d is not packed", i)
+		}
+		if err := bagrecord.Unpack(p); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		if p.EventName() != w.EventName() || p.Timestamp() != w.Timestamp() || p.ObservedTimestamp() != w.ObservedTimestamp() {
+			return fmt.Errorf("record %d: packed %s %v %v, attribute form %s %v %v", i,
+				p.EventName(), p.Timestamp(), p.ObservedTimestamp(), w.EventName(), w.Timestamp(), w.ObservedTimestamp())
+		}
+		if !reflect.DeepEqual(p.Attributes().AsRaw(), w.Attributes().AsRaw()) {
+			return fmt.Errorf("record %d: packed %v, attribute form %v", i, p.Attributes().AsRaw(), w.Attributes().AsRaw())
+		}
+	}
+	return nil
 }
 
 func TestOutboundHTTP(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
@@ -61,37 +60,38 @@ var (
 
 // put writes the workload's attributes in the forms kubernetesenv gave them
 // (mixer-semantics.md §b.4).
-func (w *workload) put(m pcommon.Map, s *side) {
+func (w *workload) put(m *bagrecord.Writer, s *side) {
 	if w.name != "" {
-		bagrecord.PutString(m, s.name, w.name)
+		m.String(s.name, w.name)
 	}
 	if w.namespace != "" {
-		bagrecord.PutString(m, s.namespace, w.namespace)
-		bagrecord.PutString(m, s.workloadNamespace, w.namespace)
+		m.String(s.namespace, w.namespace)
+		m.String(s.workloadNamespace, w.namespace)
 	}
 	if w.uid != "" {
-		bagrecord.PutString(m, s.uid, w.uid)
+		m.String(s.uid, w.uid)
 	}
 	if w.workloadName != "" {
-		bagrecord.PutString(m, s.workloadName, w.workloadName)
+		m.String(s.workloadName, w.workloadName)
 	}
 	if w.workloadUID != "" {
-		bagrecord.PutString(m, s.workloadUID, w.workloadUID)
+		m.String(s.workloadUID, w.workloadUID)
 	}
 	if w.owner != "" {
-		bagrecord.PutString(m, s.owner, w.owner)
+		m.String(s.owner, w.owner)
 	}
 	if w.serviceAccount != "" {
-		bagrecord.PutString(m, s.serviceAccount, w.serviceAccount)
+		m.String(s.serviceAccount, w.serviceAccount)
 	}
 	if w.principal != "" {
-		bagrecord.PutString(m, s.principal, w.principal)
+		m.String(s.principal, w.principal)
 	}
 	if len(w.labels) > 0 {
-		lm := bagrecord.PutStringMap(m, s.labels, len(w.labels)/2)
+		m.BeginStringMap(s.labels, len(w.labels)/2)
 		for i := 0; i+1 < len(w.labels); i += 2 {
-			lm.PutStr(w.labels[i], w.labels[i+1])
+			m.StringMapEntry(w.labels[i], w.labels[i+1])
 		}
+		m.EndStringMap()
 	}
 }
 

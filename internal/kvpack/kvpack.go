@@ -12,8 +12,10 @@
 //
 // Payloads by kind: Str and Bytes a uvarint length and the bytes; Int and
 // Double 8 bytes little-endian (Double as its IEEE-754 bits); Bool one byte;
-// Empty nothing; Map a uvarint entry count, then per entry a uvarint key
-// length, the key, a uvarint value length and the value (a map of strings).
+// Empty nothing; Map a 4-byte little-endian entry count (fixed, so that a
+// writer can set it once the entries are written), then per entry a uvarint
+// key length, the key, a uvarint value length and the value (a map of
+// strings).
 //
 // The kinds mirror pdata's value types, so a packed record converts to and
 // from its attribute form without loss. Keys may repeat; readers take pairs
@@ -116,7 +118,19 @@ func AppendEmpty(dst []byte, key string) []byte { return appendKey(dst, Empty, k
 // AppendMap appends the head of a Map pair of n entries; exactly n calls of
 // AppendMapEntry must follow.
 func AppendMap(dst []byte, key string, n int) []byte {
-	return binary.AppendUvarint(appendKey(dst, Map, key), uint64(n))
+	return binary.LittleEndian.AppendUint32(appendKey(dst, Map, key), uint32(n))
+}
+
+// BeginMap appends the head of a Map pair whose entries are not counted yet
+// and returns where the count goes, for EndMap.
+func BeginMap(dst []byte, key string) ([]byte, int) {
+	dst = appendKey(dst, Map, key)
+	return binary.LittleEndian.AppendUint32(dst, 0), len(dst)
+}
+
+// EndMap sets the count of the Map begun at countAt to n.
+func EndMap(dst []byte, countAt, n int) {
+	binary.LittleEndian.PutUint32(dst[countAt:], uint32(n))
 }
 
 // AppendMapEntry appends one entry of the Map begun by AppendMap.
@@ -234,13 +248,16 @@ func (r *Reader) Next(p *Pair) bool {
 		p.Num, p.Text = uint64(s[0]), ""
 		s = s[1:]
 	case Map:
-		n, w := uvarint(s)
-		// Every entry takes at least two bytes: a bound that also keeps a
-		// huge count from being believed.
-		if w <= 0 || n > uint64(len(s)-w)/2 {
+		if len(s) < 4 {
 			return r.fail()
 		}
-		s = s[w:]
+		n := uint64(binary.LittleEndian.Uint32(unsafe.Slice(unsafe.StringData(s), 4)))
+		// Every entry takes at least two bytes: a bound that also keeps a
+		// huge count from being believed.
+		if n > uint64(len(s)-4)/2 {
+			return r.fail()
+		}
+		s = s[4:]
 		start := s
 		for range n {
 			if _, s, ok = readString(s); !ok {

@@ -170,7 +170,7 @@ func TestAppendAllocatesNothing(t *testing.T) {
 func FuzzReader(f *testing.F) {
 	f.Add(pack(good2))
 	f.Add([]byte{Version})
-	f.Add([]byte{Version, byte(Map), 1, 'm', 2, 1, 'a', 1, 'b', 0, 0})
+	f.Add([]byte{Version, byte(Map), 1, 'm', 2, 0, 0, 0, 1, 'a', 1, 'b', 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := unpack(t, b)
 		if err != nil {
@@ -216,5 +216,18 @@ func TestPdataBytesShared(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _ = BytesOf(v) })
 	if allocs != 0 {
 		t.Fatalf("BytesOf allocates %v times", allocs)
+	}
+}
+
+func TestBeginEndMap(t *testing.T) {
+	b := Begin(nil)
+	b, at := BeginMap(b, "headers")
+	b = AppendMapEntry(b, "a", "1")
+	b = AppendMapEntry(b, "b", "2")
+	EndMap(b, at, 2)
+	b = AppendInt(b, "n", 3)
+	want := pack([]kv{{key: "headers", kind: Map, m: []string{"a", "1", "b", "2"}}, {key: "n", kind: Int, num: 3}})
+	if !bytes.Equal(b, want) {
+		t.Fatalf("got %x, want %x", b, want)
 	}
 }

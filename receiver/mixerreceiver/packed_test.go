@@ -4,9 +4,11 @@ import (
 	"context"
 	"testing"
 
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
@@ -38,5 +40,34 @@ func TestReportPacked(t *testing.T) {
 		rt, ok := lr.Attributes().Get("request.time")
 		require.True(t, ok)
 		assert.Equal(t, rt.Int(), int64(lr.Timestamp()), "Timestamp = request.time")
+	}
+}
+
+// ALS entries too: a packed receiver's records unpack to what an attribute
+// receiver writes for the same stream.
+func TestALSPacked(t *testing.T) {
+	send := func(packed bool) []plog.LogRecord {
+		sink := new(consumertest.LogsSink)
+		_, conn := started(t, sink, func(c *Config) {
+			if packed {
+				c.RecordEncoding = EncodingPacked
+			}
+		})
+		stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(context.Background())
+		require.NoError(t, err)
+		id := &alsv3.StreamAccessLogsMessage_Identifier{Node: ratingsNode(t), LogName: "http_envoy_accesslog"}
+		require.NoError(t, stream.Send(httpMsg(id, httpEntry(t, "1"))))
+		require.NoError(t, stream.Send(httpMsg(nil, httpEntry(t, "2"), httpEntry(t, "3"))))
+		_, err = stream.CloseAndRecv()
+		require.NoError(t, err)
+		return allRecords(sink)
+	}
+	want, got := send(false), send(true)
+	require.Len(t, got, len(want))
+	for i, lr := range got {
+		require.True(t, bagrecord.IsPacked(lr), "record %d", i)
+		require.NoError(t, bagrecord.Unpack(lr))
+		assert.Equal(t, want[i].Attributes().AsRaw(), lr.Attributes().AsRaw(), "record %d", i)
+		assert.Equal(t, want[i].Timestamp(), lr.Timestamp())
 	}
 }

@@ -248,7 +248,7 @@ type alsService struct {
 // (Envoy reconnects, the entries of that message are lost).
 func (s *alsService) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
 	r := s.r
-	m := als.NewMapper()
+	m := als.NewPackingMapper(r.cfg.RecordEncoding == EncodingPacked)
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {

@@ -1,0 +1,171 @@
+package bagrecord
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
+)
+
+// Writer writes bag records in either form for a source that builds them
+// attribute by attribute (the ALS mapper). In the packed form the records
+// of one batch share one buffer; Reset starts a new one for the next batch
+// (the records of earlier batches keep theirs).
+type Writer struct {
+	packed bool
+
+	// The record being written.
+	lr       plog.LogRecord
+	m        pcommon.Map // attribute form
+	sm       pcommon.Map // attribute form: the string map being filled
+	start    int         // packed form: where the bag starts in buf
+	countAt  int         // packed form: where the string map's count goes
+	mapCount int
+
+	buf     []byte
+	perBag  int // bytes a packed bag took in the last batch
+	written int // bags in this batch
+}
+
+// NewWriter returns a Writer of the packed form when packed is true, of the
+// attribute form otherwise.
+func NewWriter(packed bool) *Writer { return &Writer{packed: packed} }
+
+// Packed reports whether w writes the packed form.
+func (w *Writer) Packed() bool { return w.packed }
+
+// Reset starts a new batch of n records (n is a hint for the buffer size).
+// The records of the previous batch keep their bytes.
+func (w *Writer) Reset(n int) {
+	if !w.packed {
+		return
+	}
+	if w.written > 0 {
+		w.perBag = len(w.buf)/w.written + 64
+	}
+	per := w.perBag
+	if per == 0 {
+		per = 1024
+	}
+	w.buf, w.written = make([]byte, 0, per*max(n, 1)), 0
+}
+
+// Begin starts the bag record lr, like InitRecord; n is the number of
+// attributes expected.
+func (w *Writer) Begin(lr plog.LogRecord, ts, observed time.Time, n int) {
+	w.lr = lr
+	if !w.packed {
+		w.m = InitRecord(lr, ts, observed, n)
+		return
+	}
+	lr.SetEventName(EventName)
+	if !ts.IsZero() {
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	}
+	if !observed.IsZero() {
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
+	}
+	if w.buf == nil {
+		w.Reset(1)
+	}
+	w.start = len(w.buf)
+	w.buf = kvpack.Begin(w.buf)
+}
+
+// End finishes the record begun last.
+func (w *Writer) End() {
+	if !w.packed {
+		return
+	}
+	kvpack.SetBytes(w.lr.Body(), w.buf[w.start:])
+	w.written++
+}
+
+// String stores a STRING, DNS_NAME, EMAIL_ADDRESS or URI attribute.
+func (w *Writer) String(name, v string) {
+	if w.packed {
+		w.buf = AppendString(w.buf, name, v)
+		return
+	}
+	PutString(w.m, name, v)
+}
+
+// Int64 stores an INT64 attribute.
+func (w *Writer) Int64(name string, v int64) {
+	if w.packed {
+		w.buf = AppendInt64(w.buf, name, v)
+		return
+	}
+	PutInt64(w.m, name, v)
+}
+
+// Bool stores a BOOL attribute.
+func (w *Writer) Bool(name string, v bool) {
+	if w.packed {
+		w.buf = AppendBool(w.buf, name, v)
+		return
+	}
+	PutBool(w.m, name, v)
+}
+
+// Timestamp stores a TIMESTAMP attribute (see PutTimestamp).
+func (w *Writer) Timestamp(name string, t time.Time) {
+	if !w.packed {
+		PutTimestamp(w.m, name, t)
+		return
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		w.buf = AppendTimestampText(w.buf, name, t.UTC().Format(time.RFC3339Nano))
+		return
+	}
+	w.buf = AppendTimestampNanos(w.buf, name, t.UnixNano())
+}
+
+// Duration stores a DURATION attribute.
+func (w *Writer) Duration(name string, d time.Duration) {
+	if w.packed {
+		w.buf = AppendDuration(w.buf, name, d)
+		return
+	}
+	PutDuration(w.m, name, d)
+}
+
+// IP stores an IP_ADDRESS attribute (the bytes are copied).
+func (w *Writer) IP(name string, ip []byte) {
+	if w.packed {
+		w.buf = AppendIP(w.buf, name, ip)
+		return
+	}
+	PutIP(w.m, name, ip)
+}
+
+// BeginStringMap starts a STRING_MAP attribute with room for n entries;
+// StringMapEntry calls and one EndStringMap follow.
+func (w *Writer) BeginStringMap(name string, n int) {
+	if w.packed {
+		w.buf, w.countAt = kvpack.BeginMap(w.buf, name)
+		w.mapCount = 0
+		return
+	}
+	w.sm = PutStringMap(w.m, name, n)
+}
+
+// StringMapEntry adds an entry to the STRING_MAP begun last. Keys must not
+// repeat.
+func (w *Writer) StringMapEntry(k, v string) {
+	if w.packed {
+		w.buf = AppendStringMapEntry(w.buf, k, v)
+		w.mapCount++
+		return
+	}
+	w.sm.PutStr(k, v)
+}
+
+// EndStringMap finishes the STRING_MAP begun last.
+func (w *Writer) EndStringMap() {
+	if w.packed {
+		kvpack.EndMap(w.buf, w.countAt, w.mapCount)
+	}
+}
