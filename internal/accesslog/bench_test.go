@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 )
 
 var benchLines = []struct{ name, line, format string }{
@@ -58,38 +60,46 @@ func BenchmarkParse(b *testing.B) {
 func BenchmarkParseRecord(b *testing.B) {
 	lines := loadRefLines(b)
 	const batch = 100
-	for _, bl := range benchLines {
-		rl := lines[bl.line]
-		b.Run(bl.name, func(b *testing.B) {
-			p := NewAutoParser()
-			m := NewMapper(MapperOptions{})
-			now := pcommon.NewTimestampFromTime(time.Now())
-			var e Entry
-			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				ld := plog.NewLogs()
-				rs := ld.ResourceLogs().AppendEmpty()
-				recs := rs.ScopeLogs().AppendEmpty().LogRecords()
-				recs.EnsureCapacity(batch)
-				for range batch {
-					lr := recs.AppendEmpty()
-					lr.Body().SetStr(rl.line)
-					lr.SetObservedTimestamp(now)
-					lr.Attributes().PutStr("log.file.path", "/var/log/pods/x/istio-proxy/0.log")
-					lr.Attributes().PutStr("log.iostream", "stdout")
-				}
-				b.StartTimer()
-				r := m.Reporter(rl.namespace, rl.pod)
-				for i := range batch {
-					lr := recs.At(i)
-					if err := p.Parse(lr.Body().Str(), &e); err != nil {
-						b.Fatal(err)
+	for _, packed := range []bool{false, true} {
+		form := "attributes"
+		if packed {
+			form = "packed"
+		}
+		for _, bl := range benchLines {
+			rl := lines[bl.line]
+			b.Run(form+"/"+bl.name, func(b *testing.B) {
+				p := NewAutoParser()
+				m := NewMapper(MapperOptions{})
+				now := pcommon.NewTimestampFromTime(time.Now())
+				var e Entry
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					ld := plog.NewLogs()
+					rs := ld.ResourceLogs().AppendEmpty()
+					recs := rs.ScopeLogs().AppendEmpty().LogRecords()
+					recs.EnsureCapacity(batch)
+					for range batch {
+						lr := recs.AppendEmpty()
+						lr.Body().SetStr(rl.line)
+						lr.SetObservedTimestamp(now)
+						lr.Attributes().PutStr("log.file.path", "/var/log/pods/x/istio-proxy/0.log")
+						lr.Attributes().PutStr("log.iostream", "stdout")
 					}
-					m.Record(lr, &e, r)
+					b.StartTimer()
+					w := bagrecord.NewWriter(packed)
+					w.Reset(batch)
+					r := m.Reporter(rl.namespace, rl.pod)
+					for i := range batch {
+						lr := recs.At(i)
+						if err := p.Parse(lr.Body().Str(), &e); err != nil {
+							b.Fatal(err)
+						}
+						m.Record(w, lr, &e, r)
+					}
 				}
-			}
-			reportLines(b, batch)
-		})
+				reportLines(b, batch)
+			})
+		}
 	}
 }

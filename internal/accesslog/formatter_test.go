@@ -110,7 +110,7 @@ func TestFormatRoundTrip(t *testing.T) {
 			ns, pod, ok := ReporterOf(b)
 			require.True(t, ok)
 			lr := plog.NewLogRecord()
-			m.Record(lr, &e, m.Reporter(ns, pod))
+			record(t, m, lr, &e, m.Reporter(ns, pod))
 			got := lr.Attributes()
 			for _, a := range carried {
 				want, ok := b.Get(a)

@@ -47,7 +47,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		lr := plog.NewLogRecord()
-		m.Record(lr, &e, r)
+		record(t, m, lr, &e, r)
 		if lr.EventName() != "istio.attributes" {
 			t.Fatal("not a bag record")
 		}
@@ -69,7 +69,7 @@ func FuzzCompile(f *testing.F) {
 		}
 		var e Entry
 		if NewParser(fm).Parse(line, &e) == nil {
-			NewMapper(MapperOptions{}).Record(plog.NewLogRecord(), &e, nil)
+			record(t, NewMapper(MapperOptions{}), plog.NewLogRecord(), &e, nil)
 		}
 		_, _ = FormatLine(fm, bag)
 	})

@@ -69,7 +69,7 @@ func TestParseValuesContainingSeparators(t *testing.T) {
 		assert.Equal(t, want, v, op)
 	}
 	lr := plog.NewLogRecord()
-	NewMapper(MapperOptions{}).Record(lr, &e, nil)
+	record(t, NewMapper(MapperOptions{}), lr, &e, nil)
 	h, _ := lr.Attributes().Get("request.headers")
 	assert.Equal(t, map[string]any{"x-forwarded-for": xff, "x-request-id": "84961386-6d84-929d-98bd-c5aee93b5c88"}, h.Map().AsRaw())
 }
@@ -111,7 +111,7 @@ func TestParseCustomFirst(t *testing.T) {
 	assert.Equal(t, "custom", e.Format().Name())
 	lr := plog.NewLogRecord()
 	m := NewMapper(MapperOptions{WorkloadFromPodName: true})
-	m.Record(lr, &e, m.Reporter("default", "greeter-5d8f7c9b6d-x2k9p"))
+	record(t, m, lr, &e, m.Reporter("default", "greeter-5d8f7c9b6d-x2k9p"))
 	got := lr.Attributes().AsRaw()
 	for k, want := range map[string]any{
 		"context.protocol":          "grpc",

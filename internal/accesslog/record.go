@@ -2,11 +2,11 @@ package accesslog
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
@@ -118,11 +118,11 @@ var (
 		"destination.workload.name", "destination.workload.namespace", "destination.workload.uid"}
 )
 
-func (r *Reporter) put(a pcommon.Map, s *side) {
+func (r *Reporter) put(a *bagrecord.Writer, s *side) {
 	putNonEmpty(a, s.name, r.Pod)
 	if r.Namespace != "" {
-		bagrecord.PutString(a, s.namespace, r.Namespace)
-		bagrecord.PutString(a, s.workloadNamespace, r.Namespace)
+		a.String(s.namespace, r.Namespace)
+		a.String(s.workloadNamespace, r.Namespace)
 	}
 	putNonEmpty(a, s.uid, r.uid)
 	putNonEmpty(a, s.workloadName, r.Workload)
@@ -153,18 +153,23 @@ func (e *Entry) values(w *values) {
 // r (nil when unknown): the body and attributes are replaced, the
 // timestamp is the request's start when the line has it, the observed
 // timestamp is kept. String values are substrings of the line.
-func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
-	var w values
-	e.values(&w)
-	v := &w.v
+//
+// w writes the record in its form; in the packed form the records of one
+// batch share w's buffer (bagrecord.Writer).
+func (m *Mapper) Record(w *bagrecord.Writer, lr plog.LogRecord, e *Entry, r *Reporter) {
+	var vals values
+	e.values(&vals)
+	v := &vals.v
 
 	var start time.Time
 	if s := v[fStartTime]; s != "" {
-		start, _ = w.startTime.parse(s)
+		start, _ = vals.startTime.parse(s)
 	}
 	_ = lr.Body().FromRaw(nil)
 	lr.Attributes().Clear()
-	a := bagrecord.InitRecord(lr, start, time.Time{}, typicalAttributes)
+	a := w
+	a.Begin(lr, start, time.Time{}, typicalAttributes)
+	defer a.End()
 
 	cl := v[fUpstreamCluster]
 	route := v[fRouteName]
@@ -175,10 +180,10 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 	}
 
 	if dir != "" {
-		bagrecord.PutString(a, "context.reporter.kind", dir)
+		a.String("context.reporter.kind", dir)
 	}
 	if r != nil && r.uid != "" {
-		bagrecord.PutString(a, "context.reporter.uid", r.uid)
+		a.String("context.reporter.uid", r.uid)
 	}
 	flags := v[fResponseFlags]
 	if flags == "" {
@@ -190,10 +195,10 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 		dur, durOK = time.Duration(ms)*time.Millisecond, true
 	}
 	if tcp {
-		bagrecord.PutString(a, "context.protocol", "tcp")
-		bagrecord.PutString(a, "context.proxy_error_code", flags)
+		a.String("context.protocol", "tcp")
+		a.String("context.proxy_error_code", flags)
 		if !start.IsZero() {
-			bagrecord.PutTimestamp(a, "context.time", start)
+			a.Timestamp("context.time", start)
 		}
 		m.putTCP(a, v, dur, durOK)
 	} else {
@@ -201,16 +206,16 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 		if strings.HasPrefix(v[fContentType], "application/grpc") || v[fGRPCStatus] != "" {
 			protocol = "grpc"
 		}
-		bagrecord.PutString(a, "context.protocol", protocol)
-		bagrecord.PutString(a, "context.proxy_error_code", flags)
+		a.String("context.protocol", protocol)
+		a.String("context.proxy_error_code", flags)
 		if !start.IsZero() {
-			bagrecord.PutTimestamp(a, "context.time", start)
-			bagrecord.PutTimestamp(a, "request.time", start)
+			a.Timestamp("context.time", start)
+			a.Timestamp("request.time", start)
 		}
 		if durOK {
-			bagrecord.PutDuration(a, "response.duration", dur)
+			a.Duration("response.duration", dur)
 			if !start.IsZero() {
-				bagrecord.PutTimestamp(a, "response.time", start.Add(dur))
+				a.Timestamp("response.time", start.Add(dur))
 			}
 		}
 		putHTTP(a, e, v)
@@ -239,7 +244,7 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 		switch {
 		case ok && c.Direction == "outbound":
 			if c.Port > 0 {
-				bagrecord.PutInt64(a, "destination.port", c.Port)
+				a.Int64("destination.port", c.Port)
 			}
 			if c.Host != "" {
 				putService(a, m.service(c.Host))
@@ -267,9 +272,9 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 	}
 	peer := spiffeID(firstSAN(v[fPeerURISAN]))
 	if peer != "" {
-		bagrecord.PutString(a, "source.principal", peer)
+		a.String("source.principal", peer)
 		if ns := spiffeField(peer, "ns"); ns != "" {
-			bagrecord.PutString(a, "source.namespace", ns)
+			a.String("source.namespace", ns)
 		}
 	}
 	putNonEmpty(a, "destination.principal", spiffeID(firstSAN(v[fLocalURISAN])))
@@ -281,7 +286,7 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 	sniCluster, sniOK := envoycluster.Parse(sni)
 	sniOK = sniOK && sniCluster.Direction == "outbound" && sniCluster.Host != ""
 	if dir == "inbound" {
-		bagrecord.PutBool(a, "connection.mtls", sniOK || peer != "")
+		a.Bool("connection.mtls", sniOK || peer != "")
 	}
 	if sniOK {
 		putService(a, m.service(sniCluster.Host))
@@ -293,16 +298,16 @@ func (m *Mapper) Record(lr plog.LogRecord, e *Entry, r *Reporter) {
 }
 
 // putHTTP writes the request and response attributes of an HTTP line.
-func putHTTP(a pcommon.Map, e *Entry, v *[numFields]string) {
+func putHTTP(a *bagrecord.Writer, e *Entry, v *[numFields]string) {
 	if method := v[fMethod]; isMethod(method) {
-		bagrecord.PutString(a, "request.method", method)
+		a.String("request.method", method)
 	}
 	putNonEmpty(a, "request.scheme", v[fScheme])
 	putNonEmpty(a, "request.host", v[fAuthority])
 	if path := v[fPath]; path != "" {
-		bagrecord.PutString(a, "request.path", path)
+		a.String("request.path", path)
 		urlPath, query, hasQuery := strings.Cut(path, "?")
-		bagrecord.PutString(a, "request.url_path", urlPath)
+		a.String("request.url_path", urlPath)
 		if hasQuery && query != "" {
 			putQuery(a, query)
 		}
@@ -314,28 +319,28 @@ func putHTTP(a pcommon.Map, e *Entry, v *[numFields]string) {
 
 	body, bodyOK := atoi(v[fBytesReceived])
 	if bodyOK {
-		bagrecord.PutInt64(a, "request.size", body)
+		a.Int64("request.size", body)
 	}
 	if h, ok := atoi(v[fRequestHeadersBytes]); ok && bodyOK {
-		bagrecord.PutInt64(a, "request.total_size", h+body)
+		a.Int64("request.total_size", h+body)
 	} else if t, ok := atoi(v[fDownstreamWireBytesReceived]); ok {
-		bagrecord.PutInt64(a, "request.total_size", t)
+		a.Int64("request.total_size", t)
 	}
 	if code, ok := atoi(v[fResponseCode]); ok {
-		bagrecord.PutInt64(a, "response.code", code)
+		a.Int64("response.code", code)
 	}
 	body, bodyOK = atoi(v[fBytesSent])
 	if bodyOK {
-		bagrecord.PutInt64(a, "response.size", body)
+		a.Int64("response.size", body)
 	}
 	if h, ok := atoi(v[fResponseHeadersBytes]); ok && bodyOK {
-		bagrecord.PutInt64(a, "response.total_size", h+body)
+		a.Int64("response.total_size", h+body)
 	} else if t, ok := atoi(v[fDownstreamWireBytesSent]); ok {
-		bagrecord.PutInt64(a, "response.total_size", t)
+		a.Int64("response.total_size", t)
 	}
 	putHeaders(a, e, "response.headers", false)
 	if s := v[fGRPCStatus]; s != "" {
-		bagrecord.PutString(a, "response.grpc_status", grpcCode(s))
+		a.String("response.grpc_status", grpcCode(s))
 	}
 	putNonEmpty(a, "response.grpc_message", v[fGRPCMessage])
 }
@@ -344,7 +349,7 @@ func putHTTP(a pcommon.Map, e *Entry, v *[numFields]string) {
 // connection once, when it ends (unless periodic logging is configured,
 // which %ACCESS_LOG_TYPE% tells), so the bytes since the previous report
 // are the totals.
-func (m *Mapper) putTCP(a pcommon.Map, v *[numFields]string, dur time.Duration, durOK bool) {
+func (m *Mapper) putTCP(a *bagrecord.Writer, v *[numFields]string, dur time.Duration, durOK bool) {
 	event := "close"
 	switch v[fAccessLogType] {
 	case "TcpUpstreamConnected", "TcpConnectionStart":
@@ -352,25 +357,25 @@ func (m *Mapper) putTCP(a pcommon.Map, v *[numFields]string, dur time.Duration, 
 	case "TcpPeriodic":
 		event = "continue"
 	}
-	bagrecord.PutString(a, "connection.event", event)
+	a.String("connection.event", event)
 	if n, ok := atoi(v[fBytesReceived]); ok {
-		bagrecord.PutInt64(a, "connection.received.bytes_total", n)
-		bagrecord.PutInt64(a, "connection.received.bytes", n)
+		a.Int64("connection.received.bytes_total", n)
+		a.Int64("connection.received.bytes", n)
 	}
 	if n, ok := atoi(v[fBytesSent]); ok {
-		bagrecord.PutInt64(a, "connection.sent.bytes_total", n)
-		bagrecord.PutInt64(a, "connection.sent.bytes", n)
+		a.Int64("connection.sent.bytes_total", n)
+		a.Int64("connection.sent.bytes", n)
 	}
 	if durOK && event == "close" {
-		bagrecord.PutDuration(a, "connection.duration", dur)
+		a.Duration("connection.duration", dur)
 	}
 }
 
 // putHeaders writes request.headers or response.headers from the header
 // operators of the format, when there are any.
-func putHeaders(a pcommon.Map, e *Entry, name string, request bool) {
-	var hm pcommon.Map
-	has := false
+func putHeaders(a *bagrecord.Writer, e *Entry, name string, request bool) {
+	var seenBuf [8]string
+	seen := seenBuf[:0]
 	for i, o := range e.format.ops {
 		if o.header == "" {
 			continue
@@ -383,58 +388,65 @@ func putHeaders(a pcommon.Map, e *Entry, name string, request bool) {
 		if val == "" || val == "-" {
 			continue
 		}
-		if !has {
-			hm = bagrecord.PutStringMap(a, name, 4)
-			has = true
+		if len(seen) == 0 {
+			a.BeginStringMap(name, 4)
 		}
-		if _, dup := hm.Get(o.header); !dup {
-			hm.PutStr(o.header, val)
+		if !slices.Contains(seen, o.header) {
+			seen = append(seen, o.header)
+			a.StringMapEntry(o.header, val)
 		}
+	}
+	if len(seen) > 0 {
+		a.EndStringMap()
 	}
 }
 
 // putQuery writes request.query_params; the first value of a repeated key
 // wins and nothing is unescaped, as the 1.1 proxy did.
-func putQuery(a pcommon.Map, query string) {
-	qm := bagrecord.PutStringMap(a, "request.query_params", strings.Count(query, "&")+1)
+func putQuery(a *bagrecord.Writer, query string) {
+	a.BeginStringMap("request.query_params", strings.Count(query, "&")+1)
+	var seenBuf [8]string
+	seen := seenBuf[:0]
 	for part := range strings.SplitSeq(query, "&") {
 		if part == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		if _, dup := qm.Get(k); !dup {
-			qm.PutStr(k, v)
+		if !slices.Contains(seen, k) {
+			seen = append(seen, k)
+			a.StringMapEntry(k, v)
 		}
 	}
+	a.EndStringMap()
 }
 
-func putService(a pcommon.Map, s envoycluster.Service) {
+func putService(a *bagrecord.Writer, s envoycluster.Service) {
 	putNonEmpty(a, "destination.service.host", s.Host)
 	putNonEmpty(a, "destination.service.name", s.Name)
 	putNonEmpty(a, "destination.service.namespace", s.Namespace)
 	putNonEmpty(a, "destination.service.uid", s.UID)
 }
 
-func putPort(a pcommon.Map, port uint16, ok bool) {
+func putPort(a *bagrecord.Writer, port uint16, ok bool) {
 	if ok && port > 0 {
-		bagrecord.PutInt64(a, "destination.port", int64(port))
+		a.Int64("destination.port", int64(port))
 	}
 }
 
-func putNonEmpty(a pcommon.Map, name, v string) {
+func putNonEmpty(a *bagrecord.Writer, name, v string) {
 	if v != "" {
-		bagrecord.PutString(a, name, v)
+		a.String(name, v)
 	}
 }
 
-func putIP(a pcommon.Map, name string, ip netip.Addr) {
+func putIP(a *bagrecord.Writer, name string, ip netip.Addr) {
 	if ip.Is4() {
 		b := ip.As4()
-		bagrecord.PutIP(a, name, b[:])
+		a.IP(name, b[:])
 		return
 	}
 	b := ip.As16()
-	bagrecord.PutIP(a, name, b[:])
+	a.IP(name, b[:])
 }
 
 // atoi reads a non-negative decimal; Envoy prints "-" (absent here as "")

@@ -259,7 +259,7 @@ func TestReferenceLines(t *testing.T) {
 				lr.Attributes().PutStr("log.file.path", "/var/log/pods/x/istio-proxy/0.log")
 				observed := pcommon.NewTimestampFromTime(time.Unix(1700000000, 0))
 				lr.SetObservedTimestamp(observed)
-				m.Record(lr, &e, m.Reporter(rl.namespace, rl.pod))
+				record(t, m, lr, &e, m.Reporter(rl.namespace, rl.pod))
 				assert.Equal(t, want, lr.Attributes().AsRaw(), p.how)
 				assert.Equal(t, "istio.attributes", lr.EventName())
 				assert.Equal(t, pcommon.ValueTypeEmpty, lr.Body().Type(), "the line is not kept")

@@ -13,6 +13,12 @@ const (
 	FormatCustom = "custom"
 )
 
+// The forms of the bag records written (record_encoding).
+const (
+	EncodingAttributes = "attributes"
+	EncodingPacked     = "packed"
+)
+
 // What happens to a record whose body is not an access-log line.
 const (
 	OnErrorDrop = "drop"
@@ -39,7 +45,11 @@ type Config struct {
 	// pods of Deployments, DaemonSets, Jobs and StatefulSets. A guess, off
 	// by default.
 	WorkloadFromPodName bool `mapstructure:"workload_from_pod_name"`
-	_                   struct{}
+	// RecordEncoding is the form of the bag records: attributes (one per
+	// Istio attribute, the default) or packed (one Bytes body, read by the
+	// istio_rules components only; see internal/bagrecord).
+	RecordEncoding string `mapstructure:"record_encoding"`
+	_              struct{}
 }
 
 // Validate checks the configuration.
@@ -51,6 +61,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OnError != OnErrorDrop && c.OnError != OnErrorPass {
 		errs = append(errs, fmt.Errorf("on_error: %q is neither drop nor pass", c.OnError))
+	}
+	if c.RecordEncoding != EncodingAttributes && c.RecordEncoding != EncodingPacked {
+		errs = append(errs, fmt.Errorf("record_encoding: %q is neither %s nor %s", c.RecordEncoding, EncodingAttributes, EncodingPacked))
 	}
 	return errors.Join(errs...)
 }

@@ -23,18 +23,20 @@ func TestLoadConfig(t *testing.T) {
 		want *Config
 		err  string
 	}{
-		{"", &Config{Format: "auto", OnError: "drop"}, ""},
-		{"v1_1", &Config{Format: "istio-1.1", OnError: "pass"}, ""},
-		{"json", &Config{Format: "json", OnError: "drop"}, ""},
-		{"custom", &Config{Format: "custom", OnError: "drop", WorkloadFromPodName: true,
+		{"", &Config{Format: "auto", OnError: "drop", RecordEncoding: "attributes"}, ""},
+		{"v1_1", &Config{Format: "istio-1.1", OnError: "pass", RecordEncoding: "attributes"}, ""},
+		{"json", &Config{Format: "json", OnError: "drop", RecordEncoding: "attributes"}, ""},
+		{"custom", &Config{Format: "custom", OnError: "drop", RecordEncoding: "attributes", WorkloadFromPodName: true,
 			CustomFormat: `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% "%REQ(CONTENT-TYPE)%" %DURATION% %UPSTREAM_CLUSTER_RAW% %DOWNSTREAM_PEER_URI_SAN%`}, ""},
-		{"auto_custom", &Config{Format: "auto", OnError: "drop",
+		{"auto_custom", &Config{Format: "auto", OnError: "drop", RecordEncoding: "attributes",
 			CustomFormat: `{"start_time":"%START_TIME%","method":"%REQ(:METHOD)%","grpc_status":"%GRPC_STATUS(NUMBER)%"}`}, ""},
 		{"bad_format", nil, `format: "istio-2.0" is not auto, custom, json or istio-1.N`},
 		{"custom_missing", nil, "custom_format: must be set when format is custom"},
 		{"custom_with_preset", nil, "custom_format: only used with format custom or auto, not istio-1.23"},
 		{"custom_broken", nil, "custom_format: column 2: operator %START_TIME is not closed by %"},
 		{"bad_on_error", nil, `on_error: "keep" is neither drop nor pass`},
+		{"packed", &Config{Format: "auto", OnError: "drop", RecordEncoding: "packed"}, ""},
+		{"bad_encoding", nil, `record_encoding: "zip" is neither attributes nor packed`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(componentType, tt.name)

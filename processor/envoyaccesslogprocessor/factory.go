@@ -18,7 +18,7 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{Format: FormatAuto, OnError: OnErrorDrop}
+	return &Config{Format: FormatAuto, OnError: OnErrorDrop, RecordEncoding: EncodingAttributes}
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
+	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 )
 
 const scopeName = "github.com/otelcol-istio/otelcol-istio/processor/envoyaccesslogprocessor"
@@ -32,6 +33,7 @@ type accessLogProcessor struct {
 	parser  *accesslog.Parser
 	mapper  *accesslog.Mapper
 	pass    bool
+	packed  bool
 	entries sync.Pool
 
 	parsed   metric.Int64Counter
@@ -50,6 +52,7 @@ func newProcessor(set processor.Settings, cfg *Config) (*accessLogProcessor, err
 		parser: parser,
 		mapper: accesslog.NewMapper(accesslog.MapperOptions{WorkloadFromPodName: cfg.WorkloadFromPodName}),
 		pass:   cfg.OnError == OnErrorPass,
+		packed: cfg.RecordEncoding == EncodingPacked,
 	}
 	p.entries.New = func() any { return new(accesslog.Entry) }
 	m := set.MeterProvider.Meter(scopeName)
@@ -75,6 +78,8 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 	e := p.entries.Get().(*accesslog.Entry)
 	defer p.entries.Put(e)
 	var parsed, notAccessLog, noMatch int64
+	w := bagrecord.NewWriter(p.packed)
+	w.Reset(ld.LogRecordCount())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		res := rl.Resource().Attributes()
 		rep := p.mapper.Reporter(str(res, namespaceAttr), str(res, podAttr))
@@ -90,7 +95,7 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 					if r == nil { // another parser may have put the pod on the record
 						r = p.mapper.Reporter(str(lr.Attributes(), namespaceAttr), str(lr.Attributes(), podAttr))
 					}
-					p.mapper.Record(lr, e, r)
+					p.mapper.Record(w, lr, e, r)
 					parsed++
 					return false
 				}

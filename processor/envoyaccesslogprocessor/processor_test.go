@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -182,4 +184,44 @@ func TestProcessConcurrent(t *testing.T) {
 	assert.Equal(t, 4*50*2, sink.LogRecordCount())
 	a := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
 	assert.Equal(t, "sleep", a["source.workload.name"])
+}
+
+// record_encoding packed: the same bags, in packed records.
+func TestProcessPacked(t *testing.T) {
+	input := func() plog.Logs {
+		ld := plog.NewLogs()
+		podLogs(t, ld, "foo", "sleep-dd98b5f48-djwdw", agentLine, clientLine+"\n", brokenLine)
+		podLogs(t, ld, "foo", "httpbin-74fb669cc6-vmqzh", serverLine)
+		return ld
+	}
+	cfg := createDefaultConfig().(*Config)
+	p, sink, _ := newTestProcessor(t, cfg)
+	require.NoError(t, p.ConsumeLogs(context.Background(), input()))
+	packedCfg := createDefaultConfig().(*Config)
+	packedCfg.RecordEncoding = EncodingPacked
+	pp, psink, _ := newTestProcessor(t, packedCfg)
+	require.NoError(t, pp.ConsumeLogs(context.Background(), input()))
+
+	want, got := allRecords(sink.AllLogs()[0]), allRecords(psink.AllLogs()[0])
+	require.Len(t, got, 2)
+	require.Len(t, want, 2)
+	for i, lr := range got {
+		require.True(t, bagrecord.IsPacked(lr), "record %d", i)
+		require.NoError(t, bagrecord.Unpack(lr))
+		assert.Equal(t, want[i].Attributes().AsRaw(), lr.Attributes().AsRaw(), "record %d", i)
+		assert.Equal(t, want[i].Timestamp(), lr.Timestamp())
+		assert.Equal(t, want[i].ObservedTimestamp(), lr.ObservedTimestamp())
+	}
+}
+
+func allRecords(ld plog.Logs) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				out = append(out, lr)
+			}
+		}
+	}
+	return out
 }
