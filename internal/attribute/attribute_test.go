@@ -3,7 +3,9 @@ package attribute
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,39 @@ func TestStringMap(t *testing.T) {
 	// Nothing is escaped, as in Mixer.
 	if got := NewStringMap("k y", "v:w]").String(); got != "stringmap[k y:v:w]]" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+// AppendString writes what the plain rendering (sorted keys, Get per key)
+// gives, after what dst holds, without allocating for small maps.
+func TestStringMapAppendString(t *testing.T) {
+	plain := func(m *StringMap) string {
+		var b strings.Builder
+		b.WriteString("stringmap[")
+		for i, k := range m.Keys() {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			v, _ := m.Get(k)
+			b.WriteString(k + ":" + v)
+		}
+		return b.String() + "]"
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 40 {
+		kv := make([]string, 0, 2*n)
+		for range n {
+			kv = append(kv, strconv.Itoa(rng.IntN(50)), strconv.Itoa(rng.IntN(3)))
+		}
+		m := NewStringMap(kv...)
+		if got, want := string(m.AppendString([]byte("x="))), "x="+plain(m); got != want {
+			t.Fatalf("%d entries: got %q, want %q", n, got, want)
+		}
+	}
+	m := NewStringMap("x-request-id", "a", ":path", "/", "user-agent", "curl", "accept", "*/*")
+	buf := make([]byte, 0, 128)
+	if allocs := testing.AllocsPerRun(100, func() { buf = m.AppendString(buf[:0]) }); allocs != 0 {
+		t.Errorf("%v allocations", allocs)
 	}
 }
 

@@ -163,18 +163,27 @@ func (m *StringMap) Keys() []string {
 // String renders the map the way Mixer printed attribute.StringMap values:
 // "stringmap[a:1 b:2]", keys sorted, nothing escaped, "stringmap[]" when
 // empty. The rendering shows up in stdio output and error texts.
-func (m *StringMap) String() string {
-	var b strings.Builder
-	b.WriteString("stringmap[")
-	for i, k := range m.Keys() {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		v, _ := m.Get(k)
-		b.WriteString(k)
-		b.WriteByte(':')
-		b.WriteString(v)
+func (m *StringMap) String() string { return string(m.AppendString(nil)) }
+
+// AppendString appends what String returns to dst. It allocates nothing for
+// maps of up to 16 entries.
+func (m *StringMap) AppendString(dst []byte) []byte {
+	dst = append(dst, "stringmap["...)
+	// Sort positions, not entries: keys are unique (Set replaces), so the
+	// order is the sorted keys'.
+	var stack [16]int
+	order := stack[:0]
+	for i := range m.Len() {
+		order = append(order, i)
 	}
-	b.WriteByte(']')
-	return b.String()
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(m.entries[a].key, m.entries[b].key) })
+	for n, i := range order {
+		if n > 0 {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, m.entries[i].key...)
+		dst = append(dst, ':')
+		dst = append(dst, m.entries[i].value...)
+	}
+	return append(dst, ']')
 }
