@@ -18,12 +18,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
 // The golden lines in testdata come from Istio's stdio adapter tests and from
 // a real Mixer (see testdata/README.md). Each case is turned into the records
-// the rules engine would emit and the encoder must give the same bytes.
+// the rules engine would emit, in both forms, and the encoder must give the
+// same bytes.
 
 type adapterCase struct {
 	ID     string `json:"id"`
@@ -141,8 +143,14 @@ func TestAdapterCases(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(data, &file))
 	require.Len(t, file.Stdio.Cases, 10)
+	for _, enc := range instancerecordtest.Encodings {
+		t.Run(enc, func(t *testing.T) { testAdapterCases(t, file.Stdio.Cases, enc) })
+	}
+}
+
+func testAdapterCases(t *testing.T, cases []adapterCase, enc string) {
 	lines := 0
-	for _, c := range file.Stdio.Cases {
+	for _, c := range cases {
 		t.Run(c.ID, func(t *testing.T) {
 			p := istioconfig.DefaultStdioParams()
 			p.OutputAsJSON = c.Config.OutputAsJSON
@@ -172,13 +180,14 @@ func TestAdapterCases(t *testing.T) {
 						putAdapterValue(t, lr.Attributes(), k, v, false)
 					}
 				}
+				require.NoError(t, instancerecordtest.Encode(lr, enc))
 				got = append(got, strings.TrimSuffix(string(e.AppendRecord(nil, lr, kind, &p)), "\n"))
 			}
 			assert.Equal(t, c.Expect.Lines, got)
 			lines += len(got)
 		})
 	}
-	t.Logf("%d adapter cases, %d lines", len(file.Stdio.Cases), lines)
+	t.Logf("%d adapter cases, %d lines", len(cases), lines)
 }
 
 // parsedLine is one golden line read back into its parts.
@@ -271,55 +280,66 @@ func TestMixerOracle(t *testing.T) {
 		} `json:"cases"`
 	}
 	require.NoError(t, json.Unmarshal(data, &file))
-	total := 0
-	var e Encoder
-	for _, c := range file.Cases {
-		t.Run(c.Name, func(t *testing.T) {
-			for i, line := range c.ExpectedLogLines {
-				pl := parseLine(t, line)
-				kind := LogEntry
-				if slices.Contains(c.ClockTimeInstances, pl.instance) {
-					kind = Metric
-				}
-				p := istioconfig.DefaultStdioParams()
-				p.OutputAsJSON = pl.json
-				lr := plog.NewLogRecord()
-				lr.SetEventName(pl.instance)
-				instancerecord.SetTime(lr, parseTime(t, pl.time))
-				level := levelNamed(t, pl.level)
-				if kind == Metric {
-					p.MetricLevel = level
-				} else {
-					lr.SetSeverityText(severityFor[level])
-				}
-				// Insert in reverse, so that the encoder has to sort (and
-				// find `value`) itself.
-				a := lr.Attributes()
-				for j := len(pl.keys) - 1; j >= 0; j-- {
-					switch v := pl.values[j].(type) {
-					case string:
-						a.PutStr(pl.keys[j], v)
-					case int64:
-						a.PutInt(pl.keys[j], v)
-					case float64:
-						a.PutDouble(pl.keys[j], v)
-					case bool:
-						a.PutBool(pl.keys[j], v)
-					}
-				}
-				got := string(e.AppendRecord(nil, lr, kind, &p))
-				if !assert.Equal(t, line+"\n", got, "line %d", i) {
-					continue
-				}
-				if pl.json {
-					assert.True(t, json.Valid([]byte(got)), "line %d", i)
-				}
-				total++
+	for _, enc := range instancerecordtest.Encodings {
+		t.Run(enc, func(t *testing.T) {
+			total := 0
+			var e Encoder
+			for _, c := range file.Cases {
+				t.Run(c.Name, func(t *testing.T) { total += oracleCase(t, &e, c.ClockTimeInstances, c.ExpectedLogLines, enc) })
 			}
+			t.Logf("%d oracle lines reproduced", total)
+			assert.Equal(t, 142, total, "lines in testdata/mixer-oracle-stdio.json")
 		})
 	}
-	t.Logf("%d oracle lines reproduced", total)
-	assert.Equal(t, 142, total, "lines in testdata/mixer-oracle-stdio.json")
+}
+
+// oracleCase turns each line of one case back into the record the rules
+// engine would emit, in the form enc, and checks that it is written the same;
+// it returns the number of lines reproduced.
+func oracleCase(t *testing.T, e *Encoder, clockTimeInstances, lines []string, enc string) (total int) {
+	for i, line := range lines {
+		pl := parseLine(t, line)
+		kind := LogEntry
+		if slices.Contains(clockTimeInstances, pl.instance) {
+			kind = Metric
+		}
+		p := istioconfig.DefaultStdioParams()
+		p.OutputAsJSON = pl.json
+		lr := plog.NewLogRecord()
+		lr.SetEventName(pl.instance)
+		instancerecord.SetTime(lr, parseTime(t, pl.time))
+		level := levelNamed(t, pl.level)
+		if kind == Metric {
+			p.MetricLevel = level
+		} else {
+			lr.SetSeverityText(severityFor[level])
+		}
+		// Insert in reverse, so that the encoder has to sort (and
+		// find `value`) itself.
+		a := lr.Attributes()
+		for j := len(pl.keys) - 1; j >= 0; j-- {
+			switch v := pl.values[j].(type) {
+			case string:
+				a.PutStr(pl.keys[j], v)
+			case int64:
+				a.PutInt(pl.keys[j], v)
+			case float64:
+				a.PutDouble(pl.keys[j], v)
+			case bool:
+				a.PutBool(pl.keys[j], v)
+			}
+		}
+		require.NoError(t, instancerecordtest.Encode(lr, enc))
+		got := string(e.AppendRecord(nil, lr, kind, &p))
+		if !assert.Equal(t, line+"\n", got, "line %d", i) {
+			continue
+		}
+		if pl.json {
+			assert.True(t, json.Valid([]byte(got)), "line %d", i)
+		}
+		total++
+	}
+	return total
 }
 
 // TestOracleParser guards the parser the oracle test relies on.

@@ -4,13 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // zapDecoded is what a JSON reader gets back from a zap-escaped string: the
@@ -30,12 +34,13 @@ func zapDecoded(s string) string {
 }
 
 // FuzzEncode checks that every JSON line is valid JSON that reads back to the
-// values put in, whatever the strings and numbers, and that nothing panics.
+// values put in, whatever the strings and numbers, and that nothing panics;
+// packed records give the same line as their attribute form.
 func FuzzEncode(f *testing.F) {
-	f.Add("key", "a \"quoted\" back\\slash\nnew\tline <&> é", int64(200), 0.5, true, "", "newlog.logentry.istio-system", "warning", true, false)
-	f.Add("", "ctl\x01\x7f\u00a0end", int64(math.MaxInt64), 1e21, false, "1969-12-31T23:59:59.999999Z", "", "BOGUS", false, true)
-	f.Add("\xff", "\xe6\x97\xed\xa0\x80", int64(-1), math.Inf(-1), false, "x\"y", "a\tb", "", true, true)
-	f.Fuzz(func(t *testing.T, key, str string, i int64, d float64, b bool, body, name, severity string, asJSON, metric bool) {
+	f.Add("key", "a \"quoted\" back\\slash\nnew\tline <&> é", int64(200), 0.5, true, "", "newlog.logentry.istio-system", "warning", true, false, false)
+	f.Add("", "ctl\x01\x7f\u00a0end", int64(math.MaxInt64), 1e21, false, "1969-12-31T23:59:59.999999Z", "", "BOGUS", false, true, true)
+	f.Add("\xff", "\xe6\x97\xed\xa0\x80", int64(-1), math.Inf(-1), false, "x\"y", "a\tb", "", true, true, true)
+	f.Fuzz(func(t *testing.T, key, str string, i int64, d float64, b bool, body, name, severity string, asJSON, metric, packed bool) {
 		lr := plog.NewLogRecord()
 		lr.SetEventName(name)
 		lr.SetSeverityText(severity)
@@ -60,6 +65,14 @@ func FuzzEncode(f *testing.F) {
 
 		var e Encoder
 		line := e.AppendRecord(nil, lr, kind, &p)
+		if packed {
+			if err := instancerecordtest.Pack(lr); err != nil {
+				t.Fatal(err)
+			}
+			if again := e.AppendRecord(nil, lr, kind, &p); string(again) != string(line) {
+				t.Fatalf("packed: %q\nattributes: %q", again, line)
+			}
+		}
 		if len(line) == 0 || line[len(line)-1] != '\n' {
 			t.Fatalf("line does not end in a newline: %q", line)
 		}
@@ -117,6 +130,104 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("time: got %q, want %q", got["time"], zapDecoded(body))
 		}
 	})
+}
+
+// FuzzPackedBody feeds arbitrary Bodies to the packed path: nothing panics,
+// a JSON line is valid JSON, and a Body that does not decode gives the line
+// of the record without it.
+func FuzzPackedBody(f *testing.F) {
+	good := kvpack.AppendStr(kvpack.Begin(nil), "", "1969-12-31T23:59:59.999999Z")
+	good = kvpack.AppendInt(good, "code", 200)
+	good = kvpack.AppendBytes(good, "ip", []byte{10, 0, 0, 1})
+	good = kvpack.AppendMap(good, "m", 1)
+	good = kvpack.AppendMapEntry(good, "k", "v\x00")
+	f.Add(good, uint64(0), true, false)
+	f.Add(good[:len(good)-2], uint64(0), false, true)
+	f.Add([]byte{kvpack.Version, byte(kvpack.Str), 5, 'v', 'a', 'l', 'u', 'e', 1, 'x', byte(kvpack.Empty), 0}, uint64(1), true, true)
+	dup := kvpack.AppendInt(kvpack.Begin(nil), "value", 1)
+	dup = kvpack.AppendStr(dup, "a", "x")
+	dup = kvpack.AppendInt(dup, "value", 2)
+	f.Add(dup, uint64(1), true, true)
+	f.Add(kvpack.AppendInt(kvpack.AppendStr(kvpack.Begin(nil), "a", "x"), "value", 2), uint64(1), false, true)
+	f.Fuzz(func(t *testing.T, body []byte, ts uint64, asJSON, metric bool) {
+		lr := plog.NewLogRecord()
+		lr.SetEventName("e")
+		lr.SetTimestamp(pcommon.Timestamp(ts))
+		lr.Attributes().PutStr("attr", "x")
+		kind := LogEntry
+		if metric {
+			kind = Metric
+		}
+		p := istioconfig.DefaultStdioParams()
+		p.OutputAsJSON = asJSON
+		var e Encoder
+		lr.Body().SetEmptyBytes().FromRaw(body)
+		line := e.AppendRecord(nil, lr, kind, &p)
+		if asJSON && !json.Valid(line) {
+			t.Fatalf("not valid JSON: %q", line)
+		}
+		var pairs []kvpack.Pair
+		r := kvpack.NewReader(body)
+		var pair kvpack.Pair
+		for r.Next(&pair) {
+			pairs = append(pairs, pair)
+		}
+		if r.Err() != nil {
+			lr.Body().SetStr("")
+			if want := e.AppendRecord(nil, lr, kind, &p); string(line) != string(want) {
+				t.Fatalf("undecodable Body: %q, want %q", line, want)
+			}
+			return
+		}
+		// The same pairs already in output order give the same line.
+		sorted := slices.Clone(pairs)
+		if ts == 0 && len(sorted) > 0 && sorted[0].Key == "" && sorted[0].Kind == kvpack.Str {
+			sorted = sorted[1:] // the time pair
+		}
+		rest := sorted
+		if metric {
+			if i := slices.IndexFunc(sorted, func(p kvpack.Pair) bool { return p.Key == "value" }); i >= 0 {
+				v := sorted[i]
+				sorted = append([]kvpack.Pair{v}, slices.Delete(slices.Clone(sorted), i, i+1)...)
+				rest = sorted[1:]
+			}
+		}
+		slices.SortStableFunc(rest, func(a, b kvpack.Pair) int { return strings.Compare(a.Key, b.Key) })
+		if len(pairs) > len(sorted) {
+			sorted = append([]kvpack.Pair{pairs[0]}, sorted...)
+		}
+		lr.Body().SetEmptyBytes().FromRaw(repack(sorted))
+		if want := e.AppendRecord(nil, lr, kind, &p); string(line) != string(want) {
+			t.Fatalf("out of order: %q\nin order: %q", line, want)
+		}
+	})
+}
+
+func repack(pairs []kvpack.Pair) []byte {
+	b := kvpack.Begin(nil)
+	for _, p := range pairs {
+		switch p.Kind {
+		case kvpack.Str:
+			b = kvpack.AppendStr(b, p.Key, p.Text)
+		case kvpack.Bytes:
+			b = kvpack.AppendBytes(b, p.Key, []byte(p.Text))
+		case kvpack.Int:
+			b = kvpack.AppendInt(b, p.Key, p.Int())
+		case kvpack.Double:
+			b = kvpack.AppendDouble(b, p.Key, p.Double())
+		case kvpack.Bool:
+			b = kvpack.AppendBool(b, p.Key, p.Bool())
+		case kvpack.Map:
+			b = kvpack.AppendMap(b, p.Key, p.Len())
+			it := p.Entries()
+			for k, v, ok := it.Next(); ok; k, v, ok = it.Next() {
+				b = kvpack.AppendMapEntry(b, k, v)
+			}
+		default:
+			b = kvpack.AppendEmpty(b, p.Key)
+		}
+	}
+	return b
 }
 
 // referenceEscape is zap's safeAddString written the plain way, one byte or

@@ -15,6 +15,11 @@
 //	JSON:    {"level":"info","time":"…","instance":"fqn","k":v,"k2":v2}\n
 //	console: <time>\t<level>\t<fqn>\t{"k": v, "k2": v2}\n
 //
+// Records come in either form of internal/instancerecord: attributes, or the
+// packed Body, which gives the same line. A Bytes Body that does not decode
+// as a whole is not taken for a packed one: such a record is written from
+// its attributes, as any record from another producer.
+//
 // Values follow zap's rules for the Go values Mixer handed it: Str is a JSON
 // string with zap's escaping (see AppendString), Int a JSON integer, Double
 // strconv 'f' formatting with NaN and ±Inf as the strings "NaN", "+Inf",
@@ -31,13 +36,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Kind says which template a record was built from; it decides the level
@@ -67,7 +75,13 @@ func KindOf(scope pcommon.InstrumentationScope) Kind {
 // Encoder appends stdio lines. The zero value is ready to use. An Encoder
 // keeps scratch space between calls and must not be used concurrently.
 type Encoder struct {
+	// The record being written: its attributes in output order, or the
+	// reader of its packed fields (which may need pairs to be put in order).
 	fields  []field
+	packed  bool
+	from    kvpack.Reader
+	pairs   []kvpack.Pair
+	order   []int32 // of pairs
 	scratch []byte
 }
 
@@ -82,21 +96,38 @@ func compareFields(a, b field) int { return strings.Compare(a.key, b.key) }
 // handler with params p, to dst and returns the extended buffer.
 func (e *Encoder) AppendRecord(dst []byte, lr plog.LogRecord, kind Kind, p *istioconfig.StdioParams) []byte {
 	var level istioconfig.StdioLevel
-	if kind == Metric {
+	metric := kind == Metric
+	if metric {
 		level = p.MetricLevel
 	} else {
 		level = p.Level(lr.SeverityText())
 	}
-	e.collect(lr.Attributes(), kind == Metric)
-	if p.OutputAsJSON {
-		dst = e.appendJSON(dst, lr, level)
-	} else {
-		dst = e.appendConsole(dst, lr, level)
+	start := len(dst)
+	e.from, e.packed = instancerecord.PackedFields(lr)
+	if !e.packed {
+		e.collect(lr.Attributes(), metric)
+	}
+	dst, ok := e.appendLine(dst, lr, level, p.OutputAsJSON, metric)
+	if !ok {
+		// The Body looked packed but does not decode: the record is
+		// written from its attributes, as one from another producer.
+		e.packed = false
+		e.collect(lr.Attributes(), metric)
+		dst, _ = e.appendLine(dst[:start], lr, level, p.OutputAsJSON, metric)
 	}
 	// Drop the references into lr: a pooled Encoder must not keep a batch
 	// alive after it has been written.
 	clear(e.fields)
+	clear(e.pairs)
+	e.fields, e.pairs, e.from = e.fields[:0], e.pairs[:0], kvpack.Reader{}
 	return dst
+}
+
+func (e *Encoder) appendLine(dst []byte, lr plog.LogRecord, level istioconfig.StdioLevel, asJSON, metric bool) ([]byte, bool) {
+	if asJSON {
+		return e.appendJSON(dst, lr, level, metric)
+	}
+	return e.appendConsole(dst, lr, level, metric)
 }
 
 // collect gathers attrs into e.fields in output order: sorted by key, with
@@ -126,7 +157,134 @@ func (e *Encoder) collect(attrs pcommon.Map, metric bool) {
 	}
 }
 
-func (e *Encoder) appendJSON(dst []byte, lr plog.LogRecord, level istioconfig.StdioLevel) []byte {
+// collectPacked gathers the packed fields into e.pairs and their output
+// order into e.order, as collect does for attributes. Repeated keys keep
+// their order, as when the fields are written straight from the Body. It
+// reports false for a Body that does not decode.
+func (e *Encoder) collectPacked(metric bool) bool {
+	e.pairs, e.order = e.pairs[:0], e.order[:0]
+	valueAt := -1
+	r := e.from
+	var p kvpack.Pair
+	for r.Next(&p) {
+		if metric && valueAt < 0 && p.Key == instancerecord.MetricValueKey {
+			valueAt = len(e.pairs)
+		} else {
+			e.order = append(e.order, int32(len(e.pairs)))
+		}
+		e.pairs = append(e.pairs, p)
+	}
+	// Positions, not pairs, are sorted: a pair is several times larger.
+	slices.SortFunc(e.order, func(a, b int32) int {
+		if c := strings.Compare(e.pairs[a].Key, e.pairs[b].Key); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	if valueAt >= 0 {
+		e.order = slices.Insert(e.order, 0, int32(valueAt))
+	}
+	return r.Err() == nil
+}
+
+// appendTime appends the record's time. A record written from its
+// attributes although its Body looked packed gets Timestamp's time, as any
+// record with a Bytes Body: a time pair in an undecodable Body is not taken.
+func (e *Encoder) appendTime(dst []byte, lr plog.LogRecord) []byte {
+	if !e.packed && lr.Body().Type() == pcommon.ValueTypeBytes && lr.Timestamp() == 0 {
+		return time.Time{}.AppendFormat(dst, instancerecord.TimeLayout)
+	}
+	return instancerecord.AppendTime(dst, lr)
+}
+
+// appendFields appends the fields: `,"k":v` each in JSON, `"k": v`
+// separated by ", " in console. The loops are spelled out per form of the
+// record: a call per field would cost several percent of a line. It reports
+// false for a packed Body that does not decode.
+func (e *Encoder) appendFields(dst []byte, console, metric bool) ([]byte, bool) {
+	if !e.packed {
+		for i := range e.fields {
+			if console {
+				if i > 0 {
+					dst = append(dst, ',', ' ')
+				}
+				dst = append(dst, '"')
+				dst = appendEscaped(dst, e.fields[i].key)
+				dst = append(dst, '"', ':', ' ')
+			} else {
+				dst = append(dst, ',', '"')
+				dst = appendEscaped(dst, e.fields[i].key)
+				dst = append(dst, '"', ':')
+			}
+			dst = appendValue(dst, e.fields[i].val)
+		}
+		return dst, true
+	}
+	// Packed fields are written straight from the Body while they come in
+	// output order, as the rules engine writes them; from the first one out
+	// of order, the fields start over, gathered and sorted.
+	at := len(dst)
+	r := e.from
+	var p kvpack.Pair
+	prev := ""
+	valueSeen := false
+	for i := 0; r.Next(&p); i++ {
+		switch {
+		case metric && !valueSeen && p.Key == instancerecord.MetricValueKey:
+			// A metric's first `value` goes in front; the rest is sorted
+			// on its own.
+			if i > 0 {
+				return e.appendSortedPairs(dst[:at], console, metric)
+			}
+			valueSeen = true
+		case p.Key < prev:
+			return e.appendSortedPairs(dst[:at], console, metric)
+		default:
+			prev = p.Key
+		}
+		if console {
+			if i > 0 {
+				dst = append(dst, ',', ' ')
+			}
+			dst = append(dst, '"')
+			dst = appendEscaped(dst, p.Key)
+			dst = append(dst, '"', ':', ' ')
+		} else {
+			dst = append(dst, ',', '"')
+			dst = appendEscaped(dst, p.Key)
+			dst = append(dst, '"', ':')
+		}
+		dst = appendPair(dst, &p)
+	}
+	return dst, r.Err() == nil
+}
+
+// appendSortedPairs appends the packed fields in output order, as
+// appendFields does.
+func (e *Encoder) appendSortedPairs(dst []byte, console, metric bool) ([]byte, bool) {
+	if !e.collectPacked(metric) {
+		return dst, false
+	}
+	for i, j := range e.order {
+		p := &e.pairs[j]
+		if console {
+			if i > 0 {
+				dst = append(dst, ',', ' ')
+			}
+			dst = append(dst, '"')
+			dst = appendEscaped(dst, p.Key)
+			dst = append(dst, '"', ':', ' ')
+		} else {
+			dst = append(dst, ',', '"')
+			dst = appendEscaped(dst, p.Key)
+			dst = append(dst, '"', ':')
+		}
+		dst = appendPair(dst, p)
+	}
+	return dst, true
+}
+
+func (e *Encoder) appendJSON(dst []byte, lr plog.LogRecord, level istioconfig.StdioLevel, metric bool) ([]byte, bool) {
 	dst = append(dst, `{"level":"`...)
 	dst = append(dst, level.String()...)
 	dst = append(dst, `","time":"`...)
@@ -134,7 +292,7 @@ func (e *Encoder) appendJSON(dst []byte, lr plog.LogRecord, level istioconfig.St
 	// producer may carry any Body, which then has to be escaped. Checking the
 	// appended bytes keeps the usual case free of copies.
 	start := len(dst)
-	dst = instancerecord.AppendTime(dst, lr)
+	dst = e.appendTime(dst, lr)
 	if needsEscape(dst[start:]) {
 		e.scratch = append(e.scratch[:0], dst[start:]...)
 		dst = appendEscaped(dst[:start], string(e.scratch))
@@ -146,40 +304,30 @@ func (e *Encoder) appendJSON(dst []byte, lr plog.LogRecord, level istioconfig.St
 		dst = appendEscaped(dst, name)
 		dst = append(dst, '"')
 	}
-	for i := range e.fields {
-		dst = append(dst, ',', '"')
-		dst = appendEscaped(dst, e.fields[i].key)
-		dst = append(dst, '"', ':')
-		dst = appendValue(dst, e.fields[i].val)
-	}
-	return append(dst, '}', '\n')
+	dst, ok := e.appendFields(dst, false, metric)
+	return append(dst, '}', '\n'), ok
 }
 
 // appendConsole follows zap's console encoder: time, level and name are
 // printed raw (fmt.Print of the strings) and joined by tabs; the fields are a
 // JSON object with ": " and ", " separators, left out entirely when empty.
-func (e *Encoder) appendConsole(dst []byte, lr plog.LogRecord, level istioconfig.StdioLevel) []byte {
-	dst = instancerecord.AppendTime(dst, lr)
+func (e *Encoder) appendConsole(dst []byte, lr plog.LogRecord, level istioconfig.StdioLevel, metric bool) ([]byte, bool) {
+	dst = e.appendTime(dst, lr)
 	dst = append(dst, '\t')
 	dst = append(dst, level.String()...)
 	if name := lr.EventName(); name != "" {
 		dst = append(dst, '\t')
 		dst = append(dst, name...)
 	}
-	if len(e.fields) > 0 {
-		dst = append(dst, '\t', '{')
-		for i := range e.fields {
-			if i > 0 {
-				dst = append(dst, ',', ' ')
-			}
-			dst = append(dst, '"')
-			dst = appendEscaped(dst, e.fields[i].key)
-			dst = append(dst, '"', ':', ' ')
-			dst = appendValue(dst, e.fields[i].val)
-		}
+	dst = append(dst, '\t', '{')
+	at := len(dst)
+	dst, ok := e.appendFields(dst, true, metric)
+	if len(dst) == at {
+		dst = dst[:at-2] // no fields
+	} else {
 		dst = append(dst, '}')
 	}
-	return append(dst, '\n')
+	return append(dst, '\n'), ok
 }
 
 // appendValue appends v as zap wrote the Go value Mixer passed for it.
@@ -213,6 +361,51 @@ func appendValue(dst []byte, v pcommon.Value) []byte {
 		return append(dst, ']')
 	}
 	return append(dst, "null"...)
+}
+
+// appendPair appends a packed value as appendValue does the same value in
+// an attribute.
+func appendPair(dst []byte, p *kvpack.Pair) []byte {
+	switch p.Kind {
+	case kvpack.Str:
+		return AppendString(dst, p.Text)
+	case kvpack.Int:
+		return strconv.AppendInt(dst, p.Int(), 10)
+	case kvpack.Double:
+		return AppendFloat(dst, p.Double())
+	case kvpack.Bool:
+		return strconv.AppendBool(dst, p.Bool())
+	case kvpack.Bytes:
+		dst = append(dst, '"')
+		// Read only: base64 does not keep or change its input.
+		dst = base64.StdEncoding.AppendEncode(dst, unsafe.Slice(unsafe.StringData(p.Text), len(p.Text)))
+		return append(dst, '"')
+	case kvpack.Map:
+		return appendPackedMap(dst, p)
+	}
+	return append(dst, "null"...)
+}
+
+// appendPackedMap writes a packed map of strings as appendMap writes the
+// same map in an attribute. It may allocate, as appendMap does.
+func appendPackedMap(dst []byte, p *kvpack.Pair) []byte {
+	type entry struct{ k, v string }
+	entries := make([]entry, 0, p.Len())
+	it := p.Entries()
+	for k, v, ok := it.Next(); ok; k, v, ok = it.Next() {
+		entries = append(entries, entry{k, v})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.k, b.k) })
+	dst = append(dst, '{')
+	for i, en := range entries {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, en.k)
+		dst = append(dst, ':')
+		dst = AppendString(dst, en.v)
+	}
+	return append(dst, '}')
 }
 
 // appendMap writes m with its keys sorted, as encoding/json does for a Go

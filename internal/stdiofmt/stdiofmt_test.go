@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 func TestAppendString(t *testing.T) {
@@ -66,15 +69,17 @@ func TestAppendFloat(t *testing.T) {
 
 // TestLayouts covers what the conformance data does not: empty names and
 // field lists, value kinds the rules engine does not emit, times carried in
-// the Body, and `value` placement.
+// the Body, and `value` placement. Each case runs in both forms, except
+// those with values the packed form cannot hold.
 func TestLayouts(t *testing.T) {
 	ts := time.Date(2020, 7, 1, 10, 0, 0, 123456789, time.UTC)
 	tests := []struct {
-		name    string
-		kind    Kind
-		console bool
-		build   func(lr plog.LogRecord)
-		want    string
+		name           string
+		kind           Kind
+		console        bool
+		build          func(lr plog.LogRecord)
+		want           string
+		attributesOnly bool
 	}{
 		{
 			name:  "no fields",
@@ -154,6 +159,43 @@ func TestLayouts(t *testing.T) {
 			want: `{"level":"warn","time":"0001-01-01T00:00:00.000000Z","instance":"m","value":2.5,"a":"a","b":"b","z":"z"}` + "\n",
 		},
 		{
+			name: "metric with value among sorted dimensions",
+			kind: Metric,
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("m")
+				a := lr.Attributes()
+				a.PutStr("a", "a")
+				a.PutInt("value", 1)
+				a.PutStr("z", "z")
+			},
+			want: `{"level":"warn","time":"0001-01-01T00:00:00.000000Z","instance":"m","value":1,"a":"a","z":"z"}` + "\n",
+		},
+		{
+			name:    "metric with value in front, dimensions unsorted",
+			kind:    Metric,
+			console: true,
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("m")
+				a := lr.Attributes()
+				a.PutInt("value", 1)
+				a.PutStr("b", "b")
+				a.PutStr("a", "a")
+			},
+			want: "0001-01-01T00:00:00.000000Z\twarn\tm\t{\"value\": 1, \"a\": \"a\", \"b\": \"b\"}\n",
+		},
+		{
+			name: "metric in output order",
+			kind: Metric,
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("m")
+				a := lr.Attributes()
+				a.PutInt("value", 1)
+				a.PutStr("a", "a")
+				a.PutStr("value", "a dimension after the value")
+			},
+			want: `{"level":"warn","time":"0001-01-01T00:00:00.000000Z","instance":"m","value":"a dimension after the value","a":"a"}` + "\n",
+		},
+		{
 			name: "metric without value",
 			kind: Metric,
 			build: func(lr plog.LogRecord) {
@@ -182,12 +224,20 @@ func TestLayouts(t *testing.T) {
 				m := a.PutEmptyMap("map")
 				m.PutStr("C", "D")
 				m.PutStr("A", "B<&>")
-				s := a.PutEmptySlice("slice")
-				s.AppendEmpty().SetInt(1)
-				s.AppendEmpty().SetStr("x")
 				a.PutDouble("nan", math.NaN())
 			},
-			want: `{"level":"info","time":"0001-01-01T00:00:00.000000Z","instance":"e","bytes":"Yg==","empty":null,"map":{"A":"B<&>","C":"D"},"nan":"NaN","slice":[1,"x"]}` + "\n",
+			want: `{"level":"info","time":"0001-01-01T00:00:00.000000Z","instance":"e","bytes":"Yg==","empty":null,"map":{"A":"B<&>","C":"D"},"nan":"NaN"}` + "\n",
+		},
+		{
+			name: "slice",
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("e")
+				s := lr.Attributes().PutEmptySlice("slice")
+				s.AppendEmpty().SetInt(1)
+				s.AppendEmpty().SetStr("x")
+			},
+			want:           `{"level":"info","time":"0001-01-01T00:00:00.000000Z","instance":"e","slice":[1,"x"]}` + "\n",
+			attributesOnly: true,
 		},
 		{
 			name:    "nested values stay compact in console",
@@ -196,20 +246,72 @@ func TestLayouts(t *testing.T) {
 				lr.SetEventName("e")
 				m := lr.Attributes().PutEmptyMap("map")
 				m.PutStr("A", "B")
+				m.PutStr("C", "1")
+				lr.Attributes().PutEmptyMap("none")
+			},
+			want: "0001-01-01T00:00:00.000000Z\tinfo\te\t{\"map\": {\"A\":\"B\",\"C\":\"1\"}, \"none\": {}}\n",
+		},
+		{
+			name:    "nested numbers",
+			console: true,
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("e")
+				m := lr.Attributes().PutEmptyMap("map")
+				m.PutStr("A", "B")
 				m.PutInt("C", 1)
 			},
-			want: "0001-01-01T00:00:00.000000Z\tinfo\te\t{\"map\": {\"A\":\"B\",\"C\":1}}\n",
+			want:           "0001-01-01T00:00:00.000000Z\tinfo\te\t{\"map\": {\"A\":\"B\",\"C\":1}}\n",
+			attributesOnly: true,
+		},
+		{
+			name: "an empty key is a field",
+			build: func(lr plog.LogRecord) {
+				lr.SetEventName("e")
+				instancerecord.SetTime(lr, time.Unix(0, -1000))
+				lr.Attributes().PutStr("", "x")
+				lr.Attributes().PutStr("a", "y")
+			},
+			want: `{"level":"info","time":"1969-12-31T23:59:59.999999Z","instance":"e","":"x","a":"y"}` + "\n",
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := istioconfig.DefaultStdioParams()
-			p.OutputAsJSON = !tt.console
-			p.MetricLevel = istioconfig.LevelWarning
+		for _, enc := range instancerecordtest.Encodings {
+			if tt.attributesOnly && enc == instancerecord.EncodingPacked {
+				continue
+			}
+			t.Run(tt.name+"/"+enc, func(t *testing.T) {
+				p := istioconfig.DefaultStdioParams()
+				p.OutputAsJSON = !tt.console
+				p.MetricLevel = istioconfig.LevelWarning
+				lr := plog.NewLogRecord()
+				tt.build(lr)
+				require.NoError(t, instancerecordtest.Encode(lr, enc))
+				var e Encoder
+				assert.Equal(t, tt.want, string(e.AppendRecord(nil, lr, tt.kind, &p)))
+			})
+		}
+	}
+}
+
+// A Bytes Body that is not a whole packed buffer does not make a record
+// packed: it is written from its attributes, as before packing existed.
+func TestBytesBodyThatIsNotPacked(t *testing.T) {
+	good := kvpack.AppendStr(kvpack.Begin(nil), "packed", "yes")
+	for name, body := range map[string][]byte{
+		"other version": {2, byte(kvpack.Str), 1, 'k', 0},
+		"cut short":     good[:len(good)-1],
+		"plain bytes":   []byte("\x01\xff\xff"),
+	} {
+		t.Run(name, func(t *testing.T) {
 			lr := plog.NewLogRecord()
-			tt.build(lr)
+			lr.SetEventName("e")
+			instancerecord.SetTime(lr, time.Date(2020, 7, 1, 10, 0, 0, 0, time.UTC))
+			lr.Attributes().PutStr("attr", "x")
+			lr.Body().SetEmptyBytes().FromRaw(body)
+			p := istioconfig.DefaultStdioParams()
 			var e Encoder
-			assert.Equal(t, tt.want, string(e.AppendRecord(nil, lr, tt.kind, &p)))
+			assert.Equal(t, `{"level":"info","time":"2020-07-01T10:00:00.000000Z","instance":"e","attr":"x"}`+"\n",
+				string(e.AppendRecord(nil, lr, LogEntry, &p)))
 		})
 	}
 }
