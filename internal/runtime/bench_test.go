@@ -12,7 +12,7 @@ import (
 
 // benchSnapshot is the embedded default telemetry config, optionally without
 // its stdio (accesslog) rules.
-func benchSnapshot(b *testing.B, withLogs bool) *istioconfig.Snapshot {
+func benchSnapshot(b testing.TB, withLogs bool) *istioconfig.Snapshot {
 	data, err := istioconfig.Profile("istio-1.1")
 	if err != nil {
 		b.Fatal(err)
@@ -33,14 +33,14 @@ func benchSnapshot(b *testing.B, withLogs bool) *istioconfig.Snapshot {
 
 // BenchmarkDispatch sends one realistic Bookinfo HTTP report at a time through
 // the default config: promhttp's 4 metrics, plus the accesslog entry in the
-// Logs variant. ns/op is per bag.
+// Logs variants (as attributes, or packed). ns/op is per bag.
 func BenchmarkDispatch(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		logs bool
-	}{{"PrometheusRules", false}, {"WithAccessLog", true}} {
+		name         string
+		logs, packed bool
+	}{{"PrometheusRules", false, false}, {"WithAccessLog", true, false}, {"WithAccessLogPacked", true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := New(benchSnapshot(b, tc.logs), Options{})
+			e := New(benchSnapshot(b, tc.logs), Options{PackedRecords: tc.packed})
 			g := bookinfo.NewGenerator(bookinfo.Options{Seed: 1, Enriched: true, MTLS: true})
 			var batches []plog.Logs
 			for range 8 {

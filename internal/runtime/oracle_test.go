@@ -135,7 +135,7 @@ func replay(t *testing.T, c *oracle.Case) (*Engine, plog.Logs) {
 	t.Helper()
 	snap := loadSnapshot(t, oracle.ConfigPath(oracle.Dir(), c.Name))
 	clock := time.Date(2020, 7, 1, 10, 0, 0, 0, time.UTC)
-	e := New(snap, Options{Now: func() time.Time { return clock }})
+	e := New(snap, Options{Now: func() time.Time { return clock }, PackedRecords: packedRecords})
 	out := plog.NewLogs()
 	var acc bookinfo.Bag
 	var batch []bookinfo.Bag

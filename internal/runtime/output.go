@@ -3,6 +3,7 @@ package runtime
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
@@ -18,6 +19,7 @@ type batchOutput struct {
 	hasRL  bool
 	scopes []plog.ScopeLogs
 	has    []bool
+	arena  arena // Bodies of packed records
 }
 
 func (o *batchOutput) resize(n int) {
@@ -28,6 +30,7 @@ func (o *batchOutput) resize(n int) {
 func (o *batchOutput) begin(out plog.Logs) {
 	o.logs, o.hasRL = out, false
 	clear(o.has)
+	o.arena.newCall()
 }
 
 func (o *batchOutput) scope(g *group) plog.ScopeLogs {
@@ -46,6 +49,48 @@ func (o *batchOutput) scope(g *group) plog.ScopeLogs {
 }
 
 func (o *batchOutput) end() { o.logs = plog.Logs{} }
+
+// arena holds the Bodies of packed records. Records keep referencing their
+// bytes after Dispatch returns (exporters queue them), so the arena only
+// appends: bytes once handed out are never written again, and a full chunk is
+// left to the records in it for a new one. Only the unused tail of a chunk
+// carries over to the next Dispatch call. Chunks are sized by what the
+// previous call wrote, so a batch costs about one allocation, not one per
+// record.
+type arena struct {
+	packer
+	chunk []byte // len: the bytes handed out
+	used  int    // bytes handed out in this Dispatch call
+	last  int    // and in the previous one
+}
+
+const (
+	minChunk = 16 << 10
+	maxChunk = 1 << 20
+)
+
+func (a *arena) newCall() { a.last, a.used = a.used, 0 }
+
+// begin returns an empty buffer with room for at least n bytes, which the
+// caller appends a record to and hands to commit.
+func (a *arena) begin(n int) []byte {
+	if a.chunk == nil || cap(a.chunk)-len(a.chunk) < n {
+		size := min(max(2*a.last, minChunk), maxChunk)
+		a.chunk = make([]byte, 0, max(size, n))
+	}
+	return a.chunk[len(a.chunk):len(a.chunk)]
+}
+
+// commit takes buf, grown from what begin returned, as a record's Body and
+// returns it capped, so that appending to it cannot reach the next record.
+// A buf that outgrew its room was moved by append and is its own.
+func (a *arena) commit(buf []byte) []byte {
+	if room := a.chunk[len(a.chunk):cap(a.chunk)]; len(buf) <= len(room) && unsafe.SliceData(buf) == unsafe.SliceData(room) {
+		a.chunk = a.chunk[:len(a.chunk)+len(buf)]
+	}
+	a.used += len(buf)
+	return buf[:len(buf):len(buf)]
+}
 
 // Stats counts what the engine did; the components export them as the
 // collector's own telemetry.

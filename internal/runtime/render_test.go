@@ -2,15 +2,21 @@ package runtime
 
 import (
 	"math"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Cases from mixer-semantics.md §e and the oracle case
@@ -102,4 +108,98 @@ func TestNumericValue(t *testing.T) {
 		_, err := numericValue(tt.v)
 		assert.EqualError(t, err, tt.want)
 	}
+}
+
+// appendIP must print exactly what net.IP.String prints, which Mixer used.
+func TestAppendIP(t *testing.T) {
+	ips := [][]byte{
+		nil, {}, {1}, {1, 2, 3}, {1, 2, 3, 4, 5}, make([]byte, 15), make([]byte, 17), make([]byte, 32),
+		{10, 1, 2, 3}, {0, 0, 0, 0}, {255, 255, 255, 255},
+		net.ParseIP("10.4.5.6"), // 16 bytes, IPv4-mapped
+		net.ParseIP("::ffff:0.0.0.0"), net.ParseIP("::"), net.ParseIP("::1"), net.ParseIP("::10.1.2.3"),
+		net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8:0:0:1:0:0:1"), net.ParseIP("fe80::1:0:0:0"),
+		net.ParseIP("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), net.ParseIP("0:0:0:0:0:fffe:a01:203"),
+		{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3},
+		{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 10, 1, 2, 3},
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		n := []int{4, 16, 16, rng.IntN(20)}[rng.IntN(4)]
+		ip := make([]byte, n)
+		for i := range ip {
+			// Mostly zeros and 0xff, so that runs of zero groups and the
+			// IPv4-mapped prefix come up often.
+			switch rng.IntN(4) {
+			case 0:
+				ip[i] = byte(rng.IntN(256))
+			case 1:
+				ip[i] = 0xff
+			}
+		}
+		if n == 16 && rng.IntN(4) == 0 {
+			copy(ip, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff})
+		}
+		ips = append(ips, ip)
+	}
+	for _, ip := range ips {
+		if got, want := string(appendIP([]byte("x"), ip)), "x"+net.IP(ip).String(); got != want {
+			t.Fatalf("%v: got %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// packedValues are values of every type and their rendering edge cases.
+func packedValues() []attribute.Value {
+	return []attribute.Value{
+		{},
+		attribute.StringValue(""), attribute.StringValue("x\"y"), attribute.DNSNameValue("a.b."),
+		attribute.EmailValue("a@b"), attribute.URIValue("http://x/"),
+		attribute.Int64Value(math.MinInt64), attribute.Int64Value(200),
+		attribute.DoubleValue(math.Inf(-1)), attribute.DoubleValue(-0.25),
+		attribute.BoolValue(true), attribute.BoolValue(false),
+		attribute.TimestampValue(time.Time{}), attribute.TimestampValue(time.Unix(0, -1)),
+		attribute.TimestampValue(time.Date(2020, 7, 1, 10, 0, 0, 123456789, time.FixedZone("x", 3600))),
+		attribute.DurationValue(0), attribute.DurationValue(math.MinInt64), attribute.DurationValue(math.MaxInt64),
+		attribute.DurationValue(1500 * time.Nanosecond), attribute.DurationValue(-90 * time.Minute),
+		attribute.IPValue([]byte{10, 1, 2, 3}), attribute.IPValue(net.ParseIP("10.4.5.6")),
+		attribute.IPValue(net.ParseIP("2001:db8::1")), attribute.IPValue([]byte{1, 2, 3}), attribute.IPValue(nil),
+		attribute.StringMapValue(attribute.NewStringMap("z", "x y&z=w", "a", "1")),
+		attribute.StringMapValue(attribute.NewStringMap()), attribute.StringMapValue(nil),
+	}
+}
+
+// The packer gives each value the kind and text putVariable and
+// putDimension give it, and allocates nothing doing so.
+func TestPackerMatchesAttributes(t *testing.T) {
+	var pk packer
+	for _, dimension := range []bool{false, true} {
+		m := pcommon.NewMap()
+		buf := kvpack.Begin(nil)
+		for i, v := range packedValues() {
+			key := strconv.Itoa(i)
+			if dimension {
+				putDimension(m, key, v)
+				buf = pk.dimension(buf, key, v)
+			} else {
+				putVariable(m, key, v)
+				buf = pk.variable(buf, key, v)
+			}
+		}
+		lr := plog.NewLogRecord()
+		lr.SetTimestamp(1)
+		instancerecord.SetPacked(lr, buf)
+		got, err := instancerecordtest.Fields(lr)
+		require.NoError(t, err)
+		assert.Equal(t, m.AsRaw(), got, "dimension=%v", dimension)
+	}
+
+	buf := make([]byte, 0, 4096)
+	values := packedValues()
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		buf = buf[:0]
+		for _, v := range values {
+			buf = pk.variable(buf, "k", v)
+			buf = pk.dimension(buf, "k", v)
+		}
+	}))
 }
