@@ -8,12 +8,19 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
 // BenchmarkPushLogs measures one batch of 100 accesslog-sized records (41
 // variables, 1.85 kB a line) through grouping, encoding and the write.
-func BenchmarkPushLogs(b *testing.B) {
+func BenchmarkPushLogs(b *testing.B) { benchmarkPushLogs(b, instancerecord.EncodingAttributes) }
+
+// BenchmarkPushLogsPacked is the same batch with the records packed, as the
+// rules engine writes them with record_encoding: packed.
+func BenchmarkPushLogsPacked(b *testing.B) { benchmarkPushLogs(b, instancerecord.EncodingPacked) }
+
+func benchmarkPushLogs(b *testing.B, enc string) {
 	recs := make([]record, 100)
 	for i := range recs {
 		r := record{instance: "accesslog.logentry.istio-system", severity: "Info", time: t0}
@@ -26,6 +33,8 @@ func BenchmarkPushLogs(b *testing.B) {
 		}
 		recs[i] = r
 	}
+	recordEncoding = enc
+	defer func() { recordEncoding = instancerecord.EncodingAttributes }()
 	ld := buildLogs(stdioScope("handler.stdio.istio-system", recs...))
 	e := newStdioExporter(createDefaultConfig().(*Config), zap.NewNop())
 	e.stdout = io.Discard

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
@@ -123,6 +124,22 @@ type kv struct {
 	v any
 }
 
+// recordEncoding is the form buildLogs writes records in.
+var recordEncoding = instancerecord.EncodingAttributes
+
+// forEachEncoding runs fn with buildLogs writing each form of instance
+// records in turn: both must give the same bytes.
+func forEachEncoding(t *testing.T, fn func(t *testing.T)) {
+	for _, enc := range instancerecordtest.Encodings {
+		t.Run(enc, func(t *testing.T) {
+			recordEncoding = enc
+			defer func() { recordEncoding = instancerecord.EncodingAttributes }()
+			fn(t)
+		})
+	}
+}
+
+// buildLogs builds the records of scopes in the form recordEncoding names.
 func buildLogs(scopes ...scope) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -154,6 +171,9 @@ func buildLogs(scopes ...scope) plog.Logs {
 			}
 		}
 	}
+	if err := instancerecordtest.EncodeLogs(ld, recordEncoding); err != nil {
+		panic(err)
+	}
 	return ld
 }
 
@@ -184,7 +204,9 @@ func params(mod func(p *istioconfig.StdioParams)) istioconfig.StdioParams {
 	return p
 }
 
-func TestLayoutsAndStreams(t *testing.T) {
+func TestLayoutsAndStreams(t *testing.T) { forEachEncoding(t, testLayoutsAndStreams) }
+
+func testLayoutsAndStreams(t *testing.T) {
 	te := newTestExporter(t, hostWith(fakeSource{
 		"json.stdio.istio-system":    params(nil),
 		"console.stdio.istio-system": params(func(p *istioconfig.StdioParams) { p.OutputAsJSON = false; p.LogStream = istioconfig.StreamStderr }),
@@ -200,7 +222,9 @@ func TestLayoutsAndStreams(t *testing.T) {
 
 // TestSeverityLevels follows case stdio-console-and-metric-lines of the
 // Mixer oracle: a severity_levels map replaces the default map.
-func TestSeverityLevels(t *testing.T) {
+func TestSeverityLevels(t *testing.T) { forEachEncoding(t, testSeverityLevels) }
+
+func testSeverityLevels(t *testing.T) {
 	te := newTestExporter(t, hostWith(fakeSource{
 		"default.stdio.istio-system": params(nil),
 		"only-warning.stdio.istio-system": params(func(p *istioconfig.StdioParams) {
@@ -218,7 +242,9 @@ func TestSeverityLevels(t *testing.T) {
 	assertGolden(t, "severity-levels", te.out.Bytes())
 }
 
-func TestMetricLines(t *testing.T) {
+func TestMetricLines(t *testing.T) { forEachEncoding(t, testMetricLines) }
+
+func testMetricLines(t *testing.T) {
 	te := newTestExporter(t, hostWith(fakeSource{
 		"metrics.stdio.istio-system": params(func(p *istioconfig.StdioParams) {
 			p.MetricLevel = istioconfig.LevelError
@@ -241,7 +267,9 @@ func TestMetricLines(t *testing.T) {
 		string(te.out.Bytes()))
 }
 
-func TestFileOutput(t *testing.T) {
+func TestFileOutput(t *testing.T) { forEachEncoding(t, testFileOutput) }
+
+func testFileOutput(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mixer.log")
 	require.NoError(t, os.WriteFile(path, []byte("earlier line\n"), 0o600))
@@ -280,7 +308,9 @@ func umask(t *testing.T) os.FileMode {
 	return 0o644 &^ info.Mode().Perm()
 }
 
-func TestRotatedFileOutput(t *testing.T) {
+func TestRotatedFileOutput(t *testing.T) { forEachEncoding(t, testRotatedFileOutput) }
+
+func testRotatedFileOutput(t *testing.T) {
 	dir := t.TempDir()
 	// lumberjack creates missing directories, as it did for Mixer.
 	path := filepath.Join(dir, "sub", "mixer.log")
@@ -347,7 +377,9 @@ func TestRotationMegabytes(t *testing.T) {
 // TestFailingOutput: a handler whose file cannot be opened fails the batch
 // for its own records only; the other handlers' lines are written, and a
 // retry of the returned data writes the rest once the path works.
-func TestFailingOutput(t *testing.T) {
+func TestFailingOutput(t *testing.T) { forEachEncoding(t, testFailingOutput) }
+
+func testFailingOutput(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.log")
 	bad := filepath.Join(dir, "missing", "bad.log")
@@ -412,6 +444,10 @@ func TestFilePathNamesAStream(t *testing.T) {
 }
 
 func TestOtherAdaptersAndUnknownHandlers(t *testing.T) {
+	forEachEncoding(t, testOtherAdaptersAndUnknownHandlers)
+}
+
+func testOtherAdaptersAndUnknownHandlers(t *testing.T) {
 	te := newTestExporter(t, hostWith(fakeSource{}))
 	ld := buildLogs(
 		scope{handler: "fluentd.fluentd.istio-system", adapter: "fluentd", template: "logentry", records: []record{newlog("info", 0)}},
@@ -444,6 +480,10 @@ func TestStartWithoutSource(t *testing.T) {
 }
 
 func TestConcurrentBatchesKeepLinesWhole(t *testing.T) {
+	forEachEncoding(t, testConcurrentBatchesKeepLinesWhole)
+}
+
+func testConcurrentBatchesKeepLinesWhole(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.log")
 	te := newTestExporter(t, hostWith(fakeSource{
 		"c.stdio.istio-system": params(func(p *istioconfig.StdioParams) {
@@ -479,7 +519,9 @@ func TestShutdown(t *testing.T) {
 
 // TestFactory runs the exporter the way the collector does: through the
 // factory, exporterhelper and its queue, with the params from an extension.
-func TestFactory(t *testing.T) {
+func TestFactory(t *testing.T) { forEachEncoding(t, testFactory) }
+
+func testFactory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "factory.log")
 	f := NewFactory()
 	assert.Equal(t, componentType, f.Type())
