@@ -2,9 +2,12 @@ package istiorulesconnector // import "github.com/otelcol-istio/otelcol-istio/co
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 )
 
 // Config configures the istio_rules connector.
@@ -17,7 +20,11 @@ type Config struct {
 	// MaxSeriesPerMetric caps the series of each metric (0: no cap); new
 	// series beyond it are dropped and counted.
 	MaxSeriesPerMetric int `mapstructure:"max_series_per_metric"`
-	_                  struct{}
+	// RecordEncoding is the form of the instance records on the logs
+	// output: `attributes` (one attribute per variable, DESIGN §3.3; the
+	// default) or `packed` (one Bytes body, read by istio_stdio only).
+	RecordEncoding string `mapstructure:"record_encoding"`
+	_              struct{}
 }
 
 // Validate checks the configuration.
@@ -31,6 +38,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeriesPerMetric < 0 {
 		errs = append(errs, errors.New("max_series_per_metric: must not be negative"))
+	}
+	switch c.RecordEncoding {
+	case instancerecord.EncodingAttributes, instancerecord.EncodingPacked:
+	default:
+		errs = append(errs, fmt.Errorf("record_encoding: %q is not one of %q, %q",
+			c.RecordEncoding, instancerecord.EncodingAttributes, instancerecord.EncodingPacked))
 	}
 	return errors.Join(errs...)
 }

@@ -23,8 +23,13 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(componentType), want: createDefaultConfig().(*Config)},
 		{id: component.NewIDWithName(componentType, "custom"), want: &Config{
-			Config: component.MustNewIDWithName("istio_config", "mesh"), FlushInterval: 10 * time.Second, MaxSeriesPerMetric: 500}},
+			Config: component.MustNewIDWithName("istio_config", "mesh"), FlushInterval: 10 * time.Second, MaxSeriesPerMetric: 500,
+			RecordEncoding: "attributes"}},
+		{id: component.NewIDWithName(componentType, "packed"), want: &Config{
+			Config: component.MustNewID("istio_config"), FlushInterval: 5 * time.Second, MaxSeriesPerMetric: 10000,
+			RecordEncoding: "packed"}},
 		{id: component.NewIDWithName(componentType, "bad"), wantErr: "flush_interval: must be positive\nmax_series_per_metric: must not be negative"},
+		{id: component.NewIDWithName(componentType, "bad_encoding"), wantErr: `record_encoding: "gzip" is not one of "attributes", "packed"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

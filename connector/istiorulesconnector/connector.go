@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
 )
 
@@ -64,6 +65,7 @@ func (c *core) start(host component.Host) error {
 		MaxSeriesPerMetric: c.cfg.MaxSeriesPerMetric,
 		Logger:             c.set.Logger,
 		SkipPrometheus:     c.metrics == nil,
+		PackedRecords:      c.cfg.RecordEncoding == instancerecord.EncodingPacked,
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
+	"github.com/otelcol-istio/otelcol-istio/internal/stdiofmt"
 )
 
 // host offers extensions to the components under test.
@@ -178,9 +181,28 @@ func TestSeedDoubleRequestCount(t *testing.T) {
 	assert.Equal(t, 0, p.lsink.LogRecordCount(), "no log rules configured")
 }
 
+// forEachEncoding runs fn once per record_encoding.
+func forEachEncoding(t *testing.T, fn func(t *testing.T, enc string)) {
+	for _, enc := range instancerecordtest.Encodings {
+		t.Run(enc, func(t *testing.T) { fn(t, enc) })
+	}
+}
+
+func withEncoding(enc string) func(*Config) { return func(c *Config) { c.RecordEncoding = enc } }
+
+// fields reads the variables of an instance record in either form.
+func fields(t *testing.T, lr plog.LogRecord) map[string]any {
+	t.Helper()
+	f, err := instancerecordtest.Fields(lr)
+	require.NoError(t, err)
+	return f
+}
+
 // Seed task "Collecting logs": one newlog entry per report.
-func TestSeedNewLog(t *testing.T) {
-	p := startConnector(t, startConfig(t, seedPath("log-entry.yaml")), nil)
+func TestSeedNewLog(t *testing.T) { forEachEncoding(t, testSeedNewLog) }
+
+func testSeedNewLog(t *testing.T, enc string) {
+	p := startConnector(t, startConfig(t, seedPath("log-entry.yaml")), withEncoding(enc))
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 2, Enriched: true})
 	bags := append(g.Next(), g.Next()...)
 	p.send(t, bags)
@@ -205,12 +227,15 @@ func TestSeedNewLog(t *testing.T) {
 		"responseSize": size.Int64(),
 		"source":       "istio-ingressgateway",
 		"user":         "unknown",
-	}, lr.Attributes().AsRaw())
+	}, fields(t, lr))
+	assert.Equal(t, enc == instancerecord.EncodingPacked, instancerecord.IsPacked(lr))
 }
 
 // The walkthrough's variant that logs only requests for details.
-func TestSeedNewLogDetailsOnly(t *testing.T) {
-	p := startConnector(t, startConfig(t, seedPath("log-entry-details.yaml")), nil)
+func TestSeedNewLogDetailsOnly(t *testing.T) { forEachEncoding(t, testSeedNewLogDetailsOnly) }
+
+func testSeedNewLogDetailsOnly(t *testing.T, enc string) {
+	p := startConnector(t, startConfig(t, seedPath("log-entry-details.yaml")), withEncoding(enc))
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 3, Enriched: true})
 	for range 5 {
 		p.send(t, g.Next())
@@ -219,15 +244,16 @@ func TestSeedNewLogDetailsOnly(t *testing.T) {
 	for _, ld := range p.lsink.AllLogs() {
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 		for i := 0; i < lrs.Len(); i++ {
-			v, _ := lrs.At(i).Attributes().Get("destination")
-			assert.Equal(t, "details", v.Str())
+			assert.Equal(t, "details", fields(t, lrs.At(i))["destination"])
 		}
 	}
 }
 
 // The embedded default telemetry config on Bookinfo HTTP and TCP traffic.
-func TestDefaultTelemetry(t *testing.T) {
-	p := startConnector(t, startConfig(t, istioconfigextension.SourceConfig{Embedded: "istio-1.1"}), nil)
+func TestDefaultTelemetry(t *testing.T) { forEachEncoding(t, testDefaultTelemetry) }
+
+func testDefaultTelemetry(t *testing.T, enc string) {
+	p := startConnector(t, startConfig(t, istioconfigextension.SourceConfig{Embedded: "istio-1.1"}), withEncoding(enc))
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 4, Enriched: true, MTLS: true})
 	http := 0
 	for range 6 {
@@ -286,6 +312,60 @@ func TestDefaultTelemetry(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{"accesslog.logentry.istio-system": http, "tcpaccesslog.logentry.istio-system": len(tcp)}, counts)
+}
+
+// Both record encodings give the same stdio lines for the same traffic on
+// the default config: HTTP and TCP reports, mTLS, every variable type.
+func TestRecordEncodingsWriteTheSameLines(t *testing.T) {
+	h := startConfig(t, istioconfigextension.SourceConfig{Embedded: "istio-1.1"})
+	f := NewFactory()
+	var sinks []*consumertest.LogsSink
+	var sides []*side
+	for _, enc := range instancerecordtest.Encodings {
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.RecordEncoding = enc
+		set := connectortest.NewNopSettings(f.Type())
+		set.ID = component.NewIDWithName(f.Type(), enc) // one core each
+		sink := new(consumertest.LogsSink)
+		c, err := f.CreateLogsToLogs(context.Background(), set, cfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, c.Start(context.Background(), h))
+		t.Cleanup(func() { assert.NoError(t, c.Shutdown(context.Background())) })
+		sinks, sides = append(sinks, sink), append(sides, c.(*side))
+	}
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 9, Enriched: true, MTLS: true})
+	batches := [][]bookinfo.Bag{g.TCPConnection()}
+	for range 4 {
+		batches = append(batches, g.Next())
+	}
+	reports := 0
+	for _, bags := range batches {
+		reports += len(bags)
+		for _, c := range sides {
+			require.NoError(t, c.ConsumeLogs(context.Background(), bagsToLogs(bags)))
+		}
+	}
+	var lines [2]string
+	for i, sink := range sinks {
+		snap := sides[i].core.engine().Snapshot()
+		var enc stdiofmt.Encoder
+		var buf []byte
+		for _, ld := range sink.AllLogs() {
+			for _, rl := range ld.ResourceLogs().All() {
+				for _, sl := range rl.ScopeLogs().All() {
+					params := snap.Handlers[sl.Scope().Name()].Stdio
+					require.NotNil(t, params, sl.Scope().Name())
+					for _, lr := range sl.LogRecords().All() {
+						require.Equal(t, i == 1, instancerecord.IsPacked(lr))
+						buf = enc.AppendRecord(buf, lr, stdiofmt.KindOf(sl.Scope()), params)
+					}
+				}
+			}
+		}
+		lines[i] = string(buf)
+	}
+	assert.Equal(t, lines[0], lines[1])
+	assert.Equal(t, reports, strings.Count(lines[1], "\n"), "a line per report")
 }
 
 // A reload keeps the series of metrics whose definition is unchanged and

@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 )
 
 var componentType = component.MustNewType("istio_rules")
@@ -23,6 +25,7 @@ func createDefaultConfig() component.Config {
 		Config:             component.MustNewID("istio_config"),
 		FlushInterval:      5 * time.Second,
 		MaxSeriesPerMetric: 10000,
+		RecordEncoding:     instancerecord.EncodingAttributes,
 	}
 }
 
