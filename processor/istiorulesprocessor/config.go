@@ -2,8 +2,11 @@ package istiorulesprocessor // import "github.com/otelcol-istio/otelcol-istio/pr
 
 import (
 	"errors"
+	"fmt"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 )
 
 // Config configures the istio_rules processor.
@@ -14,13 +17,24 @@ type Config struct {
 	// KeepAttributes keeps the attribute-bag records next to the instance
 	// records produced from them; by default they are replaced.
 	KeepAttributes bool `mapstructure:"keep_attributes"`
+	// RecordEncoding is the form of the instance records: `attributes` (one
+	// attribute per variable, DESIGN §3.3; the default) or `packed` (one
+	// Bytes body, read by istio_stdio only).
+	RecordEncoding string `mapstructure:"record_encoding"`
 	_              struct{}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.Config.Type().String() == "" {
-		return errors.New("config: the istio_config extension to use must be set")
+		errs = append(errs, errors.New("config: the istio_config extension to use must be set"))
 	}
-	return nil
+	switch c.RecordEncoding {
+	case instancerecord.EncodingAttributes, instancerecord.EncodingPacked:
+	default:
+		errs = append(errs, fmt.Errorf("record_encoding: %q is not one of %q, %q",
+			c.RecordEncoding, instancerecord.EncodingAttributes, instancerecord.EncodingPacked))
+	}
+	return errors.Join(errs...)
 }

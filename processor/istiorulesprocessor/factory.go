@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 )
 
 var componentType = component.MustNewType("istio_rules")
@@ -18,7 +20,7 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{Config: component.MustNewID("istio_config")}
+	return &Config{Config: component.MustNewID("istio_config"), RecordEncoding: instancerecord.EncodingAttributes}
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {

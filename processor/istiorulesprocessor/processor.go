@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
 )
 
@@ -22,7 +23,11 @@ type rulesProcessor struct {
 }
 
 func (p *rulesProcessor) start(_ context.Context, host component.Host) error {
-	a, err := runtime.Attach(host, p.cfg.Config, runtime.Options{Logger: p.set.Logger, SkipPrometheus: true})
+	a, err := runtime.Attach(host, p.cfg.Config, runtime.Options{
+		Logger:         p.set.Logger,
+		SkipPrometheus: true,
+		PackedRecords:  p.cfg.RecordEncoding == instancerecord.EncodingPacked,
+	})
 	if err != nil {
 		return err
 	}

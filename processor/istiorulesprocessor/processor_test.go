@@ -18,6 +18,8 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/extension/istioconfigextension"
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 )
 
 type host struct {
@@ -28,6 +30,10 @@ type host struct {
 func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
 
 func start(t *testing.T, keep bool) (*consumertest.LogsSink, func(plog.Logs) error) {
+	return startWith(t, keep, instancerecord.EncodingAttributes)
+}
+
+func startWith(t *testing.T, keep bool, enc string) (*consumertest.LogsSink, func(plog.Logs) error) {
 	t.Helper()
 	ef := istioconfigextension.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*istioconfigextension.Config)
@@ -41,6 +47,7 @@ func start(t *testing.T, keep bool) (*consumertest.LogsSink, func(plog.Logs) err
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.KeepAttributes = keep
+	cfg.RecordEncoding = enc
 	sink := new(consumertest.LogsSink)
 	p, err := f.CreateLogs(context.Background(), processortest.NewNopSettings(f.Type()), cfg, sink)
 	require.NoError(t, err)
@@ -64,9 +71,20 @@ func input(t *testing.T) (plog.Logs, int) {
 }
 
 func TestReplacesBags(t *testing.T) {
-	sink, consume := start(t, false)
+	var entries [2][]map[string]any
+	for i, enc := range instancerecordtest.Encodings {
+		t.Run(enc, func(t *testing.T) { entries[i] = testReplacesBags(t, enc) })
+	}
+	assert.Equal(t, entries[0], entries[1], "both forms carry the same variables")
+}
+
+// testReplacesBags checks the records out of one batch and returns the
+// variables of the instance records.
+func testReplacesBags(t *testing.T, enc string) []map[string]any {
+	sink, consume := startWith(t, false, enc)
 	ld, n := input(t)
 	require.NoError(t, consume(ld))
+	var entries []map[string]any
 	got := map[string]int{}
 	for _, out := range sink.AllLogs() {
 		rls := out.ResourceLogs()
@@ -79,6 +97,11 @@ func TestReplacesBags(t *testing.T) {
 					name := lr.EventName()
 					if name == "" {
 						name = lr.Body().Str()
+					} else {
+						assert.Equal(t, enc == instancerecord.EncodingPacked, instancerecord.IsPacked(lr))
+						f, err := instancerecordtest.Fields(lr)
+						require.NoError(t, err)
+						entries = append(entries, f)
 					}
 					got[name]++
 				}
@@ -88,6 +111,7 @@ func TestReplacesBags(t *testing.T) {
 	assert.Equal(t, n, got["newlog.instance.istio-system"], "one entry per report")
 	assert.Equal(t, 1, got["not a bag"], "records that are not bags pass through")
 	assert.Zero(t, got[bagrecord.EventName], "bags are replaced")
+	return entries
 }
 
 func TestKeepAttributes(t *testing.T) {
