@@ -163,7 +163,10 @@ func (m *StringMap) Keys() []string {
 // String renders the map the way Mixer printed attribute.StringMap values:
 // "stringmap[a:1 b:2]", keys sorted, nothing escaped, "stringmap[]" when
 // empty. The rendering shows up in stdio output and error texts.
-func (m *StringMap) String() string { return string(m.AppendString(nil)) }
+func (m *StringMap) String() string {
+	var buf [128]byte
+	return string(m.AppendString(buf[:0]))
+}
 
 // AppendString appends what String returns to dst. It allocates nothing for
 // maps of up to 16 entries.

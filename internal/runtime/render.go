@@ -80,7 +80,10 @@ func putDimension(m pcommon.Map, key string, v attribute.Value) {
 // variableTime renders a TIMESTAMP variable. Mixer's stdio adapter stored it
 // in zap as int64 nanoseconds, so times outside about 1678–2262 wrap around
 // (year 1 prints as 1754-08-30T22:43:41.128654Z); the entry time does not.
-func variableTime(t time.Time) string { return string(appendVariableTime(nil, t)) }
+func variableTime(t time.Time) string {
+	var buf [64]byte
+	return string(appendVariableTime(buf[:0], t))
+}
 
 func appendVariableTime(dst []byte, t time.Time) []byte {
 	sec, nsec := t.Unix(), int64(t.Nanosecond())
