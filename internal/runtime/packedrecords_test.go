@@ -65,12 +65,20 @@ func TestOracleLogLines(t *testing.T) {
 // the params of snap's stdio handlers.
 func stdioLines(t *testing.T, snap *istioconfig.Snapshot, ld plog.Logs) []string {
 	t.Helper()
+	lines, err := writeLines(snap, ld)
+	require.NoError(t, err)
+	return lines
+}
+
+func writeLines(snap *istioconfig.Snapshot, ld plog.Logs) ([]string, error) {
 	var lines []string
 	var enc stdiofmt.Encoder
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			h := snap.Handlers[sl.Scope().Name()]
-			require.NotNil(t, h, "handler %s", sl.Scope().Name())
+			if h == nil {
+				return nil, fmt.Errorf("no handler %s", sl.Scope().Name())
+			}
 			p := h.Stdio
 			if p == nil {
 				p = &defaultStdio
@@ -81,7 +89,7 @@ func stdioLines(t *testing.T, snap *istioconfig.Snapshot, ld plog.Logs) []string
 			}
 		}
 	}
-	return lines
+	return lines, nil
 }
 
 var (
@@ -377,4 +385,38 @@ func TestPackedDispatchAllocations(t *testing.T) {
 	// and then, the batch's scope, and the arena's chunk.
 	assert.LessOrEqual(t, packed, 2.75)
 	assert.Greater(t, attrs, 41.0)
+}
+
+// Consumers read records while the engine goes on writing the next ones into
+// the same chunk: they never touch the same bytes (run with -race).
+func TestArenaConcurrentReaders(t *testing.T) {
+	snap := benchSnapshot(t, true)
+	e := New(snap, Options{PackedRecords: true})
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 5, Enriched: true})
+	var batches []plog.Logs
+	for range 10 {
+		batches = append(batches, bagLogs(g.Next()...))
+	}
+	outs := make(chan plog.Logs, 4)
+	done := make(chan []string)
+	go func() {
+		var lines []string
+		for out := range outs {
+			l, err := writeLines(snap, out)
+			assert.NoError(t, err)
+			lines = append(lines, l...)
+		}
+		done <- lines
+	}()
+	var want []string
+	for range 3 {
+		for _, ld := range batches {
+			out := plog.NewLogs()
+			e.Dispatch(ld, out)
+			want = append(want, stdioLines(t, snap, out)...)
+			outs <- out
+		}
+	}
+	close(outs)
+	assert.Equal(t, want, <-done)
 }
