@@ -180,7 +180,7 @@ func (e *Engine) explainInstance(inst *instance) InstanceFields {
 		return out
 	}
 	out.Fields = map[string]string{}
-	if inst.valueExpr != nil || (inst.ottl != nil && inst.ottl.value != nil) {
+	if inst.hasValue() {
 		out.Fields["value"] = inst.value.Type().String() + " " + string(appendLabel(nil, inst.value))
 	}
 	for i, d := range inst.dims {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord/instancerecordtest"
 	"github.com/otelcol-istio/otelcol-istio/internal/oracle"
 )
 
@@ -107,4 +108,22 @@ func oracleBag(t *testing.T) bookinfo.Bag {
 	bag, err := oracle.Bag(c.Reports[0])
 	require.NoError(t, err)
 	return bag
+}
+
+// An OTTL metric instance for a stdio handler has its value in the record,
+// in both record forms.
+func TestOTTLMetricInstanceValue(t *testing.T) {
+	snap := loadSnapshot(t, "testdata/ottl-metric-stdio.yaml")
+	require.NoError(t, snap.Err())
+	for _, packed := range []bool{false, true} {
+		e := New(snap, Options{PackedRecords: packed})
+		out := plog.NewLogs()
+		e.Dispatch(bagLogs(oracleBag(t)), out)
+		require.Equal(t, 1, out.LogRecordCount())
+		lr := out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+		fields, err := instancerecordtest.Fields(lr)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), fields["value"], "packed %v: %v", packed, fields)
+		assert.Contains(t, fields, "destination")
+	}
 }

@@ -325,12 +325,18 @@ func (inst *instance) appendRecord(lr plog.LogRecord, h *handler, now time.Time)
 	}
 	instancerecord.SetTime(lr, now)
 	attrs.EnsureCapacity(len(inst.dims) + 1)
-	if inst.valueExpr != nil {
+	if inst.hasValue() {
 		putDimension(attrs, instancerecord.MetricValueKey, inst.value)
 	}
 	for i := range inst.dims {
 		putDimension(attrs, inst.dims[i].name, inst.dimValues[i])
 	}
+}
+
+// hasValue reports whether a metric instance has a value expression, in
+// CEXL or in OTTL.
+func (inst *instance) hasValue() bool {
+	return inst.valueExpr != nil || (inst.ottl != nil && inst.ottl.value != nil)
 }
 
 // appendPacked writes the evaluated instance into lr in the packed form, with
@@ -352,7 +358,7 @@ func (inst *instance) appendPacked(lr plog.LogRecord, h *handler, now time.Time,
 		// dimension named `value` replaces the value where it stands, and
 		// one without a value (nothing to put) leaves it.
 		var value attribute.Value
-		if inst.valueExpr != nil {
+		if inst.hasValue() {
 			value = inst.value
 		}
 		if inst.valueDim >= 0 && !inst.dimValues[inst.valueDim].IsZero() {
