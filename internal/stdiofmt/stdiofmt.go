@@ -204,18 +204,7 @@ func (e *Encoder) appendTime(dst []byte, lr plog.LogRecord) []byte {
 func (e *Encoder) appendFields(dst []byte, console, metric bool) ([]byte, bool) {
 	if !e.packed {
 		for i := range e.fields {
-			if console {
-				if i > 0 {
-					dst = append(dst, ',', ' ')
-				}
-				dst = append(dst, '"')
-				dst = appendEscaped(dst, e.fields[i].key)
-				dst = append(dst, '"', ':', ' ')
-			} else {
-				dst = append(dst, ',', '"')
-				dst = appendEscaped(dst, e.fields[i].key)
-				dst = append(dst, '"', ':')
-			}
+			dst = appendFieldKey(dst, e.fields[i].key, i, console)
 			dst = appendValue(dst, e.fields[i].val)
 		}
 		return dst, true
@@ -242,21 +231,27 @@ func (e *Encoder) appendFields(dst []byte, console, metric bool) ([]byte, bool) 
 		default:
 			prev = p.Key
 		}
-		if console {
-			if i > 0 {
-				dst = append(dst, ',', ' ')
-			}
-			dst = append(dst, '"')
-			dst = appendEscaped(dst, p.Key)
-			dst = append(dst, '"', ':', ' ')
-		} else {
-			dst = append(dst, ',', '"')
-			dst = appendEscaped(dst, p.Key)
-			dst = append(dst, '"', ':')
-		}
+		dst = appendFieldKey(dst, p.Key, i, console)
 		dst = appendPair(dst, &p)
 	}
 	return dst, r.Err() == nil
+}
+
+// appendFieldKey appends the separator before field i and its quoted key:
+// `,"k":` in JSON (the fields follow the instance name), `"k": ` after `, `
+// in the console layout's object.
+func appendFieldKey(dst []byte, key string, i int, console bool) []byte {
+	if console {
+		if i > 0 {
+			dst = append(dst, ',', ' ')
+		}
+		dst = append(dst, '"')
+		dst = appendEscaped(dst, key)
+		return append(dst, '"', ':', ' ')
+	}
+	dst = append(dst, ',', '"')
+	dst = appendEscaped(dst, key)
+	return append(dst, '"', ':')
 }
 
 // appendSortedPairs appends the packed fields in output order, as
@@ -267,18 +262,7 @@ func (e *Encoder) appendSortedPairs(dst []byte, console, metric bool) ([]byte, b
 	}
 	for i, j := range e.order {
 		p := &e.pairs[j]
-		if console {
-			if i > 0 {
-				dst = append(dst, ',', ' ')
-			}
-			dst = append(dst, '"')
-			dst = appendEscaped(dst, p.Key)
-			dst = append(dst, '"', ':', ' ')
-		} else {
-			dst = append(dst, ',', '"')
-			dst = appendEscaped(dst, p.Key)
-			dst = append(dst, '"', ':')
-		}
+		dst = appendFieldKey(dst, p.Key, i, console)
 		dst = appendPair(dst, p)
 	}
 	return dst, true
