@@ -2,12 +2,11 @@ package istiorulesconnector // import "github.com/otelcol-istio/otelcol-istio/co
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 
-	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Config configures the istio_rules connector.
@@ -39,11 +38,8 @@ func (c *Config) Validate() error {
 	if c.MaxSeriesPerMetric < 0 {
 		errs = append(errs, errors.New("max_series_per_metric: must not be negative"))
 	}
-	switch c.RecordEncoding {
-	case instancerecord.EncodingAttributes, instancerecord.EncodingPacked:
-	default:
-		errs = append(errs, fmt.Errorf("record_encoding: %q is not one of %q, %q",
-			c.RecordEncoding, instancerecord.EncodingAttributes, instancerecord.EncodingPacked))
+	if err := kvpack.CheckEncoding(c.RecordEncoding); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

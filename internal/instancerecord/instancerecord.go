@@ -143,6 +143,6 @@ const (
 
 	// EncodingAttributes and EncodingPacked name the two forms as the
 	// components' record_encoding setting spells them.
-	EncodingAttributes = "attributes"
-	EncodingPacked     = "packed"
+	EncodingAttributes = kvpack.EncodingAttributes
+	EncodingPacked     = kvpack.EncodingPacked
 )

@@ -30,6 +30,21 @@ import (
 	"unsafe"
 )
 
+// The values of the record_encoding setting of the components that write
+// records in either form.
+const (
+	EncodingAttributes = "attributes"
+	EncodingPacked     = "packed"
+)
+
+// CheckEncoding validates a record_encoding setting.
+func CheckEncoding(v string) error {
+	if v != EncodingAttributes && v != EncodingPacked {
+		return fmt.Errorf("record_encoding: %q is not one of %q, %q", v, EncodingAttributes, EncodingPacked)
+	}
+	return nil
+}
+
 // Version is the first byte of every packed buffer.
 const Version byte = 1
 

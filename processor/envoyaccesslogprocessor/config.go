@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Formats besides the presets (istio-1.N, json).
@@ -15,8 +16,8 @@ const (
 
 // The forms of the bag records written (record_encoding).
 const (
-	EncodingAttributes = "attributes"
-	EncodingPacked     = "packed"
+	EncodingAttributes = kvpack.EncodingAttributes
+	EncodingPacked     = kvpack.EncodingPacked
 )
 
 // What happens to a record whose body is not an access-log line.
@@ -62,8 +63,8 @@ func (c *Config) Validate() error {
 	if c.OnError != OnErrorDrop && c.OnError != OnErrorPass {
 		errs = append(errs, fmt.Errorf("on_error: %q is neither drop nor pass", c.OnError))
 	}
-	if c.RecordEncoding != EncodingAttributes && c.RecordEncoding != EncodingPacked {
-		errs = append(errs, fmt.Errorf("record_encoding: %q is neither %s nor %s", c.RecordEncoding, EncodingAttributes, EncodingPacked))
+	if err := kvpack.CheckEncoding(c.RecordEncoding); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

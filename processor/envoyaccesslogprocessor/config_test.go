@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 		{"custom_broken", nil, "custom_format: column 2: operator %START_TIME is not closed by %"},
 		{"bad_on_error", nil, `on_error: "keep" is neither drop nor pass`},
 		{"packed", &Config{Format: "auto", OnError: "drop", RecordEncoding: "packed"}, ""},
-		{"bad_encoding", nil, `record_encoding: "zip" is neither attributes nor packed`},
+		{"bad_encoding", nil, `record_encoding: "zip" is not one of "attributes", "packed"`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(componentType, tt.name)

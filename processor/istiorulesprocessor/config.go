@@ -2,11 +2,10 @@ package istiorulesprocessor // import "github.com/otelcol-istio/otelcol-istio/pr
 
 import (
 	"errors"
-	"fmt"
 
 	"go.opentelemetry.io/collector/component"
 
-	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Config configures the istio_rules processor.
@@ -30,11 +29,8 @@ func (c *Config) Validate() error {
 	if c.Config.Type().String() == "" {
 		errs = append(errs, errors.New("config: the istio_config extension to use must be set"))
 	}
-	switch c.RecordEncoding {
-	case instancerecord.EncodingAttributes, instancerecord.EncodingPacked:
-	default:
-		errs = append(errs, fmt.Errorf("record_encoding: %q is not one of %q, %q",
-			c.RecordEncoding, instancerecord.EncodingAttributes, instancerecord.EncodingPacked))
+	if err := kvpack.CheckEncoding(c.RecordEncoding); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

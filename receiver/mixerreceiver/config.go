@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Config configures the mixer receiver: the collector's standard gRPC server
@@ -21,8 +23,8 @@ type Config struct {
 
 // The values of record_encoding.
 const (
-	EncodingAttributes = "attributes"
-	EncodingPacked     = "packed"
+	EncodingAttributes = kvpack.EncodingAttributes
+	EncodingPacked     = kvpack.EncodingPacked
 )
 
 var _ component.Config = (*Config)(nil)
@@ -38,10 +40,5 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("transport: %q cannot carry gRPC; use tcp, tcp4, tcp6 or unix", c.NetAddr.Transport)
 	}
-	switch c.RecordEncoding {
-	case EncodingAttributes, EncodingPacked:
-	default:
-		return fmt.Errorf("record_encoding: %q is not one of %q, %q", c.RecordEncoding, EncodingAttributes, EncodingPacked)
-	}
-	return nil
+	return kvpack.CheckEncoding(c.RecordEncoding)
 }
