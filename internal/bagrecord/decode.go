@@ -75,16 +75,30 @@ func (d *Decoder) setVocabulary(vocab *attribute.Vocabulary) {
 func (d *Decoder) decodeAttrs(attrs pcommon.Map, b *attribute.Bag) (unconvertible int) {
 	i := 0
 	for name, v := range attrs.All() {
-		if i == len(d.slots) {
-			d.slots = append(d.slots, nil)
-		}
-		s := d.lookup(&d.slots[i], name)
+		s := d.lookupAt(&d.slots, i, name)
 		i++
 		if s.ok && !decodeValue(b, s.id, s.typ, v) {
 			unconvertible++
 		}
 	}
 	return unconvertible
+}
+
+// maxPositions bounds the positions a Decoder remembers per form: bags
+// longer than that (a producer's mistake, or an attack) are read through the
+// name table alone.
+const maxPositions = 1024
+
+// lookupAt is lookup for position i of a bag.
+func (d *Decoder) lookupAt(slots *[]*decodeSlot, i int, name string) *decodeSlot {
+	if i >= maxPositions {
+		var none *decodeSlot
+		return d.lookup(&none, name)
+	}
+	if i == len(*slots) {
+		*slots = append(*slots, nil)
+	}
+	return d.lookup(&(*slots)[i], name)
 }
 
 // lookup returns what name resolves to, remembering it for this position.

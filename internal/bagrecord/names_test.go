@@ -3,10 +3,12 @@ package bagrecord
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 )
@@ -58,4 +60,29 @@ func TestNameTableCollisions(t *testing.T) {
 		require.Zero(t, d.Decode(m, b))
 		assert.Equal(t, 3*maxProbe, b.Len())
 	}
+}
+
+// A bag longer than maxPositions decodes whole; the Decoder remembers
+// positions up to the bound only.
+func TestDecoderPositionsBounded(t *testing.T) {
+	vocab := map[string]attribute.Type{}
+	m := pcommon.NewMap()
+	buf := BeginPacked(nil)
+	for i := range maxPositions + 100 {
+		n := fmt.Sprintf("attr.%d", i)
+		vocab[n] = attribute.TypeInt64
+		m.PutInt(n, int64(i))
+		buf = AppendInt64(buf, n, int64(i))
+	}
+	b := attribute.NewBag(attribute.NewVocabulary(vocab))
+	var d Decoder
+	require.Zero(t, d.Decode(m, b))
+	assert.Equal(t, maxPositions+100, b.Len())
+	lr := plog.NewLogRecord()
+	InitPacked(lr, time.Time{}, time.Time{}, buf)
+	_, err := d.DecodeRecord(lr, b)
+	require.NoError(t, err)
+	assert.Equal(t, maxPositions+100, b.Len())
+	assert.Len(t, d.slots, maxPositions)
+	assert.Len(t, d.packed, maxPositions)
 }

@@ -157,10 +157,7 @@ func (d *Decoder) decodePacked(raw []byte, b *attribute.Bag) (unconvertible int,
 	var p kvpack.Pair
 	i := 0
 	for r.Next(&p) {
-		if i == len(d.packed) {
-			d.packed = append(d.packed, nil)
-		}
-		s := d.lookup(&d.packed[i], p.Key)
+		s := d.lookupAt(&d.packed, i, p.Key)
 		i++
 		if s.ok && !decodePair(b, s.id, s.typ, &p) {
 			unconvertible++
