@@ -6,7 +6,10 @@
 //     metadata (only the first message of a stream carries it, so a Mapper
 //     keeps it per stream), the peer from the filter-state objects
 //     upstream_peer (client side) or downstream_peer (server side) in the
-//     Struct form of Istio ≥ 1.24; the older FlatBuffer form is not read;
+//     Struct form of Istio ≥ 1.24, else wasm.upstream_peer /
+//     wasm.downstream_peer (Istio 1.7–1.23) or
+//     envoy.wasm.metadata_exchange.upstream / .downstream (1.5–1.6) in the
+//     FlatBuffer form (flatnode.go);
 //   - context.reporter.kind from the cluster name, the route name, the node
 //     type and the node's instance IPs;
 //   - destination.service.* from the outbound cluster name, or on the
@@ -49,6 +52,11 @@ import (
 const (
 	UpstreamPeerKey   = "upstream_peer"
 	DownstreamPeerKey = "downstream_peer"
+	// The keys of the FlatBuffer generation: Istio 1.7–1.23, then 1.5–1.6.
+	WasmUpstreamPeerKey     = "wasm.upstream_peer"
+	WasmDownstreamPeerKey   = "wasm.downstream_peer"
+	LegacyUpstreamPeerKey   = "envoy.wasm.metadata_exchange.upstream"
+	LegacyDownstreamPeerKey = "envoy.wasm.metadata_exchange.downstream"
 	PeerPrincipalKey  = "io.istio.peer_principal"
 )
 
@@ -326,7 +334,7 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 	outbound := dir == "outbound"
 	if outbound {
 		m.rep.workload.put(a, &sourceSide)
-		peer := m.peer(fs[UpstreamPeerKey])
+		peer := m.peerOf(fs, UpstreamPeerKey, WasmUpstreamPeerKey, LegacyUpstreamPeerKey)
 		if peer != nil {
 			peer.put(a, &destinationSide)
 		}
@@ -353,7 +361,7 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 	// Server side (or unknown, read the way Mixer's default reporter
 	// expression reads it: as inbound).
 	m.rep.workload.put(a, &destinationSide)
-	peer := m.peer(fs[DownstreamPeerKey])
+	peer := m.peerOf(fs, DownstreamPeerKey, WasmDownstreamPeerKey, LegacyDownstreamPeerKey)
 	if peer != nil {
 		peer.put(a, &sourceSide)
 	}
@@ -399,17 +407,39 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 
 // peer decodes (once per distinct value on the stream) the peer metadata
 // of a filter-state object.
+// peerOf returns the peer of the first of keys the entry's filter state has.
+func (m *Mapper) peerOf(fs map[string]*anypb.Any, keys ...string) *workload {
+	for _, k := range keys {
+		if v, ok := fs[k]; ok {
+			return m.peer(v)
+		}
+	}
+	return nil
+}
+
 func (m *Mapper) peer(v *anypb.Any) *workload {
-	if v == nil || v.GetTypeUrl() != structTypeURL {
+	if v == nil || (v.GetTypeUrl() != structTypeURL && v.GetTypeUrl() != bytesValueTypeURL) {
 		return nil
 	}
 	if w, ok := m.peers[string(v.GetValue())]; ok {
 		return w
 	}
-	if err := (proto.UnmarshalOptions{}).Unmarshal(v.GetValue(), &m.scratch); err != nil {
-		return nil
+	var w workload
+	if v.GetTypeUrl() == structTypeURL {
+		if err := (proto.UnmarshalOptions{}).Unmarshal(v.GetValue(), &m.scratch); err != nil {
+			return nil
+		}
+		w = peerFromStruct(&m.scratch)
+	} else {
+		var bv wrapperspb.BytesValue
+		if err := (proto.UnmarshalOptions{}).Unmarshal(v.GetValue(), &bv); err != nil {
+			return nil
+		}
+		var ok bool
+		if w, ok = peerFromFlatNode(bv.GetValue()); !ok {
+			return nil
+		}
 	}
-	w := peerFromStruct(&m.scratch)
 	if len(m.peers) >= maxCachedPeers {
 		clear(m.peers)
 	}
