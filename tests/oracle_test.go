@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -108,27 +106,6 @@ func toReportBag(t *testing.T, r map[string]oracle.Typed) mixerreport.Bag {
 	return b
 }
 
-var (
-	jsonTime    = regexp.MustCompile(`"time":"[0-9T:.\-]+Z"`)
-	consoleTime = regexp.MustCompile(`^[0-9T:.\-]+Z\t`)
-)
-
-// maskClock hides the time of lines whose instances Mixer stamped with the
-// wall clock (metric instances on stdio).
-func maskClock(lines []string, instances []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = l
-		for _, inst := range instances {
-			if strings.Contains(l, `"instance":"`+inst+`"`) || strings.Contains(l, "\t"+inst+"\t") {
-				out[i] = consoleTime.ReplaceAllString(jsonTime.ReplaceAllString(l, `"time":"<clock>"`), "<clock>\t")
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // TestMixerOracle replays every recorded case against the real binary over
 // the Mixer API and compares the Prometheus exposition and the stdio lines
 // with Mixer's, byte for byte.
@@ -185,10 +162,10 @@ func TestMixerOracle(t *testing.T) {
 				promtoolCheck(t, got)
 			}
 
-			wantLines := maskClock(c.ExpectedLogLines, c.ClockTimeInstances)
+			wantLines := oracle.MaskClock(c.ExpectedLogLines, c.ClockTimeInstances)
 			var gotLines []string
 			poll(10*time.Second, func() bool {
-				gotLines = maskClock(m.stdoutLines(), c.ClockTimeInstances)
+				gotLines = oracle.MaskClock(m.stdoutLines(), c.ClockTimeInstances)
 				return len(gotLines) >= len(wantLines)
 			})
 			assert.Equal(t, wantLines, gotLines)

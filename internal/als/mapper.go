@@ -57,7 +57,7 @@ const (
 	WasmDownstreamPeerKey   = "wasm.downstream_peer"
 	LegacyUpstreamPeerKey   = "envoy.wasm.metadata_exchange.upstream"
 	LegacyDownstreamPeerKey = "envoy.wasm.metadata_exchange.downstream"
-	PeerPrincipalKey  = "io.istio.peer_principal"
+	PeerPrincipalKey        = "io.istio.peer_principal"
 )
 
 const (

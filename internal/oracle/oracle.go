@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -199,4 +201,27 @@ func (tv Typed) decode() (attribute.Value, error) {
 		return attribute.StringMapValue(attribute.StringMapOf(m)), nil
 	}
 	return attribute.Value{}, fmt.Errorf("unknown type %q", tv.Type)
+}
+
+var (
+	jsonClock    = regexp.MustCompile(`"time":"[0-9T:.\-]+Z"`)
+	consoleClock = regexp.MustCompile(`^[0-9T:.\-]+Z\t`)
+)
+
+// MaskClock masks the time of the stdio lines of the given instances, which
+// Mixer stamped with its handler's clock (metric instances on stdio): a
+// replay cannot share that clock. It also sorts the lines, since Mixer's
+// handlers wrote concurrently.
+func MaskClock(lines, instances []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l
+		for _, inst := range instances {
+			if strings.Contains(l, `"instance":"`+inst+`"`) || strings.Contains(l, "\t"+inst+"\t") {
+				out[i] = consoleClock.ReplaceAllString(jsonClock.ReplaceAllString(l, `"time":"<clock>"`), "<clock>\t")
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -3,8 +3,6 @@ package runtime
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +51,7 @@ func TestOracleLogLines(t *testing.T) {
 				e, out := replay(t, c)
 				require.Equal(t, len(c.ExpectedLogLines), out.LogRecordCount())
 				got := stdioLines(t, e.Snapshot(), out)
-				assert.Equal(t, maskClock(c.ExpectedLogLines, c.ClockTimeInstances), maskClock(got, c.ClockTimeInstances))
+				assert.Equal(t, oracle.MaskClock(c.ExpectedLogLines, c.ClockTimeInstances), oracle.MaskClock(got, c.ClockTimeInstances))
 				lines += len(got)
 			})
 		}
@@ -90,28 +88,6 @@ func writeLines(snap *istioconfig.Snapshot, ld plog.Logs) ([]string, error) {
 		}
 	}
 	return lines, nil
-}
-
-var (
-	jsonClock    = regexp.MustCompile(`"time":"[0-9T:.\-]+Z"`)
-	consoleClock = regexp.MustCompile(`^[0-9T:.\-]+Z\t`)
-)
-
-// maskClock masks the time of the lines of instances stamped with the
-// handler's clock, which a replay cannot share with Mixer's run, and sorts
-// the lines (Mixer's handlers wrote concurrently).
-func maskClock(lines, instances []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = l
-		for _, inst := range instances {
-			if strings.Contains(l, `"instance":"`+inst+`"`) || strings.Contains(l, "\t"+inst+"\t") {
-				out[i] = consoleClock.ReplaceAllString(jsonClock.ReplaceAllString(l, `"time":"<clock>"`), "<clock>\t")
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // recordView is everything a consumer can read from an instance record.
