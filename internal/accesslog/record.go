@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -119,14 +118,14 @@ var (
 )
 
 func (r *Reporter) put(a *bagrecord.Writer, s *side) {
-	putNonEmpty(a, s.name, r.Pod)
+	a.StringIfSet(s.name, r.Pod)
 	if r.Namespace != "" {
 		a.String(s.namespace, r.Namespace)
 		a.String(s.workloadNamespace, r.Namespace)
 	}
-	putNonEmpty(a, s.uid, r.uid)
-	putNonEmpty(a, s.workloadName, r.Workload)
-	putNonEmpty(a, s.workloadUID, r.workloadUID)
+	a.StringIfSet(s.uid, r.uid)
+	a.StringIfSet(s.workloadName, r.Workload)
+	a.StringIfSet(s.workloadUID, r.workloadUID)
 }
 
 // values are a line's values by field; "" is absent ("-" and null
@@ -221,15 +220,15 @@ func (m *Mapper) Record(w *bagrecord.Writer, lr plog.LogRecord, e *Entry, r *Rep
 		putHTTP(a, e, v)
 	}
 
-	putNonEmpty(a, "connection.id", v[fConnectionID])
+	a.StringIfSet("connection.id", v[fConnectionID])
 	sni := v[fRequestedServerName]
-	putNonEmpty(a, "connection.requested_server_name", sni)
+	a.StringIfSet("connection.requested_server_name", sni)
 	remote := v[fDownstreamRemoteAddress]
 	if remote == "" {
 		remote = v[fDownstreamDirectRemoteAddress]
 	}
 	if ip, _, ok := parseAddress(remote); ok {
-		putIP(a, "source.ip", ip)
+		a.Addr("source.ip", ip)
 	}
 
 	if dir == "outbound" {
@@ -238,7 +237,7 @@ func (m *Mapper) Record(w *bagrecord.Writer, lr plog.LogRecord, e *Entry, r *Rep
 		}
 		upIP, upPort, upOK := parseAddress(v[fUpstreamHost])
 		if upOK {
-			putIP(a, "destination.ip", upIP)
+			a.Addr("destination.ip", upIP)
 		}
 		c, ok := envoycluster.Parse(cl)
 		switch {
@@ -267,7 +266,7 @@ func (m *Mapper) Record(w *bagrecord.Writer, lr plog.LogRecord, e *Entry, r *Rep
 		r.put(a, &destinationSide)
 	}
 	if ip, port, ok := parseAddress(v[fDownstreamLocalAddress]); ok {
-		putIP(a, "destination.ip", ip)
+		a.Addr("destination.ip", ip)
 		putPort(a, port, true)
 	}
 	peer := spiffeID(firstSAN(v[fPeerURISAN]))
@@ -277,7 +276,7 @@ func (m *Mapper) Record(w *bagrecord.Writer, lr plog.LogRecord, e *Entry, r *Rep
 			a.String("source.namespace", ns)
 		}
 	}
-	putNonEmpty(a, "destination.principal", spiffeID(firstSAN(v[fLocalURISAN])))
+	a.StringIfSet("destination.principal", spiffeID(firstSAN(v[fLocalURISAN])))
 
 	// The destination service: Istio clients send the SNI
 	// outbound_.<port>_.<subset>_.<host> over mTLS; proxies before 1.8
@@ -302,19 +301,19 @@ func putHTTP(a *bagrecord.Writer, e *Entry, v *[numFields]string) {
 	if method := v[fMethod]; isMethod(method) {
 		a.String("request.method", method)
 	}
-	putNonEmpty(a, "request.scheme", v[fScheme])
-	putNonEmpty(a, "request.host", v[fAuthority])
+	a.StringIfSet("request.scheme", v[fScheme])
+	a.StringIfSet("request.host", v[fAuthority])
 	if path := v[fPath]; path != "" {
 		a.String("request.path", path)
 		urlPath, query, hasQuery := strings.Cut(path, "?")
 		a.String("request.url_path", urlPath)
 		if hasQuery && query != "" {
-			putQuery(a, query)
+			a.QueryParams("request.query_params", query)
 		}
 	}
-	putNonEmpty(a, "request.useragent", v[fUserAgent])
-	putNonEmpty(a, "request.referer", v[fReferer])
-	putNonEmpty(a, "request.id", v[fRequestID])
+	a.StringIfSet("request.useragent", v[fUserAgent])
+	a.StringIfSet("request.referer", v[fReferer])
+	a.StringIfSet("request.id", v[fRequestID])
 	putHeaders(a, e, "request.headers", true)
 
 	body, bodyOK := atoi(v[fBytesReceived])
@@ -342,7 +341,7 @@ func putHTTP(a *bagrecord.Writer, e *Entry, v *[numFields]string) {
 	if s := v[fGRPCStatus]; s != "" {
 		a.String("response.grpc_status", grpcCode(s))
 	}
-	putNonEmpty(a, "response.grpc_message", v[fGRPCMessage])
+	a.StringIfSet("response.grpc_message", v[fGRPCMessage])
 }
 
 // putTCP writes the connection attributes of a TCP line. Istio logs a TCP
@@ -401,52 +400,17 @@ func putHeaders(a *bagrecord.Writer, e *Entry, name string, request bool) {
 	}
 }
 
-// putQuery writes request.query_params; the first value of a repeated key
-// wins and nothing is unescaped, as the 1.1 proxy did.
-func putQuery(a *bagrecord.Writer, query string) {
-	a.BeginStringMap("request.query_params", strings.Count(query, "&")+1)
-	var seenBuf [8]string
-	seen := seenBuf[:0]
-	for part := range strings.SplitSeq(query, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		if !slices.Contains(seen, k) {
-			seen = append(seen, k)
-			a.StringMapEntry(k, v)
-		}
-	}
-	a.EndStringMap()
-}
-
 func putService(a *bagrecord.Writer, s envoycluster.Service) {
-	putNonEmpty(a, "destination.service.host", s.Host)
-	putNonEmpty(a, "destination.service.name", s.Name)
-	putNonEmpty(a, "destination.service.namespace", s.Namespace)
-	putNonEmpty(a, "destination.service.uid", s.UID)
+	a.StringIfSet("destination.service.host", s.Host)
+	a.StringIfSet("destination.service.name", s.Name)
+	a.StringIfSet("destination.service.namespace", s.Namespace)
+	a.StringIfSet("destination.service.uid", s.UID)
 }
 
 func putPort(a *bagrecord.Writer, port uint16, ok bool) {
 	if ok && port > 0 {
 		a.Int64("destination.port", int64(port))
 	}
-}
-
-func putNonEmpty(a *bagrecord.Writer, name, v string) {
-	if v != "" {
-		a.String(name, v)
-	}
-}
-
-func putIP(a *bagrecord.Writer, name string, ip netip.Addr) {
-	if ip.Is4() {
-		b := ip.As4()
-		a.IP(name, b[:])
-		return
-	}
-	b := ip.As16()
-	a.IP(name, b[:])
 }
 
 // atoi reads a non-negative decimal; Envoy prints "-" (absent here as "")

@@ -30,7 +30,6 @@ package als // import "github.com/otelcol-istio/otelcol-istio/internal/als"
 import (
 	"math"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -89,8 +88,7 @@ type Mapper struct {
 	scratch  structpb.Struct
 	tcpTotal map[string]tcpTotals // by connection (stream_id)
 
-	w         *bagrecord.Writer
-	queryKeys []string
+	w *bagrecord.Writer
 }
 
 type tcpTotals struct{ received, sent uint64 }
@@ -202,8 +200,8 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 	if method := req.GetRequestMethod(); method != corev3.RequestMethod_METHOD_UNSPECIFIED {
 		a.String("request.method", method.String())
 	}
-	putNonEmpty(a, "request.scheme", req.GetScheme())
-	putNonEmpty(a, "request.host", req.GetAuthority())
+	a.StringIfSet("request.scheme", req.GetScheme())
+	a.StringIfSet("request.host", req.GetAuthority())
 	path := req.GetOriginalPath()
 	if path == "" {
 		path = req.GetPath()
@@ -213,12 +211,12 @@ func (m *Mapper) AppendHTTP(e *alsdata.HTTPAccessLogEntry, out plog.LogRecordSli
 		urlPath, query, hasQuery := strings.Cut(path, "?")
 		a.String("request.url_path", urlPath)
 		if hasQuery && query != "" {
-			m.putQuery(a, query)
+			a.QueryParams("request.query_params", query)
 		}
 	}
-	putNonEmpty(a, "request.useragent", req.GetUserAgent())
-	putNonEmpty(a, "request.referer", req.GetReferer())
-	putNonEmpty(a, "request.id", req.GetRequestId())
+	a.StringIfSet("request.useragent", req.GetUserAgent())
+	a.StringIfSet("request.referer", req.GetReferer())
+	a.StringIfSet("request.id", req.GetRequestId())
 
 	hdrs := req.GetRequestHeaders()
 	a.BeginStringMap("request.headers", len(hdrs)+2)
@@ -320,14 +318,14 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 		a.String("context.proxy_version", m.rep.proxyVersion)
 	}
 	a.String("context.proxy_error_code", responseFlags(c.GetResponseFlags()))
-	putNonEmpty(a, "connection.id", c.GetStreamId())
+	a.StringIfSet("connection.id", c.GetStreamId())
 
 	tls := c.GetTlsProperties()
 	sni := tls.GetTlsSniHostname()
-	putNonEmpty(a, "connection.requested_server_name", sni)
+	a.StringIfSet("connection.requested_server_name", sni)
 
 	if remote := addr(c.GetDownstreamRemoteAddress()); remote.ok {
-		putIP(a, "source.ip", remote.addr)
+		a.Addr("source.ip", remote.addr)
 	}
 
 	fs := c.GetFilterStateObjects()
@@ -339,7 +337,7 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 			peer.put(a, &destinationSide)
 		}
 		if up := addr(c.GetUpstreamRemoteAddress()); up.ok {
-			putIP(a, "destination.ip", up.addr)
+			a.Addr("destination.ip", up.addr)
 		}
 		cl, ok := envoycluster.Parse(upstreamCluster)
 		switch {
@@ -366,7 +364,7 @@ func (m *Mapper) common(a *bagrecord.Writer, c *alsdata.AccessLogCommon, authori
 		peer.put(a, &sourceSide)
 	}
 	if local.ok {
-		putIP(a, "destination.ip", local.addr)
+		a.Addr("destination.ip", local.addr)
 		if local.port > 0 {
 			a.Int64("destination.port", int64(local.port))
 		}
@@ -483,10 +481,10 @@ func firstURISAN(p *alsdata.TLSProperties_CertificateProperties) string {
 func principal(id string) string { return strings.TrimPrefix(id, "spiffe://") }
 
 func putService(a *bagrecord.Writer, s envoycluster.Service) {
-	putNonEmpty(a, "destination.service.host", s.Host)
-	putNonEmpty(a, "destination.service.name", s.Name)
-	putNonEmpty(a, "destination.service.namespace", s.Namespace)
-	putNonEmpty(a, "destination.service.uid", s.UID)
+	a.StringIfSet("destination.service.host", s.Host)
+	a.StringIfSet("destination.service.name", s.Name)
+	a.StringIfSet("destination.service.namespace", s.Namespace)
+	a.StringIfSet("destination.service.uid", s.UID)
 }
 
 // service returns the destination service of a host, from the stream's
@@ -501,42 +499,6 @@ func (m *Mapper) service(host string) envoycluster.Service {
 	}
 	m.services[host] = s
 	return s
-}
-
-// putQuery writes request.query_params; the first value of a repeated key
-// wins and nothing is unescaped, as the 1.1 proxy did.
-func (m *Mapper) putQuery(a *bagrecord.Writer, query string) {
-	a.BeginStringMap("request.query_params", strings.Count(query, "&")+1)
-	seen := m.queryKeys[:0]
-	for part := range strings.SplitSeq(query, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		if !slices.Contains(seen, k) {
-			seen = append(seen, k)
-			a.StringMapEntry(k, v)
-		}
-	}
-	a.EndStringMap()
-	clear(seen)
-	m.queryKeys = seen[:0]
-}
-
-func putNonEmpty(a *bagrecord.Writer, name, v string) {
-	if v != "" {
-		a.String(name, v)
-	}
-}
-
-func putIP(a *bagrecord.Writer, name string, ip netip.Addr) {
-	if ip.Is4() {
-		b := ip.As4()
-		a.IP(name, b[:])
-		return
-	}
-	b := ip.As16()
-	a.IP(name, b[:])
 }
 
 type ipOrNone struct {

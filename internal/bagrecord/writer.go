@@ -1,6 +1,9 @@
 package bagrecord
 
 import (
+	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -168,4 +171,53 @@ func (w *Writer) EndStringMap() {
 	if w.packed {
 		kvpack.EndMap(w.buf, w.countAt, w.mapCount)
 	}
+}
+
+// TimestampNanos stores a TIMESTAMP attribute already in Unix nanoseconds.
+func (w *Writer) TimestampNanos(name string, ns int64) {
+	if w.packed {
+		w.buf = AppendTimestampNanos(w.buf, name, ns)
+		return
+	}
+	PutTimestampNanos(w.m, name, ns)
+}
+
+// StringIfSet stores a STRING attribute unless v is empty: sources leave
+// out what the proxy did not know.
+func (w *Writer) StringIfSet(name, v string) {
+	if v != "" {
+		w.String(name, v)
+	}
+}
+
+// Addr stores an IP_ADDRESS attribute as 4 bytes for an IPv4 address and 16
+// otherwise.
+func (w *Writer) Addr(name string, ip netip.Addr) {
+	if ip.Is4() {
+		b := ip.As4()
+		w.IP(name, b[:])
+		return
+	}
+	b := ip.As16()
+	w.IP(name, b[:])
+}
+
+// QueryParams stores a query string as a STRING_MAP the way the Istio 1.1
+// proxy filled request.query_params: the first value of a repeated key
+// wins and nothing is unescaped.
+func (w *Writer) QueryParams(name, query string) {
+	w.BeginStringMap(name, strings.Count(query, "&")+1)
+	var seenBuf [8]string
+	seen := seenBuf[:0]
+	for part := range strings.SplitSeq(query, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if !slices.Contains(seen, k) {
+			seen = append(seen, k)
+			w.StringMapEntry(k, v)
+		}
+	}
+	w.EndStringMap()
 }
