@@ -20,14 +20,16 @@ type Writer struct {
 	packed bool
 
 	// The record being written.
-	lr       plog.LogRecord
-	m        pcommon.Map // attribute form
-	sm       pcommon.Map // attribute form: the string map being filled
-	start    int         // packed form: where the bag starts in buf
-	countAt  int         // packed form: where the string map's count goes
-	mapCount int
+	lr           plog.LogRecord
+	ts, observed time.Time   // packed form: set with the body by End
+	m            pcommon.Map // attribute form
+	sm           pcommon.Map // attribute form: the string map being filled
+	start        int         // packed form: where the bag starts in buf
+	countAt      int         // packed form: where the string map's count goes
+	mapCount     int
 
 	buf     []byte
+	hint    int // records expected in this batch
 	perBag  int // bytes a packed bag took in the last batch
 	written int // bags in this batch
 }
@@ -40,19 +42,13 @@ func NewWriter(packed bool) *Writer { return &Writer{packed: packed} }
 func (w *Writer) Packed() bool { return w.packed }
 
 // Reset starts a new batch of n records (n is a hint for the buffer size).
-// The records of the previous batch keep their bytes.
+// The records of the previous batch keep their bytes; the new buffer is
+// made when the batch's first record is.
 func (w *Writer) Reset(n int) {
-	if !w.packed {
-		return
-	}
 	if w.written > 0 {
 		w.perBag = len(w.buf)/w.written + 64
 	}
-	per := w.perBag
-	if per == 0 {
-		per = 1024
-	}
-	w.buf, w.written = make([]byte, 0, per*max(n, 1)), 0
+	w.buf, w.written, w.hint = nil, 0, n
 }
 
 // Begin starts the bag record lr, like InitRecord; n is the number of
@@ -63,15 +59,13 @@ func (w *Writer) Begin(lr plog.LogRecord, ts, observed time.Time, n int) {
 		w.m = InitRecord(lr, ts, observed, n)
 		return
 	}
-	lr.SetEventName(EventName)
-	if !ts.IsZero() {
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-	}
-	if !observed.IsZero() {
-		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
-	}
+	w.ts, w.observed = ts, observed
 	if w.buf == nil {
-		w.Reset(1)
+		per := w.perBag
+		if per == 0 {
+			per = 1024
+		}
+		w.buf = make([]byte, 0, per*max(w.hint, 1))
 	}
 	w.start = len(w.buf)
 	w.buf = kvpack.Begin(w.buf)
@@ -82,7 +76,7 @@ func (w *Writer) End() {
 	if !w.packed {
 		return
 	}
-	kvpack.SetBytes(w.lr.Body(), w.buf[w.start:])
+	InitPacked(w.lr, w.ts, w.observed, w.buf[w.start:])
 	w.written++
 }
 
@@ -102,6 +96,15 @@ func (w *Writer) Int64(name string, v int64) {
 		return
 	}
 	PutInt64(w.m, name, v)
+}
+
+// Double stores a DOUBLE attribute.
+func (w *Writer) Double(name string, v float64) {
+	if w.packed {
+		w.buf = AppendDouble(w.buf, name, v)
+		return
+	}
+	PutDouble(w.m, name, v)
 }
 
 // Bool stores a BOOL attribute.

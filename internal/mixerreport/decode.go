@@ -111,7 +111,6 @@ func pairsOf(e *entry, storage []string) []string {
 // call to call, so it is not safe for concurrent use: give each goroutine its
 // own (they are cheap once built) or pool them.
 type Decoder struct {
-	packed      bool // see SetPacked
 	global      []string
 	globalIndex map[string]int32
 
@@ -144,16 +143,14 @@ type Decoder struct {
 	acc accumulator
 	res Result
 
-	// pack is the buffer the packed records of the current request are
-	// appended to; packPerBag, the bytes a bag took in the last request,
-	// sizes the next one.
-	pack       []byte
-	packPerBag int
+	// w writes the records; in the packed form a request's records share
+	// one buffer, a new one per request.
+	w *bagrecord.Writer
 }
 
 // SetPacked, when on, makes the Decoder write bag records in the packed form
 // (bagrecord.InitPacked) instead of one attribute per Istio attribute.
-func (d *Decoder) SetPacked(on bool) { d.packed = on }
+func (d *Decoder) SetPacked(on bool) { d.w = bagrecord.NewWriter(on) }
 
 // NewDecoder returns a Decoder over the given global dictionary (word i has
 // index i); it keeps the slice.
@@ -166,6 +163,7 @@ func NewDecoder(globalWords []string) *Decoder {
 		lastSlot:    make(map[string]int32),
 		smSeen:      make(map[int32]struct{}),
 		acc:         accumulator{index: make(map[string]int)},
+		w:           bagrecord.NewWriter(false),
 	}
 	for i, w := range globalWords {
 		d.globalIndex[w] = int32(i)
@@ -225,6 +223,7 @@ func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.
 		return &d.res, err
 	}
 	out.EnsureCapacity(out.Len() + len(d.elems))
+	d.w.Reset(len(d.elems))
 	// Mixer took anything but INDEPENDENT_ENCODING for DELTA_ENCODING.
 	delta := semantics != int32(mixerpb.ReportRequest_INDEPENDENT_ENCODING)
 	onDefault := false
@@ -307,11 +306,6 @@ func (d *Decoder) readRequest(raw []byte) (globalCount uint32, semantics int32) 
 // forget drops the decoder's references into the request's bytes, so that
 // an idle pooled decoder does not keep a request alive.
 func (d *Decoder) forget() {
-	if d.pack != nil && d.res.Reports > 0 {
-		// The records keep this buffer; the next request gets its own.
-		d.packPerBag = len(d.pack)/d.res.Reports + 64
-	}
-	d.pack = nil
 	clear(d.elems)
 	clear(d.defaultWords)
 	clear(d.elemWords)
@@ -739,89 +733,40 @@ func (d *Decoder) deltaStringMap(body []byte) (int64, bool) {
 // pairs.
 func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string, observed time.Time) {
 	d.res.Reports++
-	ts := bagTime(entries)
-	if d.packed {
-		d.writePacked(out.AppendEmpty(), entries, pairs, ts, observed)
-		return
-	}
-	m := bagrecord.InitRecord(out.AppendEmpty(), ts, observed, len(entries))
+	w := d.w
+	w.Begin(out.AppendEmpty(), bagTime(entries), observed, len(entries))
 	for i := range entries {
 		e := &entries[i]
 		switch e.kind {
 		case KindString:
-			bagrecord.PutString(m, e.name, e.str)
+			w.String(e.name, e.str)
 		case KindInt64:
-			bagrecord.PutInt64(m, e.name, e.num)
+			w.Int64(e.name, e.num)
 		case KindDouble:
-			bagrecord.PutDouble(m, e.name, math.Float64frombits(uint64(e.num)))
+			w.Double(e.name, math.Float64frombits(uint64(e.num)))
 		case KindBool:
-			bagrecord.PutBool(m, e.name, e.num != 0)
+			w.Bool(e.name, e.num != 0)
 		case KindTimestamp:
-			if e.str != "" { // outside the int64 nanosecond range
-				bagrecord.PutString(m, e.name, e.str)
+			if e.str != "" { // outside the int64 nanosecond range: RFC 3339
+				w.String(e.name, e.str)
 			} else {
-				bagrecord.PutTimestampNanos(m, e.name, e.num)
+				w.TimestampNanos(e.name, e.num)
 			}
 		case KindDuration:
-			bagrecord.PutDuration(m, e.name, time.Duration(e.num))
+			w.Duration(e.name, time.Duration(e.num))
 		case KindBytes:
-			// PutIP copies, so the bytes may alias the request.
-			bagrecord.PutIP(m, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
+			// IP copies, so the bytes may alias the request.
+			w.IP(e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
 		case KindStringMap:
 			p := pairsOf(e, pairs)
-			sm := bagrecord.PutStringMap(m, e.name, len(p)/2)
+			w.BeginStringMap(e.name, len(p)/2)
 			for j := 0; j+1 < len(p); j += 2 {
-				sm.PutStr(p[j], p[j+1])
+				w.StringMapEntry(p[j], p[j+1])
 			}
+			w.EndStringMap()
 		}
 	}
-}
-
-// writePacked is write for the packed form: the bag goes to the end of the
-// request's pack buffer and lr references its part. The buffer is never
-// written again below a record's end, so growing it (a new array) leaves
-// earlier records intact.
-func (d *Decoder) writePacked(lr plog.LogRecord, entries []entry, pairs []string, ts, observed time.Time) {
-	if d.pack == nil {
-		per := d.packPerBag
-		if per == 0 {
-			per = 1024
-		}
-		d.pack = make([]byte, 0, per*len(d.elems))
-	}
-	start := len(d.pack)
-	buf := bagrecord.BeginPacked(d.pack)
-	for i := range entries {
-		e := &entries[i]
-		switch e.kind {
-		case KindString:
-			buf = bagrecord.AppendString(buf, e.name, e.str)
-		case KindInt64:
-			buf = bagrecord.AppendInt64(buf, e.name, e.num)
-		case KindDouble:
-			buf = bagrecord.AppendDouble(buf, e.name, math.Float64frombits(uint64(e.num)))
-		case KindBool:
-			buf = bagrecord.AppendBool(buf, e.name, e.num != 0)
-		case KindTimestamp:
-			if e.str != "" {
-				buf = bagrecord.AppendTimestampText(buf, e.name, e.str)
-			} else {
-				buf = bagrecord.AppendTimestampNanos(buf, e.name, e.num)
-			}
-		case KindDuration:
-			buf = bagrecord.AppendDuration(buf, e.name, time.Duration(e.num))
-		case KindBytes:
-			buf = bagrecord.AppendIP(buf, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
-		case KindStringMap:
-			p := pairsOf(e, pairs)
-			buf = bagrecord.AppendStringMap(buf, e.name, len(p)/2)
-			for j := 0; j+1 < len(p); j += 2 {
-				buf = bagrecord.AppendStringMapEntry(buf, p[j], p[j+1])
-			}
-		}
-	}
-	d.pack = buf
-	bagrecord.InitPacked(lr, ts, observed, buf[start:])
+	w.End()
 }
 
 // bagTime is a bag's record time: request.time, else context.time.
