@@ -177,6 +177,10 @@ var loadgenProtocols = map[string]func(c loadgenConfig) (reportSender, error){
 }
 
 // mixerSender sends Report requests as Istio 1.1 proxies did.
+// sendTimeout bounds one request (or one batch of ALS messages, OTLP
+// export, access-log write); a collector that takes longer fails the run.
+const sendTimeout = 30 * time.Second
+
 type mixerSender struct {
 	conn   *grpc.ClientConn
 	client mixerpb.MixerClient
@@ -271,11 +275,15 @@ func loadgenRun(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgen
 	}
 	began := time.Now()
 	batch := make([]bookinfo.Bag, 0, c.batch)
-	flush := func(ctx context.Context) error {
+	// --duration stops generating, not sending: a request in flight when
+	// it ends completes under its own timeout instead of being cancelled.
+	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		refused, err := sender.send(ctx, batch)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+		refused, err := sender.send(sctx, batch)
+		cancel()
 		sum.requests++
 		var r refusal
 		if errors.As(err, &r) {
@@ -294,7 +302,7 @@ func loadgenRun(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgen
 		for _, b := range bags {
 			batch = append(batch, b)
 			if len(batch) == c.batch {
-				if err := flush(ctx); err != nil {
+				if err := flush(); err != nil {
 					return err
 				}
 			}
@@ -324,11 +332,9 @@ loop:
 			sum.tcpConnections++
 		}
 	}
-	if runErr == nil || errors.Is(runErr, context.DeadlineExceeded) {
+	if runErr == nil {
 		// The last partial batch goes out even when --duration ended the run.
-		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		runErr = flush(fctx)
+		runErr = flush()
 	}
 	// Closing can still report a refusal (an ALS stream the collector ended).
 	closed = true

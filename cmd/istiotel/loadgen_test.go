@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
+)
+
+// slowMixer answers every Report after a delay, so that --duration ends
+// while a request is in flight.
+type slowMixer struct {
+	mixerpb.UnimplementedMixerServer
+	delay   time.Duration
+	reports atomic.Int64
+}
+
+func (m *slowMixer) Report(_ context.Context, req *mixerpb.ReportRequest) (*mixerpb.ReportResponse, error) {
+	time.Sleep(m.delay)
+	m.reports.Add(int64(len(req.Attributes)))
+	return &mixerpb.ReportResponse{}, nil
+}
+
+// TestLoadgenDurationFinishesInFlight: the request in flight when
+// --duration ends is delivered, not cancelled and counted as refused.
+func TestLoadgenDurationFinishesInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	m := &slowMixer{delay: 300 * time.Millisecond}
+	mixerpb.RegisterMixerServer(srv, m)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+
+	var stdout, stderr bytes.Buffer
+	code := runLoadgen([]string{"--target", ln.Addr().String(), "--requests", "0", "--duration", "500ms",
+		"--batch", "10", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, " 0 reports refused") {
+		t.Errorf("summary: %s", out)
+	}
+	// Every report the summary counts reached the server.
+	var sent int64
+	if i := strings.Index(out, " reports in "); i > 0 {
+		fs := strings.Fields(out[:i])
+		sent, _ = strconv.ParseInt(fs[len(fs)-1], 10, 64)
+	}
+	if sent == 0 || m.reports.Load() != sent {
+		t.Errorf("server got %d reports, summary says %d: %s", m.reports.Load(), sent, out)
+	}
+}
