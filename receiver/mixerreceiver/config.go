@@ -19,7 +19,21 @@ type Config struct {
 	// (one attribute per Istio attribute, DESIGN §3.1; the default) or
 	// `packed` (one Bytes body, read by the istio_rules components only).
 	RecordEncoding string `mapstructure:"record_encoding"`
+	// InitialWindowSize and InitialConnWindowSize are the HTTP/2 flow-control
+	// windows the server grants each stream and each connection, in bytes.
+	// A fixed window also turns off gRPC's bandwidth-delay probing, which
+	// otherwise pings the sender while a large Report arrives. 0 keeps
+	// gRPC's own behaviour (64 KiB, grown by probing).
+	InitialWindowSize     int32 `mapstructure:"initial_window_size"`
+	InitialConnWindowSize int32 `mapstructure:"initial_conn_window_size"`
 }
+
+// defaultWindow holds a proxy's largest usual Report (100 bags, 30–50 kB)
+// many times over.
+const defaultWindow = 1 << 20
+
+// minWindow is HTTP/2's initial window; gRPC ignores smaller settings.
+const minWindow = 65535
 
 // The values of record_encoding.
 const (
@@ -39,6 +53,14 @@ func (c *Config) Validate() error {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
 		return fmt.Errorf("transport: %q cannot carry gRPC; use tcp, tcp4, tcp6 or unix", c.NetAddr.Transport)
+	}
+	for _, w := range []struct {
+		key string
+		v   int32
+	}{{"initial_window_size", c.InitialWindowSize}, {"initial_conn_window_size", c.InitialConnWindowSize}} {
+		if w.v != 0 && w.v < minWindow {
+			return fmt.Errorf("%s: %d is below HTTP/2's minimum of %d bytes (0 keeps gRPC's default)", w.key, w.v, minWindow)
+		}
 	}
 	return kvpack.CheckEncoding(c.RecordEncoding)
 }

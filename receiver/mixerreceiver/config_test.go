@@ -34,6 +34,8 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "localhost:9091", c.NetAddr.Endpoint)
 				assert.Equal(t, "tcp", string(c.NetAddr.Transport))
 				assert.Equal(t, EncodingAttributes, c.RecordEncoding)
+				assert.Equal(t, int32(1<<20), c.InitialWindowSize)
+				assert.Equal(t, int32(1<<20), c.InitialConnWindowSize)
 			},
 		},
 		{
@@ -68,6 +70,14 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, EncodingPacked, c.RecordEncoding)
 			},
 		},
+		{
+			id: component.NewIDWithName(componentType, "windows"),
+			check: func(t *testing.T, c *Config) {
+				assert.Equal(t, int32(0), c.InitialWindowSize)
+				assert.Equal(t, int32(4<<20), c.InitialConnWindowSize)
+			},
+		},
+		{id: component.NewIDWithName(componentType, "small_window"), wantErr: "initial_window_size: 1024 is below HTTP/2's minimum of 65535 bytes"},
 		{id: component.NewIDWithName(componentType, "no_endpoint"), wantErr: "endpoint: must be set"},
 		{id: component.NewIDWithName(componentType, "bad_encoding"), wantErr: `record_encoding: "gzip" is not one of "attributes", "packed"`},
 		{id: component.NewIDWithName(componentType, "udp"), wantErr: `transport: "udp" cannot carry gRPC`},
@@ -100,7 +110,8 @@ func TestConfigStruct(t *testing.T) {
 func TestDefaultConfig(t *testing.T) {
 	want := configgrpc.NewDefaultServerConfig()
 	want.NetAddr.Endpoint = "localhost:9091"
-	assert.Equal(t, &Config{ServerConfig: want, RecordEncoding: "attributes"}, createDefaultConfig())
+	assert.Equal(t, &Config{ServerConfig: want, RecordEncoding: "attributes",
+		InitialWindowSize: 1 << 20, InitialConnWindowSize: 1 << 20}, createDefaultConfig())
 	assert.NoError(t, createDefaultConfig().(*Config).Validate())
 }
 

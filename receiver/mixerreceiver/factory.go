@@ -25,7 +25,8 @@ func NewFactory() receiver.Factory {
 func createDefaultConfig() component.Config {
 	srv := configgrpc.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = defaultEndpoint
-	return &Config{ServerConfig: srv, RecordEncoding: EncodingAttributes}
+	return &Config{ServerConfig: srv, RecordEncoding: EncodingAttributes,
+		InitialWindowSize: defaultWindow, InitialConnWindowSize: defaultWindow}
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

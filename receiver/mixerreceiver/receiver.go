@@ -87,8 +87,14 @@ func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: %w", r.set.ID, err)
 	}
-	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
-		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(c)))
+	opts := []configgrpc.ToServerOption{configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(c))}
+	if w := r.cfg.InitialWindowSize; w > 0 {
+		opts = append(opts, configgrpc.WithGrpcServerOption(grpc.InitialWindowSize(w)))
+	}
+	if w := r.cfg.InitialConnWindowSize; w > 0 {
+		opts = append(opts, configgrpc.WithGrpcServerOption(grpc.InitialConnWindowSize(w)))
+	}
+	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, opts...)
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: gRPC server: %w", r.set.ID, err)
 	}
