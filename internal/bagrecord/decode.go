@@ -47,6 +47,7 @@ type Decoder struct {
 	vocab  *attribute.Vocabulary
 	slots  []*decodeSlot // by position among a record's attributes
 	packed []*decodeSlot // by position in a packed Body
+	refs   []*decodeSlot // by dictionary index
 	names  nameTable
 }
 
@@ -67,6 +68,7 @@ func (d *Decoder) Decode(attrs pcommon.Map, b *attribute.Bag) (unconvertible int
 func (d *Decoder) setVocabulary(vocab *attribute.Vocabulary) {
 	if d.vocab != vocab {
 		d.vocab, d.slots, d.packed = vocab, d.slots[:0], d.packed[:0]
+		clear(d.refs)
 		d.names.reset()
 	}
 }
@@ -99,6 +101,17 @@ func (d *Decoder) lookupAt(slots *[]*decodeSlot, i int, name string) *decodeSlot
 		*slots = append(*slots, nil)
 	}
 	return d.lookup(&(*slots)[i], name)
+}
+
+// lookupRef returns what dictionary word ref (valid) resolves to.
+func (d *Decoder) lookupRef(ref int) *decodeSlot {
+	if d.refs == nil {
+		d.refs = make([]*decodeSlot, len(dictionary))
+	}
+	if s := d.refs[ref]; s != nil {
+		return s
+	}
+	return d.lookup(&d.refs[ref], dictionary[ref])
 }
 
 // lookup returns what name resolves to, remembering it for this position.

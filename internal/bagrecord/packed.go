@@ -23,6 +23,16 @@ import (
 // read after the packed ones and win over them; processors cannot read the
 // packed attributes themselves, which is why sources pack only on request.
 
+// A packed bag may name an attribute by its index in Mixer's global
+// dictionary (kvpack's dictionary keys), which holds every name of Istio's
+// vocabulary: the Mixer receiver has that index at hand, and the engine then
+// finds the attribute's slot by index instead of by its name.
+var dictionary = attribute.GlobalDictionary()
+
+// Dictionary returns the words a packed bag's dictionary keys index (a
+// copy): Mixer's global dictionary.
+func Dictionary() []string { return attribute.GlobalDictionary() }
+
 // IsPacked reports whether lr is a bag record in the packed form.
 func IsPacked(lr plog.LogRecord) bool {
 	return kvpack.IsPacked(kvpack.BytesOf(lr.Body()))
@@ -97,7 +107,7 @@ func Unpack(lr plog.LogRecord) error {
 	raw := kvpack.BytesOf(lr.Body())
 	attrs := lr.Attributes()
 	existing := attrs.Len()
-	r := kvpack.NewReader(raw)
+	r := kvpack.NewDictReader(raw, dictionary)
 	var p kvpack.Pair
 	for r.Next(&p) {
 		if existing > 0 {
@@ -153,12 +163,19 @@ func (d *Decoder) DecodeRecord(lr plog.LogRecord, b *attribute.Bag) (unconvertib
 }
 
 func (d *Decoder) decodePacked(raw []byte, b *attribute.Bag) (unconvertible int, err error) {
-	r := kvpack.NewReader(raw)
+	r := kvpack.NewDictReader(raw, dictionary)
 	var p kvpack.Pair
 	i := 0
 	for r.Next(&p) {
-		s := d.lookupAt(&d.packed, i, p.Key)
-		i++
+		var s *decodeSlot
+		if p.Ref >= 0 {
+			s = d.lookupRef(p.Ref)
+		} else {
+			// i counts the text keys only: their positions are what the
+			// positional cache remembers.
+			s = d.lookupAt(&d.packed, i, p.Key)
+			i++
+		}
 		if s.ok && !decodePair(b, s.id, s.typ, &p) {
 			unconvertible++
 		}

@@ -81,39 +81,64 @@ func (w *Writer) End() {
 }
 
 // String stores a STRING, DNS_NAME, EMAIL_ADDRESS or URI attribute.
-func (w *Writer) String(name, v string) {
-	if w.packed {
+func (w *Writer) String(name, v string) { w.StringRef(-1, name, v) }
+
+// StringRef is String for a name that is dictionary word ref (see
+// Dictionary; -1 for none): the packed form stores the index.
+func (w *Writer) StringRef(ref int, name, v string) {
+	switch {
+	case !w.packed:
+		PutString(w.m, name, v)
+	case ref >= 0:
+		w.buf = kvpack.AppendStrRef(w.buf, ref, v)
+	default:
 		w.buf = AppendString(w.buf, name, v)
-		return
 	}
-	PutString(w.m, name, v)
 }
 
 // Int64 stores an INT64 attribute.
-func (w *Writer) Int64(name string, v int64) {
-	if w.packed {
+func (w *Writer) Int64(name string, v int64) { w.Int64Ref(-1, name, v) }
+
+// Int64Ref is Int64 for dictionary word ref (see StringRef).
+func (w *Writer) Int64Ref(ref int, name string, v int64) {
+	switch {
+	case !w.packed:
+		PutInt64(w.m, name, v)
+	case ref >= 0:
+		w.buf = kvpack.AppendIntRef(w.buf, ref, v)
+	default:
 		w.buf = AppendInt64(w.buf, name, v)
-		return
 	}
-	PutInt64(w.m, name, v)
 }
 
 // Double stores a DOUBLE attribute.
-func (w *Writer) Double(name string, v float64) {
-	if w.packed {
+func (w *Writer) Double(name string, v float64) { w.DoubleRef(-1, name, v) }
+
+// DoubleRef is Double for dictionary word ref (see StringRef).
+func (w *Writer) DoubleRef(ref int, name string, v float64) {
+	switch {
+	case !w.packed:
+		PutDouble(w.m, name, v)
+	case ref >= 0:
+		w.buf = kvpack.AppendDoubleRef(w.buf, ref, v)
+	default:
 		w.buf = AppendDouble(w.buf, name, v)
-		return
 	}
-	PutDouble(w.m, name, v)
 }
 
 // Bool stores a BOOL attribute.
-func (w *Writer) Bool(name string, v bool) {
-	if w.packed {
+func (w *Writer) Bool(name string, v bool) { w.BoolRef(-1, name, v) }
+
+// BoolRef is Bool for dictionary word ref (see StringRef).
+func (w *Writer) BoolRef(ref int, name string, v bool) {
+	switch {
+	case !w.packed:
+		PutBool(w.m, name, v)
+	case ref >= 0:
+		w.buf = kvpack.AppendBoolRef(w.buf, ref, v)
+	default:
 		w.buf = AppendBool(w.buf, name, v)
-		return
 	}
-	PutBool(w.m, name, v)
 }
 
 // Timestamp stores a TIMESTAMP attribute (see PutTimestamp).
@@ -130,32 +155,52 @@ func (w *Writer) Timestamp(name string, t time.Time) {
 }
 
 // Duration stores a DURATION attribute.
-func (w *Writer) Duration(name string, d time.Duration) {
-	if w.packed {
+func (w *Writer) Duration(name string, d time.Duration) { w.DurationRef(-1, name, d) }
+
+// DurationRef is Duration for dictionary word ref (see StringRef).
+func (w *Writer) DurationRef(ref int, name string, d time.Duration) {
+	switch {
+	case !w.packed:
+		PutDuration(w.m, name, d)
+	case ref >= 0:
+		w.buf = kvpack.AppendIntRef(w.buf, ref, int64(d))
+	default:
 		w.buf = AppendDuration(w.buf, name, d)
-		return
 	}
-	PutDuration(w.m, name, d)
 }
 
 // IP stores an IP_ADDRESS attribute (the bytes are copied).
-func (w *Writer) IP(name string, ip []byte) {
-	if w.packed {
+func (w *Writer) IP(name string, ip []byte) { w.IPRef(-1, name, ip) }
+
+// IPRef is IP for dictionary word ref (see StringRef).
+func (w *Writer) IPRef(ref int, name string, ip []byte) {
+	switch {
+	case !w.packed:
+		PutIP(w.m, name, ip)
+	case ref >= 0:
+		w.buf = kvpack.AppendBytesRef(w.buf, ref, ip)
+	default:
 		w.buf = AppendIP(w.buf, name, ip)
-		return
 	}
-	PutIP(w.m, name, ip)
 }
 
 // BeginStringMap starts a STRING_MAP attribute with room for n entries;
 // StringMapEntry calls and one EndStringMap follow.
-func (w *Writer) BeginStringMap(name string, n int) {
-	if w.packed {
-		w.buf, w.countAt = kvpack.BeginMap(w.buf, name)
-		w.mapCount = 0
+func (w *Writer) BeginStringMap(name string, n int) { w.BeginStringMapRef(-1, name, n) }
+
+// BeginStringMapRef is BeginStringMap for dictionary word ref (see
+// StringRef).
+func (w *Writer) BeginStringMapRef(ref int, name string, n int) {
+	switch {
+	case !w.packed:
+		w.sm = PutStringMap(w.m, name, n)
 		return
+	case ref >= 0:
+		w.buf, w.countAt = kvpack.BeginMapRef(w.buf, ref)
+	default:
+		w.buf, w.countAt = kvpack.BeginMap(w.buf, name)
 	}
-	w.sm = PutStringMap(w.m, name, n)
+	w.mapCount = 0
 }
 
 // StringMapEntry adds an entry to the STRING_MAP begun last. Keys must not
@@ -177,12 +222,19 @@ func (w *Writer) EndStringMap() {
 }
 
 // TimestampNanos stores a TIMESTAMP attribute already in Unix nanoseconds.
-func (w *Writer) TimestampNanos(name string, ns int64) {
-	if w.packed {
+func (w *Writer) TimestampNanos(name string, ns int64) { w.TimestampNanosRef(-1, name, ns) }
+
+// TimestampNanosRef is TimestampNanos for dictionary word ref (see
+// StringRef).
+func (w *Writer) TimestampNanosRef(ref int, name string, ns int64) {
+	switch {
+	case !w.packed:
+		PutTimestampNanos(w.m, name, ns)
+	case ref >= 0:
+		w.buf = kvpack.AppendIntRef(w.buf, ref, ns)
+	default:
 		w.buf = AppendTimestampNanos(w.buf, name, ns)
-		return
 	}
-	PutTimestampNanos(w.m, name, ns)
 }
 
 // StringIfSet stores a STRING attribute unless v is empty: sources leave

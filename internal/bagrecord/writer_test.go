@@ -2,12 +2,16 @@ package bagrecord
 
 import (
 	"net"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // Both forms of a Writer write the same bags, and packed records of one
@@ -51,4 +55,64 @@ func TestWriterForms(t *testing.T) {
 		assert.Equal(t, want.At(i).Timestamp(), lr.Timestamp())
 		assert.Equal(t, EventName, lr.EventName())
 	}
+}
+
+// Names written as dictionary keys decode (and unpack) to the bag their
+// text decodes to, alone or mixed with text keys.
+func TestWriterRefs(t *testing.T) {
+	ref := func(name string) int {
+		i := slices.Index(Dictionary(), name)
+		require.GreaterOrEqual(t, i, 0, name)
+		return i
+	}
+	write := func(w *Writer, lrs plog.LogRecordSlice, byRef bool) {
+		r := func(name string) int {
+			if byRef {
+				return ref(name)
+			}
+			return -1
+		}
+		w.Begin(lrs.AppendEmpty(), time.Unix(1, 0), time.Unix(2, 0), 9)
+		w.StringRef(r("source.uid"), "source.uid", "kubernetes://productpage-v1-1.default")
+		w.Int64Ref(r("response.code"), "response.code", 503)
+		w.Int64Ref(r("request.size"), "request.size", 1234)
+		w.BoolRef(r("connection.mtls"), "connection.mtls", true)
+		w.TimestampNanosRef(r("request.time"), "request.time", 1593597600_000000123)
+		w.DurationRef(r("response.duration"), "response.duration", 3*time.Millisecond)
+		w.IPRef(r("source.ip"), "source.ip", []byte{10, 0, 0, 7})
+		w.BeginStringMapRef(r("request.headers"), "request.headers", 2)
+		w.StringMapEntry(":path", "/reviews/0")
+		w.StringMapEntry(":method", "GET")
+		w.EndStringMap()
+		w.String("destination.service.host", "reviews.default.svc.cluster.local") // text either way
+		w.End()
+	}
+	w := NewWriter(true)
+	text, refs := plog.NewLogRecordSlice(), plog.NewLogRecordSlice()
+	write(w, text, false)
+	write(w, refs, true)
+	require.Less(t, len(kvpack.BytesOf(refs.At(0).Body())), len(kvpack.BytesOf(text.At(0).Body())))
+
+	// refs first, on a fresh decoder: a text key after dictionary keys.
+	var d, dText Decoder
+	want, got := attribute.NewBag(attribute.DefaultVocabulary()), attribute.NewBag(attribute.DefaultVocabulary())
+	_, err := dText.DecodeRecord(text.At(0), want)
+	require.NoError(t, err)
+	for range 2 { // the second time from the decoder's table
+		bad, err := d.DecodeRecord(refs.At(0), got)
+		require.NoError(t, err)
+		assert.Zero(t, bad)
+		require.Equal(t, 9, want.Len())
+		require.Equal(t, want.Len(), got.Len())
+		for _, n := range []string{"source.uid", "response.code", "request.size", "connection.mtls", "request.time",
+			"response.duration", "source.ip", "request.headers", "destination.service.host"} {
+			wv, _ := want.GetByName(n)
+			gv, ok := got.GetByName(n)
+			require.True(t, ok, n)
+			assert.True(t, wv.Equal(gv), "%s: %v, want %v", n, gv, wv)
+		}
+	}
+	require.NoError(t, Unpack(text.At(0)))
+	require.NoError(t, Unpack(refs.At(0)))
+	assert.Equal(t, text.At(0).Attributes().AsRaw(), refs.At(0).Attributes().AsRaw())
 }

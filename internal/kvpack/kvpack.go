@@ -9,6 +9,11 @@
 // Layout: a version byte (1), then the pairs in order:
 //
 //	kind (1 byte) | uvarint key length | key bytes | payload
+//	kind | 0x80 (1 byte) | uvarint index into a dictionary | payload
+//
+// The second form names the key by its index in a word list that writer and
+// reader agree on (the *Ref functions, NewDictReader): a few bytes instead of
+// the name, and the reader learns which name it is without comparing text.
 //
 // Payloads by kind: Str and Bytes a uvarint length and the bytes; Int and
 // Double 8 bytes little-endian (Double as its IEEE-754 bits); Bool one byte;
@@ -86,6 +91,49 @@ func (k Kind) String() string {
 // Begin starts a packed buffer at the end of dst.
 func Begin(dst []byte) []byte { return append(dst, Version) }
 
+// refFlag marks a kind byte whose key is a dictionary index.
+const refFlag = 0x80
+
+func appendRef(dst []byte, k Kind, ref int) []byte {
+	return binary.AppendUvarint(append(dst, byte(k)|refFlag), uint64(ref))
+}
+
+// AppendStrRef appends a Str pair keyed by dictionary word ref (>= 0).
+func AppendStrRef(dst []byte, ref int, v string) []byte {
+	return appendString(appendRef(dst, Str, ref), v)
+}
+
+// AppendIntRef appends an Int pair keyed by dictionary word ref.
+func AppendIntRef(dst []byte, ref int, v int64) []byte {
+	return binary.LittleEndian.AppendUint64(appendRef(dst, Int, ref), uint64(v))
+}
+
+// AppendDoubleRef appends a Double pair keyed by dictionary word ref.
+func AppendDoubleRef(dst []byte, ref int, v float64) []byte {
+	return binary.LittleEndian.AppendUint64(appendRef(dst, Double, ref), math.Float64bits(v))
+}
+
+// AppendBoolRef appends a Bool pair keyed by dictionary word ref.
+func AppendBoolRef(dst []byte, ref int, v bool) []byte {
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	return append(appendRef(dst, Bool, ref), b)
+}
+
+// AppendBytesRef appends a Bytes pair keyed by dictionary word ref.
+func AppendBytesRef(dst []byte, ref int, v []byte) []byte {
+	dst = binary.AppendUvarint(appendRef(dst, Bytes, ref), uint64(len(v)))
+	return append(dst, v...)
+}
+
+// BeginMapRef is BeginMap keyed by dictionary word ref.
+func BeginMapRef(dst []byte, ref int) ([]byte, int) {
+	dst = appendRef(dst, Map, ref)
+	return binary.LittleEndian.AppendUint32(dst, 0), len(dst)
+}
+
 func appendKey(dst []byte, k Kind, key string) []byte {
 	dst = append(dst, byte(k))
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
@@ -162,6 +210,9 @@ var ErrCorrupt = errors.New("kvpack: corrupt buffer")
 type Pair struct {
 	Key  string
 	Kind Kind
+	// Ref is the dictionary index the key was written as, -1 for a key
+	// written as text.
+	Ref int
 	// Text is the value of a Str or the bytes of a Bytes.
 	Text string
 	// Num holds an Int, the bits of a Double, or a Bool as 0 or 1.
@@ -207,16 +258,20 @@ func (it *MapIter) Next() (k, v string, ok bool) {
 // Reader reads the pairs of a packed buffer.
 type Reader struct {
 	rest string
+	dict []string
 	err  error
 }
 
 // NewReader starts reading buf. The strings of the pairs it returns point
-// into buf.
-func NewReader(buf []byte) Reader {
+// into buf. A key written as a dictionary index makes the buffer corrupt.
+func NewReader(buf []byte) Reader { return NewDictReader(buf, nil) }
+
+// NewDictReader starts reading buf, whose keys may be indices into dict.
+func NewDictReader(buf []byte, dict []string) Reader {
 	if len(buf) == 0 || buf[0] != Version {
 		return Reader{err: ErrCorrupt}
 	}
-	return Reader{rest: unsafe.String(unsafe.SliceData(buf[1:]), len(buf)-1)}
+	return Reader{rest: unsafe.String(unsafe.SliceData(buf[1:]), len(buf)-1), dict: dict}
 }
 
 // IsPacked reports whether buf starts like a packed buffer.
@@ -232,15 +287,25 @@ func (r *Reader) Next(p *Pair) bool {
 		return false
 	}
 	s := r.rest
-	k := Kind(s[0])
+	k := Kind(s[0] &^ refFlag)
 	if k > maxKind {
 		return r.fail()
 	}
-	key, s, ok := readString(s[1:])
-	if !ok {
-		return r.fail()
+	var ok bool
+	if s[0]&refFlag != 0 {
+		ref, w := uvarint(s[1:])
+		if w <= 0 || ref >= uint64(len(r.dict)) {
+			return r.fail()
+		}
+		p.Key, p.Ref = r.dict[ref], int(ref)
+		s = s[1+w:]
+	} else {
+		if p.Key, s, ok = readString(s[1:]); !ok {
+			return r.fail()
+		}
+		p.Ref = -1
 	}
-	p.Key, p.Kind = key, k
+	p.Kind = k
 	switch k {
 	case Empty:
 		p.Text, p.Num = "", 0

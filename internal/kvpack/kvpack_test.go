@@ -14,11 +14,37 @@ type kv struct {
 	text string
 	num  uint64
 	m    []string // a Map's entries as k, v, k, v …
+	ref  int      // the key's index in testDict + 1; 0: the key as text
 }
+
+// testDict is the dictionary the tests write and read keys by.
+var testDict = []string{"source.name", "response.code", "request.headers", "source.ip", "ok"}
 
 func pack(pairs []kv) []byte {
 	b := Begin(nil)
 	for _, p := range pairs {
+		if r := p.ref - 1; r >= 0 {
+			var at int
+			switch p.kind {
+			case Str:
+				b = AppendStrRef(b, r, p.text)
+			case Bytes:
+				b = AppendBytesRef(b, r, []byte(p.text))
+			case Int:
+				b = AppendIntRef(b, r, int64(p.num))
+			case Double:
+				b = AppendDoubleRef(b, r, math.Float64frombits(p.num))
+			case Bool:
+				b = AppendBoolRef(b, r, p.num != 0)
+			case Map:
+				b, at = BeginMapRef(b, r)
+				for i := 0; i < len(p.m); i += 2 {
+					b = AppendMapEntry(b, p.m[i], p.m[i+1])
+				}
+				EndMap(b, at, len(p.m)/2)
+			}
+			continue
+		}
 		switch p.kind {
 		case Str:
 			b = AppendStr(b, p.key, p.text)
@@ -44,10 +70,10 @@ func pack(pairs []kv) []byte {
 
 func unpack(t testing.TB, b []byte) ([]kv, error) {
 	var out []kv
-	r := NewReader(b)
+	r := NewDictReader(b, testDict)
 	var p Pair
 	for r.Next(&p) {
-		e := kv{key: p.Key, kind: p.Kind, text: p.Text, num: p.Num}
+		e := kv{key: p.Key, kind: p.Kind, text: p.Text, num: p.Num, ref: p.Ref + 1}
 		if p.Kind == Map {
 			it := p.Entries()
 			for k, v, ok := it.Next(); ok; k, v, ok = it.Next() {
@@ -82,6 +108,15 @@ func TestRoundTrip(t *testing.T) {
 			{key: long, kind: Str, text: long},
 		},
 		"repeated key": {{key: "a", kind: Int, num: 1}, {key: "a", kind: Str, text: "b"}},
+		"dictionary keys": {
+			{key: "source.name", ref: 1, kind: Str, text: "productpage-v1"},
+			{key: "response.code", ref: 2, kind: Int, num: 200},
+			{key: "source.name", kind: Str, text: "as text"},
+			{key: "request.headers", ref: 3, kind: Map, m: []string{":path", "/details"}},
+			{key: "source.ip", ref: 4, kind: Bytes, text: "\x0a\x00\x00\x01"},
+			{key: "ok", ref: 5, kind: Bool, num: 1},
+			{key: "response.code", ref: 2, kind: Double, num: math.Float64bits(0.5)},
+		},
 	}
 	for name, pairs := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -94,7 +129,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			for i := range pairs {
 				w, g := pairs[i], got[i]
-				if g.key != w.key || g.kind != w.kind || g.text != w.text || g.num != w.num || len(g.m) != len(w.m) {
+				if g.key != w.key || g.ref != w.ref || g.kind != w.kind || g.text != w.text || g.num != w.num || len(g.m) != len(w.m) {
 					t.Fatalf("pair %d: got %+v, want %+v", i, g, w)
 				}
 				for j := range w.m {
@@ -125,18 +160,27 @@ func TestCorrupt(t *testing.T) {
 		}
 	}
 	bad := map[string][]byte{
-		"no version":      {},
-		"wrong version":   {2, byte(Str), 1, 'a', 0},
-		"unknown kind":    {Version, 9, 0},
-		"bool of 2":       {Version, byte(Bool), 0, 2},
-		"huge length":     {Version, byte(Str), 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"huge map":        {Version, byte(Map), 0, 0xff, 0xff, 0x03},
-		"varint overflow": {Version, byte(Str), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		"no version":       {},
+		"wrong version":    {2, byte(Str), 1, 'a', 0},
+		"unknown kind":     {Version, 9, 0},
+		"bool of 2":        {Version, byte(Bool), 0, 2},
+		"huge length":      {Version, byte(Str), 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"huge map":         {Version, byte(Map), 0, 0xff, 0xff, 0x03},
+		"varint overflow":  {Version, byte(Str), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		"ref past dict":    {Version, byte(Str) | refFlag, byte(len(testDict)), 0},
+		"ref cut":          {Version, byte(Int) | refFlag},
+		"ref unknown kind": {Version, 9 | refFlag, 0},
 	}
 	for name, b := range bad {
 		if _, err := unpack(t, b); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	// Without a dictionary, any ref is corrupt.
+	r := NewReader(AppendStrRef(Begin(nil), 0, "v"))
+	var p Pair
+	if r.Next(&p) || r.Err() == nil {
+		t.Error("a dictionary key read without a dictionary")
 	}
 }
 
@@ -171,6 +215,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(pack(good2))
 	f.Add([]byte{Version})
 	f.Add([]byte{Version, byte(Map), 1, 'm', 2, 0, 0, 0, 1, 'a', 1, 'b', 0, 0})
+	f.Add(pack([]kv{{key: "source.name", ref: 1, kind: Str, text: "x"}, {key: "request.headers", ref: 3, kind: Map, m: []string{"a", "b"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := unpack(t, b)
 		if err != nil {

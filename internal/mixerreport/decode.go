@@ -98,6 +98,9 @@ type entry struct {
 	str  string
 	num  int64
 	kind Kind
+	// word is the name's index in bagrecord.Dictionary() + 1, for packed
+	// records to name it by; 0 when it has none (a message word).
+	word int32
 }
 
 func pairsRef(off, n int) int64 { return int64(off)<<32 | int64(n) }
@@ -146,6 +149,9 @@ type Decoder struct {
 	// w writes the records; in the packed form a request's records share
 	// one buffer, a new one per request.
 	w *bagrecord.Writer
+	// byWord: the global words agree with bagrecord.Dictionary(), so a
+	// name given by global index is written as that index.
+	byWord bool
 }
 
 // SetPacked, when on, makes the Decoder write bag records in the packed form
@@ -172,6 +178,8 @@ func NewDecoder(globalWords []string) *Decoder {
 		d.globalBase[i] = d.globalIndex[w]
 	}
 	copy(d.globalCanon, d.globalBase)
+	dict := bagrecord.Dictionary()
+	d.byWord = len(globalWords) <= len(dict) && slices.Equal(globalWords, dict[:len(globalWords)])
 	return d
 }
 
@@ -512,6 +520,7 @@ func (d *Decoder) resolveFull(elem int) error {
 			if !ok {
 				continue
 			}
+			before := len(d.entries)
 			switch w {
 			case wStrings:
 				v := sint32(num)
@@ -556,6 +565,9 @@ func (d *Decoder) resolveFull(elem int) error {
 				d.entries = append(d.entries, entry{name: name, kind: KindDuration, num: ns})
 			case wBytes:
 				d.entries = append(d.entries, entry{name: name, kind: KindBytes, str: wireString(raw)})
+			}
+			if key >= 0 && d.byWord && len(d.entries) > before {
+				d.entries[before].word = key + 1
 			}
 		}
 	}
@@ -737,29 +749,30 @@ func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string
 	w.Begin(out.AppendEmpty(), bagTime(entries), observed, len(entries))
 	for i := range entries {
 		e := &entries[i]
+		ref := int(e.word) - 1
 		switch e.kind {
 		case KindString:
-			w.String(e.name, e.str)
+			w.StringRef(ref, e.name, e.str)
 		case KindInt64:
-			w.Int64(e.name, e.num)
+			w.Int64Ref(ref, e.name, e.num)
 		case KindDouble:
-			w.Double(e.name, math.Float64frombits(uint64(e.num)))
+			w.DoubleRef(ref, e.name, math.Float64frombits(uint64(e.num)))
 		case KindBool:
-			w.Bool(e.name, e.num != 0)
+			w.BoolRef(ref, e.name, e.num != 0)
 		case KindTimestamp:
 			if e.str != "" { // outside the int64 nanosecond range: RFC 3339
-				w.String(e.name, e.str)
+				w.StringRef(ref, e.name, e.str)
 			} else {
-				w.TimestampNanos(e.name, e.num)
+				w.TimestampNanosRef(ref, e.name, e.num)
 			}
 		case KindDuration:
-			w.Duration(e.name, time.Duration(e.num))
+			w.DurationRef(ref, e.name, time.Duration(e.num))
 		case KindBytes:
 			// IP copies, so the bytes may alias the request.
-			w.IP(e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
+			w.IPRef(ref, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
 		case KindStringMap:
 			p := pairsOf(e, pairs)
-			w.BeginStringMap(e.name, len(p)/2)
+			w.BeginStringMapRef(ref, e.name, len(p)/2)
 			for j := 0; j+1 < len(p); j += 2 {
 				w.StringMapEntry(p[j], p[j+1])
 			}

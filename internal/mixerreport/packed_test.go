@@ -2,11 +2,13 @@ package mixerreport
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 // samePacked decodes raw again into packed records and reports how they
@@ -91,5 +93,44 @@ func TestPackedRecordsOutliveTheRequest(t *testing.T) {
 				t.Fatalf("request %d record %d:\n got %s\nwant %s", r, i, g, w)
 			}
 		}
+	}
+}
+
+// Names given by global index are written as dictionary keys, names from
+// message words as text; a decoder over other global words writes text.
+func TestPackedNamesByWord(t *testing.T) {
+	req, err := NewDefaultEncoder().Encode([]Bag{bookinfoBag(1)}, ProxyLayout(221))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyForms := func(d *Decoder) (refs, texts int) {
+		d.SetPacked(true)
+		out := plog.NewLogRecordSlice()
+		if _, err := d.Decode(req, out, observed); err != nil || out.Len() != 1 {
+			t.Fatalf("%v, %d records", err, out.Len())
+		}
+		r := kvpack.NewDictReader(kvpack.BytesOf(out.At(0).Body()), bagrecord.Dictionary())
+		var p kvpack.Pair
+		for r.Next(&p) {
+			if p.Ref >= 0 {
+				refs++
+			} else if slices.Contains(bagrecord.Dictionary()[:221], p.Key) {
+				texts++ // a global word the request named by index
+			}
+		}
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+		return refs, texts
+	}
+	refs, texts := keyForms(NewDefaultDecoder())
+	if refs < 30 || texts != 0 {
+		t.Errorf("default decoder: %d dictionary keys, %d global words as text; want them all by index", refs, texts)
+	}
+	other := NewDefaultDecoder().global
+	other = append([]string{}, other...)
+	other[0], other[1] = other[1], other[0]
+	if refs, _ := keyForms(NewDecoder(other)); refs != 0 {
+		t.Errorf("decoder over other words: %d dictionary keys, want 0", refs)
 	}
 }
