@@ -62,7 +62,7 @@ func SetTime(lr plog.LogRecord, t time.Time) {
 		return
 	}
 	lr.SetTimestamp(0)
-	lr.Body().SetStr(t.UTC().Format(TimeLayout))
+	lr.Body().SetStr(string(AppendTimeText(nil, t)))
 }
 
 // AppendTime appends lr's instance time formatted with TimeLayout, from
@@ -72,7 +72,7 @@ func AppendTime(dst []byte, lr plog.LogRecord) []byte {
 		return append(dst, b.Str()...)
 	}
 	if ts := lr.Timestamp(); ts != 0 {
-		return ts.AsTime().UTC().AppendFormat(dst, TimeLayout)
+		return AppendTimeText(dst, ts.AsTime())
 	}
 	if buf := kvpack.BytesOf(lr.Body()); kvpack.IsPacked(buf) {
 		r := kvpack.NewReader(buf)
@@ -81,7 +81,7 @@ func AppendTime(dst []byte, lr plog.LogRecord) []byte {
 			return append(dst, p.Text...)
 		}
 	}
-	return time.Time{}.AppendFormat(dst, TimeLayout)
+	return AppendTimeText(dst, time.Time{})
 }
 
 func isTimePair(p *kvpack.Pair) bool { return p.Key == "" && p.Kind == kvpack.Str }
@@ -102,7 +102,7 @@ func BeginPacked(dst []byte, lr plog.LogRecord, t time.Time) []byte {
 	lr.SetTimestamp(0)
 	// Formatted on the stack: a time is far shorter than the array.
 	var tmp [64]byte
-	return kvpack.AppendStr(dst, "", string(t.UTC().AppendFormat(tmp[:0], TimeLayout)))
+	return kvpack.AppendStr(dst, "", string(AppendTimeText(tmp[:0], t)))
 }
 
 // SetPacked makes buf, begun with BeginPacked, the Body of lr without copying

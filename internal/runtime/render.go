@@ -32,7 +32,7 @@ func appendLabel(dst []byte, v attribute.Value) []byte {
 	case attribute.TypeBool:
 		return strconv.AppendBool(dst, v.Bool())
 	case attribute.TypeTimestamp:
-		return v.Time().UTC().AppendFormat(dst, instancerecord.TimeLayout)
+		return instancerecord.AppendTimeText(dst, v.Time())
 	case attribute.TypeDuration:
 		return append(dst, v.Duration().String()...)
 	case attribute.TypeIPAddress:
@@ -88,7 +88,7 @@ func variableTime(t time.Time) string {
 func appendVariableTime(dst []byte, t time.Time) []byte {
 	sec, nsec := t.Unix(), int64(t.Nanosecond())
 	wrapped := sec*1e9 + nsec // overflow wraps, as in Mixer
-	return time.Unix(0, wrapped).UTC().AppendFormat(dst, instancerecord.TimeLayout)
+	return instancerecord.AppendTimeText(dst, time.Unix(0, wrapped))
 }
 
 // appendIP appends ip as net.IP.String renders it, which allocates: dotted

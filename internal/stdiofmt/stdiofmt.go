@@ -192,7 +192,7 @@ func (e *Encoder) collectPacked(metric bool) bool {
 // record with a Bytes Body: a time pair in an undecodable Body is not taken.
 func (e *Encoder) appendTime(dst []byte, lr plog.LogRecord) []byte {
 	if !e.packed && lr.Body().Type() == pcommon.ValueTypeBytes && lr.Timestamp() == 0 {
-		return time.Time{}.AppendFormat(dst, instancerecord.TimeLayout)
+		return instancerecord.AppendTimeText(dst, time.Time{})
 	}
 	return instancerecord.AppendTime(dst, lr)
 }
