@@ -145,3 +145,14 @@ func BenchmarkEncodeProxyBatch(b *testing.B) {
 		}
 	})
 }
+
+// The structural check every request gets before it is decoded.
+func BenchmarkValidateProxyBatch(b *testing.B) {
+	raw, err := proto.Marshal(proxyBatch(b))
+	require.NoError(b, err)
+	perReport(b, batchSize, func() {
+		if err := validateReport(raw); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

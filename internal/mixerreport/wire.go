@@ -232,12 +232,33 @@ func wellFormed(b []byte, k msgKind) bool {
 			}
 			v := b[n : n+int(l)]
 			b = b[n+int(l):]
-			if sub, ok := inner(k, num); ok && !wellFormed(v, sub) {
+			if sub, ok := inner(k, num); ok && !varintPairs(v) && !wellFormed(v, sub) {
 				return false
 			}
 		default:
 			return false
 		}
+	}
+	return true
+}
+
+// varintPairs reports whether b is a message of varint fields 1 and 2
+// only, the shape of nearly every typed-map entry (an index and a value),
+// which is then well-formed whatever kind of message it is. It spares those
+// entries a descent into wellFormed.
+func varintPairs(b []byte) bool {
+	for len(b) > 0 {
+		if b[0] != 0x08 && b[0] != 0x10 {
+			return false
+		}
+		i := 1
+		for i < len(b) && i < 6 && b[i] >= 0x80 {
+			i++
+		}
+		if i == len(b) || b[i] >= 0x80 || i == 6 {
+			return false
+		}
+		b = b[i+1:]
 	}
 	return true
 }
