@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -27,6 +28,8 @@ type Writer struct {
 	start        int         // packed form: where the bag starts in buf
 	countAt      int         // packed form: where the string map's count goes
 	mapCount     int
+
+	refs refCache
 
 	buf     []byte
 	hint    int // records expected in this batch
@@ -81,10 +84,11 @@ func (w *Writer) End() {
 }
 
 // String stores a STRING, DNS_NAME, EMAIL_ADDRESS or URI attribute.
-func (w *Writer) String(name, v string) { w.StringRef(-1, name, v) }
+func (w *Writer) String(name, v string) { w.StringRef(w.refOf(name), name, v) }
 
 // StringRef is String for a name that is dictionary word ref (see
-// Dictionary; -1 for none): the packed form stores the index.
+// Dictionary; -1 for none): the packed form stores the index. String finds
+// ref itself; a caller that already knows it saves that lookup.
 func (w *Writer) StringRef(ref int, name, v string) {
 	switch {
 	case !w.packed:
@@ -97,7 +101,7 @@ func (w *Writer) StringRef(ref int, name, v string) {
 }
 
 // Int64 stores an INT64 attribute.
-func (w *Writer) Int64(name string, v int64) { w.Int64Ref(-1, name, v) }
+func (w *Writer) Int64(name string, v int64) { w.Int64Ref(w.refOf(name), name, v) }
 
 // Int64Ref is Int64 for dictionary word ref (see StringRef).
 func (w *Writer) Int64Ref(ref int, name string, v int64) {
@@ -112,7 +116,7 @@ func (w *Writer) Int64Ref(ref int, name string, v int64) {
 }
 
 // Double stores a DOUBLE attribute.
-func (w *Writer) Double(name string, v float64) { w.DoubleRef(-1, name, v) }
+func (w *Writer) Double(name string, v float64) { w.DoubleRef(w.refOf(name), name, v) }
 
 // DoubleRef is Double for dictionary word ref (see StringRef).
 func (w *Writer) DoubleRef(ref int, name string, v float64) {
@@ -127,7 +131,7 @@ func (w *Writer) DoubleRef(ref int, name string, v float64) {
 }
 
 // Bool stores a BOOL attribute.
-func (w *Writer) Bool(name string, v bool) { w.BoolRef(-1, name, v) }
+func (w *Writer) Bool(name string, v bool) { w.BoolRef(w.refOf(name), name, v) }
 
 // BoolRef is Bool for dictionary word ref (see StringRef).
 func (w *Writer) BoolRef(ref int, name string, v bool) {
@@ -151,11 +155,11 @@ func (w *Writer) Timestamp(name string, t time.Time) {
 		w.buf = AppendTimestampText(w.buf, name, t.UTC().Format(time.RFC3339Nano))
 		return
 	}
-	w.buf = AppendTimestampNanos(w.buf, name, t.UnixNano())
+	w.TimestampNanosRef(w.refOf(name), name, t.UnixNano())
 }
 
 // Duration stores a DURATION attribute.
-func (w *Writer) Duration(name string, d time.Duration) { w.DurationRef(-1, name, d) }
+func (w *Writer) Duration(name string, d time.Duration) { w.DurationRef(w.refOf(name), name, d) }
 
 // DurationRef is Duration for dictionary word ref (see StringRef).
 func (w *Writer) DurationRef(ref int, name string, d time.Duration) {
@@ -170,7 +174,7 @@ func (w *Writer) DurationRef(ref int, name string, d time.Duration) {
 }
 
 // IP stores an IP_ADDRESS attribute (the bytes are copied).
-func (w *Writer) IP(name string, ip []byte) { w.IPRef(-1, name, ip) }
+func (w *Writer) IP(name string, ip []byte) { w.IPRef(w.refOf(name), name, ip) }
 
 // IPRef is IP for dictionary word ref (see StringRef).
 func (w *Writer) IPRef(ref int, name string, ip []byte) {
@@ -186,7 +190,7 @@ func (w *Writer) IPRef(ref int, name string, ip []byte) {
 
 // BeginStringMap starts a STRING_MAP attribute with room for n entries;
 // StringMapEntry calls and one EndStringMap follow.
-func (w *Writer) BeginStringMap(name string, n int) { w.BeginStringMapRef(-1, name, n) }
+func (w *Writer) BeginStringMap(name string, n int) { w.BeginStringMapRef(w.refOf(name), name, n) }
 
 // BeginStringMapRef is BeginStringMap for dictionary word ref (see
 // StringRef).
@@ -222,7 +226,7 @@ func (w *Writer) EndStringMap() {
 }
 
 // TimestampNanos stores a TIMESTAMP attribute already in Unix nanoseconds.
-func (w *Writer) TimestampNanos(name string, ns int64) { w.TimestampNanosRef(-1, name, ns) }
+func (w *Writer) TimestampNanos(name string, ns int64) { w.TimestampNanosRef(w.refOf(name), name, ns) }
 
 // TimestampNanosRef is TimestampNanos for dictionary word ref (see
 // StringRef).
@@ -275,4 +279,45 @@ func (w *Writer) QueryParams(name, query string) {
 		}
 	}
 	w.EndStringMap()
+}
+
+// refCache remembers the dictionary index of the names a Writer was given
+// last, by where their bytes are: sources name attributes with constants,
+// whose bytes stay put, so a lookup is a pointer hash and a comparison that
+// the equal pointers decide. The comparison keeps a reused address from
+// returning another name's index; the names kept are bounded.
+type refCache [256]struct {
+	name string
+	ref  int32
+	set  bool
+}
+
+// dictIndex maps each dictionary word to its (first) index.
+var dictIndex = func() map[string]int32 {
+	m := make(map[string]int32, len(dictionary))
+	for i, w := range dictionary {
+		if _, dup := m[w]; !dup {
+			m[w] = int32(i)
+		}
+	}
+	return m
+}()
+
+// refOf returns name's dictionary index for the packed form, -1 for a name
+// outside the dictionary (and for the attribute form, which has no use for it).
+func (w *Writer) refOf(name string) int {
+	if !w.packed {
+		return -1
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(name)))
+	e := &w.refs[(p>>3^p>>11^uintptr(len(name)))&uintptr(len(w.refs)-1)]
+	if e.set && e.name == name {
+		return int(e.ref)
+	}
+	ref, ok := dictIndex[name]
+	if !ok {
+		ref = -1
+	}
+	e.name, e.ref, e.set = name, ref, true
+	return int(ref)
 }

@@ -3,6 +3,7 @@ package bagrecord
 import (
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,32 @@ func TestWriterRefs(t *testing.T) {
 	require.NoError(t, Unpack(text.At(0)))
 	require.NoError(t, Unpack(refs.At(0)))
 	assert.Equal(t, text.At(0).Attributes().AsRaw(), refs.At(0).Attributes().AsRaw())
+}
+
+// The plain methods find a dictionary name's index themselves, for names
+// in constants and names built at run time alike.
+func TestWriterFindsRefs(t *testing.T) {
+	w := NewWriter(true)
+	lrs := plog.NewLogRecordSlice()
+	w.Reset(300)
+	for i := range 300 {
+		w.Begin(lrs.AppendEmpty(), time.Unix(1, 0), time.Unix(2, 0), 4)
+		w.String("source.uid", "a")
+		w.String(strings.Clone("destination.uid"), "b") // a new address each time
+		w.Int64("custom.attribute", int64(i))           // not a dictionary word
+		w.String(strings.Repeat("x", i%7+1), "c")       // neither, many addresses
+		w.End()
+	}
+	for i := range lrs.Len() {
+		r := kvpack.NewDictReader(kvpack.BytesOf(lrs.At(i).Body()), Dictionary())
+		var p kvpack.Pair
+		var keys []string
+		for r.Next(&p) {
+			wantRef := slices.Index(Dictionary(), p.Key)
+			require.Equal(t, wantRef, p.Ref, "record %d key %s", i, p.Key)
+			keys = append(keys, p.Key)
+		}
+		require.NoError(t, r.Err())
+		require.Equal(t, []string{"source.uid", "destination.uid", "custom.attribute", strings.Repeat("x", i%7+1)}, keys)
+	}
 }
