@@ -290,7 +290,9 @@ func (m *Mapper) AppendTCP(e *alsdata.TCPAccessLogEntry, out plog.LogRecordSlice
 		if event == "close" {
 			delete(m.tcpTotal, id)
 		} else if _, known := m.tcpTotal[id]; known || len(m.tcpTotal) < maxTrackedConnections {
-			m.tcpTotal[id] = tcpTotals{received: recv, sent: sent}
+			// A copy: id may point into the message's bytes, which the
+			// table would keep alive.
+			m.tcpTotal[strings.Clone(id)] = tcpTotals{received: recv, sent: sent}
 		}
 	}
 	a.Int64("connection.received.bytes", clampInt64(sub(recv, prev.received)))
@@ -493,6 +495,7 @@ func (m *Mapper) service(host string) envoycluster.Service {
 	if s, ok := m.services[host]; ok {
 		return s
 	}
+	host = strings.Clone(host) // as tcpTotal's keys; s holds parts of it
 	s := envoycluster.ServiceFromHost(host)
 	if len(m.services) >= maxCachedServices {
 		clear(m.services)

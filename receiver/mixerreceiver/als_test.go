@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -254,4 +257,41 @@ func TestALSRefusedClosesStream(t *testing.T) {
 	st := status.Convert(err)
 	assert.Equal(t, codes.Unavailable, st.Code())
 	assert.Equal(t, "Server is currently overloaded. Please try again.", st.Message())
+}
+
+// A message that is not a StreamAccessLogsMessage ends its stream with the
+// error gRPC's codec gave; what came before it is kept.
+func TestALSMalformedMessage(t *testing.T) {
+	good, err := proto.Marshal(httpMsg(&alsv3.StreamAccessLogsMessage_Identifier{Node: ratingsNode(t), LogName: "l"}, httpEntry(t, "1")))
+	require.NoError(t, err)
+	later, err := proto.Marshal(httpMsg(nil, httpEntry(t, "2")))
+	require.NoError(t, err)
+	for name, bad := range map[string][]byte{
+		"truncated":           later[:len(later)-3],
+		"not UTF-8":           {0x12, 0x09, 0x0a, 0x07, 0x1a, 0x05, 0x2a, 0x03, 0x0a, 0x01, 0xff},
+		"length past the end": {0x12, 0x7f, 0x01},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sink := new(consumertest.LogsSink)
+			_, conn := started(t, sink)
+			desc := &grpc.StreamDesc{StreamName: "StreamAccessLogs", ClientStreams: true}
+			stream, err := conn.NewStream(context.Background(), desc, alsv3.AccessLogService_StreamAccessLogs_FullMethodName, grpc.ForceCodec(rawCodec{}))
+			require.NoError(t, err)
+			require.NoError(t, stream.SendMsg(good))
+			require.NoError(t, stream.SendMsg(later))
+			_ = stream.SendMsg(bad)
+			_ = stream.CloseSend()
+			var out []byte
+			err = stream.RecvMsg(&out)
+			require.Error(t, err)
+			assert.Equal(t, codes.Internal, status.Code(err), err.Error())
+			assert.True(t, strings.HasPrefix(status.Convert(err).Message(), "grpc: error unmarshalling request: "), err.Error())
+			recs := allRecords(sink)
+			require.Len(t, recs, 2)
+			for i, lr := range recs {
+				v, _ := lr.Attributes().Get("request.id")
+				assert.Equal(t, []string{"1", "2"}[i], v.Str())
+			}
+		})
+	}
 }

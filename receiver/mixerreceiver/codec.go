@@ -4,18 +4,25 @@ import (
 	"context"
 	"fmt"
 
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/als"
 	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
 )
 
 // Report requests reach the decoder as wire bytes: internal/mixerreport
 // reads them itself, which saves protobuf-go's eight Go maps per report (the
 // largest cost of receiving) and accepts words that are not UTF-8, as
-// Mixer did. Everything else goes through gRPC's protobuf codec.
+// Mixer did. ALS messages do too: als.WireDecoder reads the usual ones
+// into messages it reuses, protobuf-go the rest. Everything else goes
+// through gRPC's protobuf codec.
 
 // rawReport is a Report request kept as its wire bytes.
 type rawReport struct{ b []byte }
@@ -34,10 +41,17 @@ func newCodec() (codec, error) {
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
 
+// rawALS is a StreamAccessLogsMessage kept as its wire bytes.
+type rawALS struct{ b []byte }
+
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*rawReport); ok {
-		// A copy: gRPC reuses data once this returns, and the records
-		// keep strings that point into these bytes.
+	// A copy, new for each message: gRPC reuses data once this returns,
+	// and the records keep strings that point into these bytes.
+	switch r := v.(type) {
+	case *rawReport:
+		r.b = data.Materialize()
+		return nil
+	case *rawALS:
 		r.b = data.Materialize()
 		return nil
 	}
@@ -93,4 +107,48 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
 		return api.check(ctx, req.(*mixerpb.CheckRequest))
 	})
+}
+
+// alsServiceDesc is alsv3.AccessLogService_ServiceDesc with a stream handler
+// that receives messages as bytes.
+var alsServiceDesc = grpc.ServiceDesc{
+	ServiceName: alsv3.AccessLogService_ServiceDesc.ServiceName,
+	HandlerType: (*alsAPI)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "StreamAccessLogs",
+		Handler:       func(srv any, stream grpc.ServerStream) error { return srv.(alsAPI).streamAccessLogs(stream) },
+		ClientStreams: true,
+	}},
+	Metadata: alsv3.AccessLogService_ServiceDesc.Metadata,
+}
+
+// alsAPI is what serves envoy.service.accesslog.v3.AccessLogService.
+type alsAPI interface {
+	streamAccessLogs(stream grpc.ServerStream) error
+}
+
+// alsStream receives a stream's messages: by the WireDecoder where it
+// can, else by protobuf-go.
+type alsStream struct {
+	stream grpc.ServerStream
+	dec    *als.WireDecoder
+	raw    rawALS
+	slow   alsv3.StreamAccessLogsMessage
+}
+
+// recv returns the next message, valid until the next recv.
+func (s *alsStream) recv() (*alsv3.StreamAccessLogsMessage, error) {
+	s.raw.b = nil
+	if err := s.stream.RecvMsg(&s.raw); err != nil {
+		return nil, err
+	}
+	if msg, ok := s.dec.Decode(s.raw.b); ok {
+		return msg, nil
+	}
+	s.slow.Reset()
+	if err := proto.Unmarshal(s.raw.b, &s.slow); err != nil {
+		return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+	}
+	return &s.slow, nil
 }

@@ -99,7 +99,7 @@ func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("mixer receiver %s: gRPC server: %w", r.set.ID, err)
 	}
 	srv.RegisterService(&mixerServiceDesc, &mixerService{r: r})
-	alsv3.RegisterAccessLogServiceServer(srv, &alsService{r: r})
+	srv.RegisterService(&alsServiceDesc, &alsService{r: r})
 	ln, err := r.cfg.NetAddr.Listen(ctx)
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: listen on %s: %w", r.set.ID, r.cfg.NetAddr.Endpoint, err)
@@ -244,21 +244,21 @@ func (s *mixerService) check(_ context.Context, req *mixerpb.CheckRequest) (*mix
 
 // alsService is envoy.service.accesslog.v3.AccessLogService.
 type alsService struct {
-	alsv3.UnimplementedAccessLogServiceServer
 	r *mixerReceiver
 }
 
-// StreamAccessLogs maps every message of a stream to bag records, one
+// streamAccessLogs maps every message of a stream to bag records, one
 // plog.Logs per message. Envoy never waits for an answer; the only signal
 // back is closing the stream, which is what a refusal by the pipeline does
 // (Envoy reconnects, the entries of that message are lost).
-func (s *alsService) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
+func (s *alsService) streamAccessLogs(stream grpc.ServerStream) error {
 	r := s.r
 	m := als.NewPackingMapper(r.cfg.RecordEncoding == EncodingPacked)
+	in := alsStream{stream: stream, dec: als.NewWireDecoder()}
 	for {
-		msg, err := stream.Recv()
+		msg, err := in.recv()
 		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
+			return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
 		}
 		if err != nil {
 			return err
