@@ -359,6 +359,7 @@ func (d *WireDecoder) accessLogCommon(b []byte, c *alsdata.AccessLogCommon) bool
 			case 24:
 				c.UpstreamRequestAttemptCount = uint32(f.v)
 			case 27:
+				//lint:ignore SA1019 Envoys before access_log_type set only this flag.
 				c.IntermediateLogEntry = f.v != 0
 			case 29:
 				c.DownstreamWireBytesSent = f.v
