@@ -29,7 +29,7 @@ type Writer struct {
 	countAt      int         // packed form: where the string map's count goes
 	mapCount     int
 
-	refs refCache
+	refs *refCache // packed form: made on first use
 
 	buf     []byte
 	hint    int // records expected in this batch
@@ -285,12 +285,16 @@ func (w *Writer) QueryParams(name, query string) {
 // last, by where their bytes are: sources name attributes with constants,
 // whose bytes stay put, so a lookup is a pointer hash and a comparison that
 // the equal pointers decide. The comparison keeps a reused address from
-// returning another name's index; the names kept are bounded.
-type refCache [256]struct {
+// returning another name's index; the names kept are bounded. Each name
+// may sit in either of two neighbouring entries, so that two names whose
+// hashes collide do not evict each other on every bag.
+type refCache [refCacheSize]struct {
 	name string
 	ref  int32
 	set  bool
 }
+
+const refCacheSize = 512 // a power of two
 
 // dictIndex maps each dictionary word to its (first) index.
 var dictIndex = func() map[string]int32 {
@@ -309,15 +313,24 @@ func (w *Writer) refOf(name string) int {
 	if !w.packed {
 		return -1
 	}
-	p := uintptr(unsafe.Pointer(unsafe.StringData(name)))
-	e := &w.refs[(p>>3^p>>11^uintptr(len(name)))&uintptr(len(w.refs)-1)]
-	if e.set && e.name == name {
-		return int(e.ref)
+	if w.refs == nil {
+		w.refs = new(refCache)
+	}
+	p := uint64(uintptr(unsafe.Pointer(unsafe.StringData(name)))) ^ uint64(len(name))
+	i := (p * 0x9e3779b97f4a7c15 >> 55) &^ 1 // the first of two entries
+	a, b := &w.refs[i], &w.refs[i+1]
+	if a.set && a.name == name {
+		return int(a.ref)
+	}
+	if b.set && b.name == name {
+		return int(b.ref)
 	}
 	ref, ok := dictIndex[name]
 	if !ok {
 		ref = -1
 	}
-	e.name, e.ref, e.set = name, ref, true
+	// The newer name goes first; the older one moves to the second entry.
+	*b = *a
+	a.name, a.ref, a.set = name, ref, true
 	return int(ref)
 }
