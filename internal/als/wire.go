@@ -18,7 +18,7 @@ import (
 // WireDecoder reads the log entries of StreamAccessLogsMessage wire bytes
 // into messages it reuses from one call to the next. protobuf-go's
 // unmarshal allocates every sub-message, map and string of an entry, about
-// 70 objects, and was the largest cost of receiving ALS; this reads the
+// 50 objects, and was the largest cost of receiving ALS; this reads the
 // same fields with no allocation once the decoder has warmed up.
 //
 // It covers what Envoy sends in a stream's later messages: HTTP and TCP
