@@ -6,7 +6,6 @@
 package runtime // import "github.com/otelcol-istio/otelcol-istio/internal/runtime"
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -152,26 +151,8 @@ func (e *Engine) dispatchRecord(lr plog.LogRecord, now time.Time) {
 
 func (e *Engine) runRules(rules []*rule, now time.Time) {
 	for _, r := range rules {
-		if r.matchOTTL != nil {
-			ok, err := r.matchOTTL.Eval(context.Background(), e.rec.context())
-			if err != nil {
-				e.stats.MatchErrors.Add(1)
-				e.logs.warn("rule "+r.fqn, "rule match evaluation failed; treated as not matching", err)
-				continue
-			}
-			if !ok {
-				continue
-			}
-		} else if r.match != nil {
-			ok, err := r.match.EvalBool(e.bag)
-			if err != nil {
-				e.stats.MatchErrors.Add(1)
-				e.logs.warn("rule "+r.fqn, "rule match evaluation failed; treated as not matching", err)
-				continue
-			}
-			if !ok {
-				continue
-			}
+		if !e.matches(&r.ruleMatch) {
+			continue
 		}
 		e.stats.RulesMatched.Add(1)
 		for i := range r.actions {

@@ -1,11 +1,8 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
@@ -32,10 +29,8 @@ type kubeStep struct {
 }
 
 type kubeRule struct {
-	fqn       string
-	match     *cexl.Expression
-	matchOTTL *ottl.Condition[ottlTCtx]
-	gens      []*kubeGen
+	ruleMatch
+	gens []*kubeGen
 }
 
 type kubeGen struct {
@@ -67,7 +62,7 @@ func buildKubeStep(snap *istioconfig.Snapshot, vocab *attribute.Vocabulary, prev
 	gens := map[string]*kubeGen{}
 	var problems []error
 	for _, sr := range snap.Rules {
-		r := &kubeRule{fqn: sr.FQN, match: compiled(sr.Match)}
+		r := &kubeRule{ruleMatch: ruleMatch{fqn: sr.FQN, match: compiled(sr.Match)}}
 		for _, sa := range sr.Actions {
 			if sa.Handler == nil || sa.Handler.Adapter != istioconfig.AdapterKubernetesEnv {
 				continue
@@ -185,22 +180,7 @@ func (e *Engine) enrich() {
 
 func (e *Engine) runKubeRules(k *kubeStep, rules []*kubeRule) {
 	for _, r := range rules {
-		var ok bool
-		var err error
-		switch {
-		case r.matchOTTL != nil:
-			ok, err = r.matchOTTL.Eval(context.Background(), e.rec.context())
-		case r.match != nil:
-			ok, err = r.match.EvalBool(e.bag)
-		default:
-			ok = true
-		}
-		if err != nil {
-			e.stats.MatchErrors.Add(1)
-			e.logs.warn("rule "+r.fqn, "rule match evaluation failed; treated as not matching", err)
-			continue
-		}
-		if !ok {
+		if !e.matches(&r.ruleMatch) {
 			continue
 		}
 		e.stats.RulesMatched.Add(1)

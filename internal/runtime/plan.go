@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -45,10 +46,37 @@ type plan struct {
 }
 
 type rule struct {
+	ruleMatch
+	actions []action
+}
+
+// ruleMatch is what decides whether a rule (or a kubernetesenv rule)
+// applies to a bag: its OTTL condition, else its CEXL match, else always.
+type ruleMatch struct {
 	fqn       string
-	match     *cexl.Expression // nil: always
+	match     *cexl.Expression
 	matchOTTL *ottl.Condition[ottlTCtx]
-	actions   []action
+}
+
+// matches evaluates m for the current bag. A failed evaluation is counted
+// and logged, and does not match.
+func (e *Engine) matches(m *ruleMatch) bool {
+	var ok bool
+	var err error
+	switch {
+	case m.matchOTTL != nil:
+		ok, err = m.matchOTTL.Eval(context.Background(), e.rec.context())
+	case m.match != nil:
+		ok, err = m.match.EvalBool(e.bag)
+	default:
+		return true
+	}
+	if err != nil {
+		e.stats.MatchErrors.Add(1)
+		e.logs.warn("rule "+m.fqn, "rule match evaluation failed; treated as not matching", err)
+		return false
+	}
+	return ok
 }
 
 type action struct {
@@ -531,7 +559,7 @@ func buildPlan(snap *istioconfig.Snapshot, maxSeries int, now time.Time, prev *p
 	}
 
 	for _, sr := range snap.Rules {
-		r := &rule{fqn: sr.FQN, match: compiled(sr.Match)}
+		r := &rule{ruleMatch: ruleMatch{fqn: sr.FQN, match: compiled(sr.Match)}}
 		if sr.Lang == istioconfig.LangOTTL && sr.Match != nil {
 			c, err := compileOTTLCondition(sr.Match.Text)
 			if err != nil {
