@@ -363,17 +363,8 @@ func (c *Cache) podChanged(obj any) {
 }
 
 func (c *Cache) podDeleted(obj any) {
-	var key nsName
-	switch o := obj.(type) {
-	case *podObj:
-		key = nsName{o.Namespace, o.Name}
-	case cache.DeletedFinalStateUnknown:
-		ns, name, err := cache.SplitMetaNamespaceKey(o.Key)
-		if err != nil {
-			return
-		}
-		key = nsName{ns, name}
-	default:
+	key, ok := deletedKey(obj)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -438,17 +429,8 @@ func (c *Cache) controllerHandler(m *map[nsName]*Workload) cache.ResourceEventHa
 		AddFunc:    set,
 		UpdateFunc: func(_, obj any) { set(obj) },
 		DeleteFunc: func(obj any) {
-			var key nsName
-			switch o := obj.(type) {
-			case *ctrlObj:
-				key = nsName{o.Namespace, o.Name}
-			case cache.DeletedFinalStateUnknown:
-				ns, name, err := cache.SplitMetaNamespaceKey(o.Key)
-				if err != nil {
-					return
-				}
-				key = nsName{ns, name}
-			default:
+			key, ok := deletedKey(obj)
+			if !ok {
 				return
 			}
 			c.mu.Lock()
@@ -456,4 +438,18 @@ func (c *Cache) controllerHandler(m *map[nsName]*Workload) cache.ResourceEventHa
 			c.mu.Unlock()
 		},
 	}
+}
+
+// deletedKey is the key of an object an informer deleted: the object
+// itself, or the tombstone it hands over when it missed the deletion.
+func deletedKey(obj any) (nsName, bool) {
+	k, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return nsName{}, false
+	}
+	ns, name, err := cache.SplitMetaNamespaceKey(k)
+	if err != nil {
+		return nsName{}, false
+	}
+	return nsName{ns, name}, true
 }
