@@ -90,14 +90,11 @@ func (w *Writer) String(name, v string) { w.StringRef(w.refOf(name), name, v) }
 // Dictionary; -1 for none): the packed form stores the index. String finds
 // ref itself; a caller that already knows it saves that lookup.
 func (w *Writer) StringRef(ref int, name, v string) {
-	switch {
-	case !w.packed:
-		PutString(w.m, name, v)
-	case ref >= 0:
-		w.buf = kvpack.AppendStrRef(w.buf, ref, v)
-	default:
-		w.buf = AppendString(w.buf, name, v)
+	if w.packed {
+		w.buf = kvpack.AppendStrRef(w.buf, ref, name, v)
+		return
 	}
+	PutString(w.m, name, v)
 }
 
 // Int64 stores an INT64 attribute.
@@ -105,14 +102,11 @@ func (w *Writer) Int64(name string, v int64) { w.Int64Ref(w.refOf(name), name, v
 
 // Int64Ref is Int64 for dictionary word ref (see StringRef).
 func (w *Writer) Int64Ref(ref int, name string, v int64) {
-	switch {
-	case !w.packed:
-		PutInt64(w.m, name, v)
-	case ref >= 0:
-		w.buf = kvpack.AppendIntRef(w.buf, ref, v)
-	default:
-		w.buf = AppendInt64(w.buf, name, v)
+	if w.packed {
+		w.buf = kvpack.AppendIntRef(w.buf, ref, name, v)
+		return
 	}
+	PutInt64(w.m, name, v)
 }
 
 // Double stores a DOUBLE attribute.
@@ -120,14 +114,11 @@ func (w *Writer) Double(name string, v float64) { w.DoubleRef(w.refOf(name), nam
 
 // DoubleRef is Double for dictionary word ref (see StringRef).
 func (w *Writer) DoubleRef(ref int, name string, v float64) {
-	switch {
-	case !w.packed:
-		PutDouble(w.m, name, v)
-	case ref >= 0:
-		w.buf = kvpack.AppendDoubleRef(w.buf, ref, v)
-	default:
-		w.buf = AppendDouble(w.buf, name, v)
+	if w.packed {
+		w.buf = kvpack.AppendDoubleRef(w.buf, ref, name, v)
+		return
 	}
+	PutDouble(w.m, name, v)
 }
 
 // Bool stores a BOOL attribute.
@@ -135,14 +126,11 @@ func (w *Writer) Bool(name string, v bool) { w.BoolRef(w.refOf(name), name, v) }
 
 // BoolRef is Bool for dictionary word ref (see StringRef).
 func (w *Writer) BoolRef(ref int, name string, v bool) {
-	switch {
-	case !w.packed:
-		PutBool(w.m, name, v)
-	case ref >= 0:
-		w.buf = kvpack.AppendBoolRef(w.buf, ref, v)
-	default:
-		w.buf = AppendBool(w.buf, name, v)
+	if w.packed {
+		w.buf = kvpack.AppendBoolRef(w.buf, ref, name, v)
+		return
 	}
+	PutBool(w.m, name, v)
 }
 
 // Timestamp stores a TIMESTAMP attribute (see PutTimestamp).
@@ -163,14 +151,11 @@ func (w *Writer) Duration(name string, d time.Duration) { w.DurationRef(w.refOf(
 
 // DurationRef is Duration for dictionary word ref (see StringRef).
 func (w *Writer) DurationRef(ref int, name string, d time.Duration) {
-	switch {
-	case !w.packed:
-		PutDuration(w.m, name, d)
-	case ref >= 0:
-		w.buf = kvpack.AppendIntRef(w.buf, ref, int64(d))
-	default:
-		w.buf = AppendDuration(w.buf, name, d)
+	if w.packed {
+		w.buf = kvpack.AppendIntRef(w.buf, ref, name, int64(d))
+		return
 	}
+	PutDuration(w.m, name, d)
 }
 
 // IP stores an IP_ADDRESS attribute (the bytes are copied).
@@ -178,14 +163,11 @@ func (w *Writer) IP(name string, ip []byte) { w.IPRef(w.refOf(name), name, ip) }
 
 // IPRef is IP for dictionary word ref (see StringRef).
 func (w *Writer) IPRef(ref int, name string, ip []byte) {
-	switch {
-	case !w.packed:
-		PutIP(w.m, name, ip)
-	case ref >= 0:
-		w.buf = kvpack.AppendBytesRef(w.buf, ref, ip)
-	default:
-		w.buf = AppendIP(w.buf, name, ip)
+	if w.packed {
+		w.buf = kvpack.AppendBytesRef(w.buf, ref, name, ip)
+		return
 	}
+	PutIP(w.m, name, ip)
 }
 
 // BeginStringMap starts a STRING_MAP attribute with room for n entries;
@@ -195,15 +177,11 @@ func (w *Writer) BeginStringMap(name string, n int) { w.BeginStringMapRef(w.refO
 // BeginStringMapRef is BeginStringMap for dictionary word ref (see
 // StringRef).
 func (w *Writer) BeginStringMapRef(ref int, name string, n int) {
-	switch {
-	case !w.packed:
+	if !w.packed {
 		w.sm = PutStringMap(w.m, name, n)
 		return
-	case ref >= 0:
-		w.buf, w.countAt = kvpack.BeginMapRef(w.buf, ref)
-	default:
-		w.buf, w.countAt = kvpack.BeginMap(w.buf, name)
 	}
+	w.buf, w.countAt = kvpack.BeginMapRef(w.buf, ref, name)
 	w.mapCount = 0
 }
 
@@ -231,14 +209,11 @@ func (w *Writer) TimestampNanos(name string, ns int64) { w.TimestampNanosRef(w.r
 // TimestampNanosRef is TimestampNanos for dictionary word ref (see
 // StringRef).
 func (w *Writer) TimestampNanosRef(ref int, name string, ns int64) {
-	switch {
-	case !w.packed:
-		PutTimestampNanos(w.m, name, ns)
-	case ref >= 0:
-		w.buf = kvpack.AppendIntRef(w.buf, ref, ns)
-	default:
-		w.buf = AppendTimestampNanos(w.buf, name, ns)
+	if w.packed {
+		w.buf = kvpack.AppendIntRef(w.buf, ref, name, ns)
+		return
 	}
+	PutTimestampNanos(w.m, name, ns)
 }
 
 // StringIfSet stores a STRING attribute unless v is empty: sources leave

@@ -94,49 +94,13 @@ func Begin(dst []byte) []byte { return append(dst, Version) }
 // refFlag marks a kind byte whose key is a dictionary index.
 const refFlag = 0x80
 
-func appendRef(dst []byte, k Kind, ref int) []byte {
-	return binary.AppendUvarint(append(dst, byte(k)|refFlag), uint64(ref))
-}
-
-// AppendStrRef appends a Str pair keyed by dictionary word ref (>= 0).
-func AppendStrRef(dst []byte, ref int, v string) []byte {
-	return appendString(appendRef(dst, Str, ref), v)
-}
-
-// AppendIntRef appends an Int pair keyed by dictionary word ref.
-func AppendIntRef(dst []byte, ref int, v int64) []byte {
-	return binary.LittleEndian.AppendUint64(appendRef(dst, Int, ref), uint64(v))
-}
-
-// AppendDoubleRef appends a Double pair keyed by dictionary word ref.
-func AppendDoubleRef(dst []byte, ref int, v float64) []byte {
-	return binary.LittleEndian.AppendUint64(appendRef(dst, Double, ref), math.Float64bits(v))
-}
-
-// AppendBoolRef appends a Bool pair keyed by dictionary word ref.
-func AppendBoolRef(dst []byte, ref int, v bool) []byte {
-	b := byte(0)
-	if v {
-		b = 1
+// appendHead appends a pair's kind and key: dictionary word ref when ref
+// is at least 0, else key as text.
+func appendHead(dst []byte, k Kind, ref int, key string) []byte {
+	if ref >= 0 {
+		return binary.AppendUvarint(append(dst, byte(k)|refFlag), uint64(ref))
 	}
-	return append(appendRef(dst, Bool, ref), b)
-}
-
-// AppendBytesRef appends a Bytes pair keyed by dictionary word ref.
-func AppendBytesRef(dst []byte, ref int, v []byte) []byte {
-	dst = binary.AppendUvarint(appendRef(dst, Bytes, ref), uint64(len(v)))
-	return append(dst, v...)
-}
-
-// BeginMapRef is BeginMap keyed by dictionary word ref.
-func BeginMapRef(dst []byte, ref int) ([]byte, int) {
-	dst = appendRef(dst, Map, ref)
-	return binary.LittleEndian.AppendUint32(dst, 0), len(dst)
-}
-
-func appendKey(dst []byte, k Kind, key string) []byte {
-	dst = append(dst, byte(k))
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = binary.AppendUvarint(append(dst, byte(k)), uint64(len(key)))
 	return append(dst, key...)
 }
 
@@ -146,48 +110,67 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // AppendStr appends a Str pair.
-func AppendStr(dst []byte, key, v string) []byte {
-	return appendString(appendKey(dst, Str, key), v)
+func AppendStr(dst []byte, key, v string) []byte { return AppendStrRef(dst, -1, key, v) }
+
+// AppendStrRef appends a Str pair keyed by dictionary word ref, or by key
+// when ref is negative. The other *Ref functions do the same.
+func AppendStrRef(dst []byte, ref int, key, v string) []byte {
+	return appendString(appendHead(dst, Str, ref, key), v)
 }
 
 // AppendInt appends an Int pair.
-func AppendInt(dst []byte, key string, v int64) []byte {
-	return binary.LittleEndian.AppendUint64(appendKey(dst, Int, key), uint64(v))
+func AppendInt(dst []byte, key string, v int64) []byte { return AppendIntRef(dst, -1, key, v) }
+
+// AppendIntRef appends an Int pair (see AppendStrRef).
+func AppendIntRef(dst []byte, ref int, key string, v int64) []byte {
+	return binary.LittleEndian.AppendUint64(appendHead(dst, Int, ref, key), uint64(v))
 }
 
 // AppendDouble appends a Double pair.
-func AppendDouble(dst []byte, key string, v float64) []byte {
-	return binary.LittleEndian.AppendUint64(appendKey(dst, Double, key), math.Float64bits(v))
+func AppendDouble(dst []byte, key string, v float64) []byte { return AppendDoubleRef(dst, -1, key, v) }
+
+// AppendDoubleRef appends a Double pair (see AppendStrRef).
+func AppendDoubleRef(dst []byte, ref int, key string, v float64) []byte {
+	return binary.LittleEndian.AppendUint64(appendHead(dst, Double, ref, key), math.Float64bits(v))
 }
 
 // AppendBool appends a Bool pair.
-func AppendBool(dst []byte, key string, v bool) []byte {
+func AppendBool(dst []byte, key string, v bool) []byte { return AppendBoolRef(dst, -1, key, v) }
+
+// AppendBoolRef appends a Bool pair (see AppendStrRef).
+func AppendBoolRef(dst []byte, ref int, key string, v bool) []byte {
 	b := byte(0)
 	if v {
 		b = 1
 	}
-	return append(appendKey(dst, Bool, key), b)
+	return append(appendHead(dst, Bool, ref, key), b)
 }
 
 // AppendBytes appends a Bytes pair.
-func AppendBytes(dst []byte, key string, v []byte) []byte {
-	dst = binary.AppendUvarint(appendKey(dst, Bytes, key), uint64(len(v)))
+func AppendBytes(dst []byte, key string, v []byte) []byte { return AppendBytesRef(dst, -1, key, v) }
+
+// AppendBytesRef appends a Bytes pair (see AppendStrRef).
+func AppendBytesRef(dst []byte, ref int, key string, v []byte) []byte {
+	dst = binary.AppendUvarint(appendHead(dst, Bytes, ref, key), uint64(len(v)))
 	return append(dst, v...)
 }
 
 // AppendEmpty appends an Empty pair (a key without a value).
-func AppendEmpty(dst []byte, key string) []byte { return appendKey(dst, Empty, key) }
+func AppendEmpty(dst []byte, key string) []byte { return appendHead(dst, Empty, -1, key) }
 
 // AppendMap appends the head of a Map pair of n entries; exactly n calls of
 // AppendMapEntry must follow.
 func AppendMap(dst []byte, key string, n int) []byte {
-	return binary.LittleEndian.AppendUint32(appendKey(dst, Map, key), uint32(n))
+	return binary.LittleEndian.AppendUint32(appendHead(dst, Map, -1, key), uint32(n))
 }
 
 // BeginMap appends the head of a Map pair whose entries are not counted yet
 // and returns where the count goes, for EndMap.
-func BeginMap(dst []byte, key string) ([]byte, int) {
-	dst = appendKey(dst, Map, key)
+func BeginMap(dst []byte, key string) ([]byte, int) { return BeginMapRef(dst, -1, key) }
+
+// BeginMapRef is BeginMap keyed as AppendStrRef keys.
+func BeginMapRef(dst []byte, ref int, key string) ([]byte, int) {
+	dst = appendHead(dst, Map, ref, key)
 	return binary.LittleEndian.AppendUint32(dst, 0), len(dst)
 }
 

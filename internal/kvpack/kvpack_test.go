@@ -27,17 +27,17 @@ func pack(pairs []kv) []byte {
 			var at int
 			switch p.kind {
 			case Str:
-				b = AppendStrRef(b, r, p.text)
+				b = AppendStrRef(b, r, "", p.text)
 			case Bytes:
-				b = AppendBytesRef(b, r, []byte(p.text))
+				b = AppendBytesRef(b, r, "", []byte(p.text))
 			case Int:
-				b = AppendIntRef(b, r, int64(p.num))
+				b = AppendIntRef(b, r, "", int64(p.num))
 			case Double:
-				b = AppendDoubleRef(b, r, math.Float64frombits(p.num))
+				b = AppendDoubleRef(b, r, "", math.Float64frombits(p.num))
 			case Bool:
-				b = AppendBoolRef(b, r, p.num != 0)
+				b = AppendBoolRef(b, r, "", p.num != 0)
 			case Map:
-				b, at = BeginMapRef(b, r)
+				b, at = BeginMapRef(b, r, "")
 				for i := 0; i < len(p.m); i += 2 {
 					b = AppendMapEntry(b, p.m[i], p.m[i+1])
 				}
@@ -177,7 +177,7 @@ func TestCorrupt(t *testing.T) {
 		}
 	}
 	// Without a dictionary, any ref is corrupt.
-	r := NewReader(AppendStrRef(Begin(nil), 0, "v"))
+	r := NewReader(AppendStrRef(Begin(nil), 0, "", "v"))
 	var p Pair
 	if r.Next(&p) || r.Err() == nil {
 		t.Error("a dictionary key read without a dictionary")
