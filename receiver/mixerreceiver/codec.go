@@ -24,10 +24,11 @@ import (
 // into messages it reuses, protobuf-go the rest. Everything else goes
 // through gRPC's protobuf codec.
 
-// rawReport is a Report request kept as its wire bytes.
-type rawReport struct{ b []byte }
+// rawMessage is a Report request or an ALS stream message kept as its
+// wire bytes.
+type rawMessage struct{ b []byte }
 
-// codec is gRPC's protobuf codec, except that it hands a rawReport its
+// codec is gRPC's protobuf codec, except that it hands a rawMessage its
 // bytes.
 type codec struct{ proto encoding.CodecV2 }
 
@@ -41,17 +42,10 @@ func newCodec() (codec, error) {
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
 
-// rawALS is a StreamAccessLogsMessage kept as its wire bytes.
-type rawALS struct{ b []byte }
-
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	// A copy, new for each message: gRPC reuses data once this returns,
 	// and the records keep strings that point into these bytes.
-	switch r := v.(type) {
-	case *rawReport:
-		r.b = data.Materialize()
-		return nil
-	case *rawALS:
+	if r, ok := v.(*rawMessage); ok {
 		r.b = data.Materialize()
 		return nil
 	}
@@ -80,7 +74,7 @@ var mixerServiceDesc = grpc.ServiceDesc{
 }
 
 func reportHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(rawReport)
+	in := new(rawMessage)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -90,7 +84,7 @@ func reportHandler(srv any, ctx context.Context, dec func(any) error, intercepto
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: mixerpb.Mixer_Report_FullMethodName}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return api.report(ctx, req.(*rawReport).b)
+		return api.report(ctx, req.(*rawMessage).b)
 	})
 }
 
@@ -133,7 +127,7 @@ type alsAPI interface {
 type alsStream struct {
 	stream grpc.ServerStream
 	dec    *als.WireDecoder
-	raw    rawALS
+	raw    rawMessage
 	slow   alsv3.StreamAccessLogsMessage
 }
 
