@@ -259,6 +259,14 @@ func TestGlobalDictionary(t *testing.T) {
 	if _, ok := GlobalWord(222); ok {
 		t.Error("GlobalWord(222) must fail")
 	}
+	for i, w := range want {
+		if j, ok := GlobalIndex(w); !ok || j != i {
+			t.Errorf("GlobalIndex(%q) = %d, %v; want %d", w, j, ok, i)
+		}
+	}
+	if _, ok := GlobalIndex("request.nonexistent"); ok {
+		t.Error("GlobalIndex of a word outside the dictionary must fail")
+	}
 	d[0] = "mutated"
 	if w, _ := GlobalWord(0); w != "source.ip" {
 		t.Error("GlobalDictionary must return a copy")

@@ -36,3 +36,21 @@ func GlobalWord(i int) (string, bool) {
 	}
 	return d[i], true
 }
+
+var globalIndex = sync.OnceValue(func() map[string]int {
+	d := globalDictionary()
+	m := make(map[string]int, len(d))
+	for i, w := range d {
+		if _, dup := m[w]; !dup {
+			m[w] = i
+		}
+	}
+	return m
+})
+
+// GlobalIndex returns the index of word in the global dictionary (its first,
+// should it stand twice).
+func GlobalIndex(word string) (int, bool) {
+	i, ok := globalIndex()[word]
+	return i, ok
+}

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
@@ -271,17 +272,6 @@ type refCache [refCacheSize]struct {
 
 const refCacheSize = 512 // a power of two
 
-// dictIndex maps each dictionary word to its (first) index.
-var dictIndex = func() map[string]int32 {
-	m := make(map[string]int32, len(dictionary))
-	for i, w := range dictionary {
-		if _, dup := m[w]; !dup {
-			m[w] = int32(i)
-		}
-	}
-	return m
-}()
-
 // refOf returns name's dictionary index for the packed form, -1 for a name
 // outside the dictionary (and for the attribute form, which has no use for it).
 func (w *Writer) refOf(name string) int {
@@ -300,12 +290,12 @@ func (w *Writer) refOf(name string) int {
 	if b.set && b.name == name {
 		return int(b.ref)
 	}
-	ref, ok := dictIndex[name]
+	ref, ok := attribute.GlobalIndex(name)
 	if !ok {
 		ref = -1
 	}
 	// The newer name goes first; the older one moves to the second entry.
 	*b = *a
-	a.name, a.ref, a.set = name, ref, true
-	return int(ref)
+	a.name, a.ref, a.set = name, int32(ref), true
+	return ref
 }
