@@ -1,9 +1,7 @@
 package istioconfigextension
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/readmetest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -78,15 +76,9 @@ func TestConfigStruct(t *testing.T) {
 // TestREADMEConfigs checks that the configurations in README.md decode and
 // validate, and that the first one (the one that runs) starts.
 func TestREADMEConfigs(t *testing.T) {
-	data, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	blocks := strings.Split(string(data), "```yaml\n")[1:]
-	require.GreaterOrEqual(t, len(blocks), 2)
-	for i, b := range blocks {
-		var raw map[string]any
-		require.NoError(t, yaml.Unmarshal([]byte(b[:strings.Index(b, "```")]), &raw))
-		sub, err := confmap.NewFromStringMap(raw).Sub("extensions::istio_config")
-		require.NoError(t, err)
+	confs := readmetest.Configs(t, "README.md", "extensions::istio_config")
+	require.GreaterOrEqual(t, len(confs), 2)
+	for i, sub := range confs {
 		cfg := createDefaultConfig()
 		require.NoError(t, sub.Unmarshal(cfg))
 		require.NoError(t, cfg.Validate())

@@ -1,9 +1,7 @@
 package envoyaccesslogprocessor
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,7 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/readmetest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -59,23 +58,11 @@ func TestLoadConfig(t *testing.T) {
 
 // The configurations in README.md configure this processor validly.
 func TestREADMEConfigs(t *testing.T) {
-	raw, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(raw), -1)
-	n := 0
-	for _, b := range blocks {
-		var doc map[string]any
-		require.NoError(t, yaml.Unmarshal([]byte(b[1]), &doc))
-		processors, ok := doc["processors"].(map[string]any)
-		if !ok {
-			continue
-		}
-		n++
+	confs := readmetest.Configs(t, "README.md", "processors::envoy_access_log")
+	for _, sub := range confs {
 		cfg := createDefaultConfig()
-		sub, err := confmap.NewFromStringMap(processors).Sub("envoy_access_log")
-		require.NoError(t, err)
 		require.NoError(t, sub.Unmarshal(cfg))
 		require.NoError(t, confmap.Validate(cfg))
 	}
-	assert.Equal(t, 2, n)
+	assert.Len(t, confs, 2)
 }

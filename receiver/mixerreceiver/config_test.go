@@ -1,10 +1,6 @@
 package mixerreceiver
 
 import (
-	"os"
-	"regexp"
-
-	"go.yaml.in/yaml/v3"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/readmetest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -123,24 +121,12 @@ func TestFactory(t *testing.T) {
 
 // The configurations in README.md configure this receiver validly.
 func TestREADMEConfigs(t *testing.T) {
-	raw, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(raw), -1)
-	n := 0
-	for _, b := range blocks {
-		var doc map[string]any
-		require.NoError(t, yaml.Unmarshal([]byte(b[1]), &doc))
-		receivers, ok := doc["receivers"].(map[string]any)
-		if !ok {
-			continue
-		}
-		n++
+	confs := readmetest.Configs(t, "README.md", "receivers::mixer")
+	for _, sub := range confs {
 		cfg := createDefaultConfig()
-		sub, err := confmap.NewFromStringMap(receivers).Sub("mixer")
-		require.NoError(t, err)
 		require.NoError(t, sub.Unmarshal(cfg))
 		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, "0.0.0.0:9091", cfg.(*Config).NetAddr.Endpoint)
 	}
-	assert.Equal(t, 3, n)
+	assert.Len(t, confs, 3)
 }
