@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	alsdata "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
@@ -571,4 +572,42 @@ func recordsRaw(lrs plog.LogRecordSlice) []map[string]any {
 		out[i] = lrs.At(i).Attributes().AsRaw()
 	}
 	return out
+}
+
+// The stream's caches keep copies of the keys they take from entries: an
+// entry's strings may point into a whole received message, which a cache
+// entry would otherwise keep alive.
+func TestCachesCopyTheirKeys(t *testing.T) {
+	m := NewMapper()
+	m.SetIdentifier(&alsv3.StreamAccessLogsMessage_Identifier{Node: productpageNode(t)})
+	msgBytes := []byte("...c9|reviews.default.svc.cluster.local...")
+	id := unsafe.String(&msgBytes[3], 2)
+	host := unsafe.String(&msgBytes[6], len("reviews.default.svc.cluster.local"))
+	e := &alsdata.TCPAccessLogEntry{
+		CommonProperties: &alsdata.AccessLogCommon{
+			DownstreamRemoteAddress: sock("10.44.0.11", 40000),
+			UpstreamRemoteAddress:   sock("10.44.0.18", 27017),
+			UpstreamCluster:         "outbound|27017||mongodb.default.svc.cluster.local",
+			StartTime:               timestamppb.New(start),
+			StreamId:                id,
+			AccessLogType:           alsdata.AccessLogType_TcpPeriodic,
+		},
+		ConnectionProperties: &alsdata.ConnectionProperties{ReceivedBytes: 1, SentBytes: 2},
+	}
+	m.AppendTCP(e, plog.NewLogRecordSlice(), observed)
+	m.service(host)
+	inMessage := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		lo := uintptr(unsafe.Pointer(&msgBytes[0]))
+		return p >= lo && p < lo+uintptr(len(msgBytes))
+	}
+	require.Len(t, m.tcpTotal, 1)
+	for k := range m.tcpTotal {
+		assert.False(t, inMessage(k), "tcpTotal keeps the entry's stream id")
+	}
+	require.Contains(t, m.services, host)
+	for k, s := range m.services {
+		assert.False(t, inMessage(k), "services keeps the entry's host")
+		assert.False(t, inMessage(s.Host), "the cached service keeps the entry's host")
+	}
 }
