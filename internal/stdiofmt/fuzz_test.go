@@ -299,3 +299,71 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// shapeRecord builds a packed record of instance name with the given keys in
+// that order, each with a value derived from its position.
+func shapeRecord(t *testing.T, name string, keys []string, metric bool) plog.LogRecord {
+	t.Helper()
+	lr := plog.NewLogRecord()
+	lr.SetEventName(name)
+	a := lr.Attributes()
+	for i, k := range keys {
+		a.PutInt(k, int64(i))
+	}
+	if metric {
+		a.PutStr("value", "v")
+	}
+	if err := instancerecordtest.Pack(lr); err != nil {
+		t.Fatal(err)
+	}
+	return lr
+}
+
+// FuzzShapes checks that an Encoder that has written other records writes
+// each one as a fresh Encoder does: the keys it remembers per instance
+// never change a line. Each record is a comma-separated key list; a leading
+// '!' makes it a metric, a leading '~' the console layout, and '/' moves it
+// to another instance.
+func FuzzShapes(f *testing.F) {
+	f.Add("a,b,c", "a,b,c", "a,b,d", "a,c,b")
+	f.Add("!a,value,b", "!value,a,b", "!value,a,b", "a,value,b")
+	f.Add("~a,b", "a,b", "~a,b", "/a,b")
+	f.Add("a,b,c", "a,b", "a,b,c,d", "b,a")
+	f.Add("k\"ey,b\\c", "k\"ey,b\\c", "k\"ey,a", "\xff,\x01")
+	f.Fuzz(func(t *testing.T, r1, r2, r3, r4 string) {
+		var shared Encoder
+		for _, spec := range []string{r1, r2, r3, r4, r3, r2, r1} {
+			name, metric, console := "accesslog.logentry.istio-system", false, false
+			for len(spec) > 0 && strings.ContainsRune("!~/", rune(spec[0])) {
+				switch spec[0] {
+				case '!':
+					metric = true
+				case '~':
+					console = true
+				case '/':
+					name = "tcpaccesslog.logentry.istio-system"
+				}
+				spec = spec[1:]
+			}
+			var keys []string
+			if spec != "" {
+				keys = strings.Split(spec, ",")
+			}
+			if len(keys) > 300 {
+				keys = keys[:300]
+			}
+			lr := shapeRecord(t, name, keys, metric)
+			kind := LogEntry
+			if metric {
+				kind = Metric
+			}
+			p := istioconfig.DefaultStdioParams()
+			p.OutputAsJSON = !console
+			var fresh Encoder
+			want := fresh.AppendRecord(nil, lr, kind, &p)
+			if got := shared.AppendRecord(nil, lr, kind, &p); string(got) != string(want) {
+				t.Fatalf("record %q: after other records\n%s\nfresh\n%s", spec, got, want)
+			}
+		}
+	})
+}

@@ -7,7 +7,9 @@
 // leaves out a zero entry time, which Mixer printed as
 // 0001-01-01T00:00:00.000000Z), so the encoder is written out here. It
 // appends into a caller-owned buffer and allocates nothing per line once its
-// scratch space has grown.
+// scratch space has grown. An
+// Encoder remembers the quoted keys of the last packed record of up to 8
+// instances, so that the next record with the same keys copies them.
 //
 // Layouts, with the variables sorted byte-wise by name (a metric instance
 // puts `value` first and sorts only its dimensions):
@@ -83,6 +85,93 @@ type Encoder struct {
 	pairs   []kvpack.Pair
 	order   []int32 // of pairs
 	scratch []byte
+
+	// The quoted keys of recent packed records, per instance: the rules
+	// engine writes the same keys in the same order for every record of an
+	// instance, so a line usually copies its keys instead of escaping and
+	// ordering them again.
+	shapes    [maxShapes]shape
+	nextShape int
+	name      string // the record's instance
+}
+
+const (
+	maxShapes      = 8
+	maxShapeFields = 256
+	maxShapeBytes  = 16 << 10
+)
+
+// shape holds the keys of the last packed record of one instance (and
+// layout) whose fields were written straight from its Body, each with the
+// bytes written before its value. A record whose first n keys are the same
+// passed the same order checks for them, so they need not be made again.
+type shape struct {
+	name   string
+	mode   uint8
+	used   bool
+	buf    []byte  // per field: its key, then the bytes written before its value
+	fields []int32 // per field: where its key ends and where its bytes end in buf
+}
+
+func shapeMode(console, metric bool) uint8 {
+	m := uint8(0)
+	if console {
+		m |= 1
+	}
+	if metric {
+		m |= 2
+	}
+	return m
+}
+
+// shapeFor returns the shape of instance name in the given mode, taking
+// over the oldest one when it has none.
+func (e *Encoder) shapeFor(name string, mode uint8) *shape {
+	for i := range e.shapes {
+		if s := &e.shapes[i]; s.used && s.mode == mode && s.name == name {
+			return s
+		}
+	}
+	s := &e.shapes[e.nextShape]
+	e.nextShape = (e.nextShape + 1) % maxShapes
+	s.name, s.mode, s.used = strings.Clone(name), mode, true
+	s.buf, s.fields = s.buf[:0], s.fields[:0]
+	return s
+}
+
+// field returns the key of remembered field i and the bytes to write
+// before its value; ok is false past the remembered fields.
+func (s *shape) field(i int) (key, quoted []byte, ok bool) {
+	if 2*i+1 >= len(s.fields) {
+		return nil, nil, false
+	}
+	start := int32(0)
+	if i > 0 {
+		start = s.fields[2*i-1]
+	}
+	k, q := s.fields[2*i], s.fields[2*i+1]
+	return s.buf[start:k], s.buf[k:q], true
+}
+
+// remember records key as field i, with the bytes written before its
+// value. The fields from i on were another record's and are dropped; a field
+// past the remembered ones, or past the bounds, is not kept.
+func (s *shape) remember(i int, key string, quoted []byte) {
+	if 2*i > len(s.fields) {
+		return
+	}
+	s.fields = s.fields[:2*i]
+	s.buf = s.buf[:0]
+	if i > 0 {
+		s.buf = s.buf[:s.fields[2*i-1]]
+	}
+	if i >= maxShapeFields || len(s.buf)+len(key)+len(quoted) > maxShapeBytes {
+		return
+	}
+	s.buf = append(s.buf, key...)
+	k := int32(len(s.buf))
+	s.buf = append(s.buf, quoted...)
+	s.fields = append(s.fields, k, int32(len(s.buf)))
 }
 
 type field struct {
@@ -104,6 +193,7 @@ func (e *Encoder) AppendRecord(dst []byte, lr plog.LogRecord, kind Kind, p *isti
 	}
 	start := len(dst)
 	e.from, e.packed = instancerecord.PackedFields(lr)
+	e.name = lr.EventName()
 	if !e.packed {
 		e.collect(lr.Attributes(), metric)
 	}
@@ -119,7 +209,7 @@ func (e *Encoder) AppendRecord(dst []byte, lr plog.LogRecord, kind Kind, p *isti
 	// alive after it has been written.
 	clear(e.fields)
 	clear(e.pairs)
-	e.fields, e.pairs, e.from = e.fields[:0], e.pairs[:0], kvpack.Reader{}
+	e.fields, e.pairs, e.from, e.name = e.fields[:0], e.pairs[:0], kvpack.Reader{}, ""
 	return dst
 }
 
@@ -217,7 +307,24 @@ func (e *Encoder) appendFields(dst []byte, console, metric bool) ([]byte, bool) 
 	var p kvpack.Pair
 	prev := ""
 	valueSeen := false
+	sh := e.shapeFor(e.name, shapeMode(console, metric))
+	same := true // the keys so far are the shape's
 	for i := 0; r.Next(&p); i++ {
+		if same {
+			if key, quoted, ok := sh.field(i); ok && string(key) == p.Key {
+				// Written this way before, after the same keys: the checks
+				// below passed then and would pass now.
+				if metric && !valueSeen && p.Key == instancerecord.MetricValueKey {
+					valueSeen = true
+				} else {
+					prev = p.Key
+				}
+				dst = append(dst, quoted...)
+				dst = appendPair(dst, &p)
+				continue
+			}
+			same = false
+		}
 		switch {
 		case metric && !valueSeen && p.Key == instancerecord.MetricValueKey:
 			// A metric's first `value` goes in front; the rest is sorted
@@ -231,7 +338,9 @@ func (e *Encoder) appendFields(dst []byte, console, metric bool) ([]byte, bool) 
 		default:
 			prev = p.Key
 		}
+		start := len(dst)
 		dst = appendFieldKey(dst, p.Key, i, console)
+		sh.remember(i, p.Key, dst[start:])
 		dst = appendPair(dst, &p)
 	}
 	return dst, r.Err() == nil
@@ -459,29 +568,51 @@ const (
 	high = 0x8080808080808080
 )
 
+// unsafe8 reports whether any of the eight bytes in x is below 0x20, a
+// quote, a backslash or not ASCII (SWAR zero-byte tests: (v-ones)&^v has a
+// high bit set in the lowest byte of v that is zero).
+func unsafe8(x uint64) bool {
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b|x)&high != 0
+}
+
+// plain reports whether s, of at least eight bytes, is printable ASCII
+// without a quote or a backslash: text zap copies as it is. The last eight
+// bytes are tested as one word, overlapping the ones before.
+func plain(s string) bool {
+	n := len(s)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if unsafe8(le64(s[i:])) {
+			return false
+		}
+	}
+	return i == n || !unsafe8(le64(s[n-8:]))
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 // appendEscaped is zap's safeAddString: `"` and `\` get a backslash; \n, \r
 // and \t their short escapes; every other byte below 0x20 (\b and \f
 // included) becomes \u00XX with lower-case hex; each byte that is not part
 // of valid UTF-8 becomes \ufffd. Everything else — DEL, `<>&`, U+2028,
 // non-ASCII text — is copied as is, unlike encoding/json.
 func appendEscaped(dst []byte, s string) []byte {
+	if len(s) >= 8 && plain(s) {
+		return append(dst, s...)
+	}
 	const hex = "0123456789abcdef"
 	last := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) {
-			// Most text is printable ASCII: test eight bytes at once for
-			// one below 0x20, a quote, a backslash or a non-ASCII byte
-			// (SWAR zero-byte tests: (v-ones)&^v has a high bit set in
-			// the lowest byte of v that is zero).
-			_ = s[i+7]
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			q := x ^ (ones * '"')
-			b := x ^ (ones * '\\')
-			if ((x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b|x)&high == 0 {
-				i += 8
-				continue
-			}
+		// Most text is printable ASCII: eight bytes at a time.
+		if i+8 <= len(s) && !unsafe8(le64(s[i:])) {
+			i += 8
+			continue
 		}
 		// Somewhere in the next eight bytes (or the short tail) is a byte
 		// to look at: go byte by byte up to there.
