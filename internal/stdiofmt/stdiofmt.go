@@ -7,9 +7,9 @@
 // leaves out a zero entry time, which Mixer printed as
 // 0001-01-01T00:00:00.000000Z), so the encoder is written out here. It
 // appends into a caller-owned buffer and allocates nothing per line once its
-// scratch space has grown. An
-// Encoder remembers the quoted keys of the last packed record of up to 8
-// instances, so that the next record with the same keys copies them.
+// scratch space has grown. It remembers the quoted keys of the last packed
+// record of up to 8 instances, so that the next record with the same keys
+// copies them.
 //
 // Layouts, with the variables sorted byte-wise by name (a metric instance
 // puts `value` first and sorts only its dimensions):
