@@ -129,7 +129,7 @@ func (b *Bag) GetBool(id int) (bool, bool) {
 // GetTime returns a present TIMESTAMP value.
 func (b *Bag) GetTime(id int) (time.Time, bool) {
 	if v := b.Peek(id); v != nil && v.typ == TypeTimestamp {
-		return v.t, true
+		return v.time(), true
 	}
 	return time.Time{}, false
 }
@@ -145,7 +145,7 @@ func (b *Bag) GetDuration(id int) (time.Duration, bool) {
 // GetBytes returns a present IP_ADDRESS value (shared with the bag).
 func (b *Bag) GetBytes(id int) ([]byte, bool) {
 	if v := b.Peek(id); v != nil && v.typ == TypeIPAddress {
-		return v.b, true
+		return v.ip(), true
 	}
 	return nil, false
 }
@@ -153,7 +153,7 @@ func (b *Bag) GetBytes(id int) ([]byte, bool) {
 // GetStringMap returns a present STRING_MAP value (shared with the bag).
 func (b *Bag) GetStringMap(id int) (*StringMap, bool) {
 	if v := b.Peek(id); v != nil && v.typ == TypeStringMap {
-		return v.m, true
+		return (*StringMap)(v.p), true
 	}
 	return nil, false
 }
@@ -188,7 +188,10 @@ func (b *Bag) SetDouble(id int, f float64) { b.setScalar(id, DoubleValue(f)) }
 func (b *Bag) SetBool(id int, v bool) { b.setScalar(id, BoolValue(v)) }
 
 // SetTime stores a TIMESTAMP value.
-func (b *Bag) SetTime(id int, t time.Time) { b.setScalar(id, Value{typ: TypeTimestamp, t: t}) }
+func (b *Bag) SetTime(id int, t time.Time) { b.setScalar(id, TimestampValue(t)) }
+
+// SetTimeNanos stores a TIMESTAMP value in UTC from Unix nanoseconds.
+func (b *Bag) SetTimeNanos(id int, ns int64) { b.setScalar(id, TimestampNanos(ns)) }
 
 // SetDuration stores a DURATION value.
 func (b *Bag) SetDuration(id int, d time.Duration) {
@@ -204,7 +207,7 @@ func (b *Bag) SetBytes(id int, ip []byte) {
 	}
 	buf := append(b.ipBuf[id][:0], ip...)
 	b.ipBuf[id] = buf
-	*p = Value{typ: TypeIPAddress, b: buf}
+	*p = IPValue(buf)
 }
 
 // MapFor marks attribute id present with an empty STRING_MAP value and
@@ -221,7 +224,7 @@ func (b *Bag) MapFor(id int) *StringMap {
 		b.maps[id] = m
 	}
 	m.Reset()
-	*p = Value{typ: TypeStringMap, m: m}
+	*p = StringMapValue(m)
 	return m
 }
 
@@ -233,14 +236,14 @@ func (b *Bag) Set(id int, v Value) {
 	case TypeUnspecified:
 		b.Delete(id)
 	case TypeIPAddress:
-		b.SetBytes(id, v.b)
+		b.SetBytes(id, v.ip())
 	case TypeStringMap:
-		if b.inRange(id) && v.m != nil && v.m == b.maps[id] {
+		if m := (*StringMap)(v.p); b.inRange(id) && m != nil && m == b.maps[id] {
 			*b.mark(id) = v // the slot's own map: copying would wipe it
 			return
 		}
 		if m := b.MapFor(id); m != nil {
-			m.CopyFrom(v.m)
+			m.CopyFrom((*StringMap)(v.p))
 		}
 	default:
 		b.setScalar(id, v)

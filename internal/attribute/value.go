@@ -1,24 +1,25 @@
 package attribute
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Value is one typed attribute value. It is a plain struct, so passing or
 // returning it never allocates; the zero Value has TypeUnspecified and means
 // "no value".
 //
-// Representation by type:
+// Representation by type (40 bytes in all, since Values are copied on every
+// evaluation):
 //
 //	STRING, DNS_NAME, EMAIL_ADDRESS, URI  string
 //	INT64, DURATION                       int64 (DURATION in nanoseconds)
 //	DOUBLE                                float64 (stored as bits)
 //	BOOL                                  int64 0 or 1
-//	TIMESTAMP                             time.Time (year 1 must be representable)
-//	IP_ADDRESS                            []byte, 4 or 16 bytes as sent
+//	TIMESTAMP                             Unix seconds, nanoseconds, location (nil for UTC)
+//	IP_ADDRESS                            4 or 16 bytes as sent, viewed as a string
 //	STRING_MAP                            *StringMap
 //
 // Values handed out by a Bag or by an expression may share memory (IP bytes,
@@ -26,11 +27,10 @@ import (
 // next Bag.Reset.
 type Value struct {
 	typ Type
-	s   string
-	n   int64
-	t   time.Time
-	b   []byte
-	m   *StringMap
+	ns  int32          // TIMESTAMP: nanoseconds within the second
+	n   int64          // INT64, DURATION, DOUBLE, BOOL; TIMESTAMP: Unix seconds
+	s   string         // STRING kinds; IP_ADDRESS: the bytes
+	p   unsafe.Pointer // STRING_MAP: *StringMap; TIMESTAMP: *time.Location, nil for UTC
 }
 
 // StringValue returns a STRING value.
@@ -61,18 +61,35 @@ func BoolValue(b bool) Value {
 }
 
 // TimestampValue returns a TIMESTAMP value.
-func TimestampValue(t time.Time) Value { return Value{typ: TypeTimestamp, t: t} }
+func TimestampValue(t time.Time) Value {
+	v := Value{typ: TypeTimestamp, n: t.Unix(), ns: int32(t.Nanosecond())}
+	if loc := t.Location(); loc != time.UTC {
+		v.p = unsafe.Pointer(loc)
+	}
+	return v
+}
+
+// TimestampNanos returns a TIMESTAMP value in UTC from Unix nanoseconds.
+func TimestampNanos(ns int64) Value {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	return Value{typ: TypeTimestamp, n: sec, ns: int32(nsec)}
+}
 
 // DurationValue returns a DURATION value.
 func DurationValue(d time.Duration) Value { return Value{typ: TypeDuration, n: int64(d)} }
 
 // IPValue returns an IP_ADDRESS value holding ip as given (not copied): Mixer
 // passes IPs around as the raw 4- or 16-byte slices the client sent.
-func IPValue(ip []byte) Value { return Value{typ: TypeIPAddress, b: ip} }
+func IPValue(ip []byte) Value {
+	return Value{typ: TypeIPAddress, s: unsafe.String(unsafe.SliceData(ip), len(ip))}
+}
 
 // StringMapValue returns a STRING_MAP value referring to m (not copied); nil
 // is an empty map.
-func StringMapValue(m *StringMap) Value { return Value{typ: TypeStringMap, m: m} }
+func StringMapValue(m *StringMap) Value { return Value{typ: TypeStringMap, p: unsafe.Pointer(m)} }
 
 // Type returns the value's type; TypeUnspecified for the zero Value.
 func (v Value) Type() Type { return v.typ }
@@ -82,7 +99,12 @@ func (v Value) IsZero() bool { return v.typ == TypeUnspecified }
 
 // Str returns the string of a STRING, DNS_NAME, EMAIL_ADDRESS or URI value,
 // "" otherwise.
-func (v Value) Str() string { return v.s }
+func (v Value) Str() string {
+	if v.typ == TypeIPAddress {
+		return ""
+	}
+	return v.s
+}
 
 // Int64 returns the integer of an INT64 value (nanoseconds for DURATION), 0
 // otherwise.
@@ -105,14 +127,34 @@ func (v Value) Double() float64 {
 func (v Value) Bool() bool { return v.typ == TypeBool && v.n != 0 }
 
 // Time returns the instant of a TIMESTAMP value, the zero time otherwise.
-func (v Value) Time() time.Time { return v.t }
+func (v Value) Time() time.Time {
+	if v.typ != TypeTimestamp {
+		return time.Time{}
+	}
+	return v.time()
+}
+
+func (v Value) time() time.Time {
+	t := time.Unix(v.n, int64(v.ns))
+	if v.p == nil {
+		return t.UTC()
+	}
+	return t.In((*time.Location)(v.p))
+}
 
 // Duration returns the duration of a DURATION value (or an INT64 value read
 // as nanoseconds), 0 otherwise.
 func (v Value) Duration() time.Duration { return time.Duration(v.Int64()) }
 
 // IP returns the bytes of an IP_ADDRESS value, nil otherwise.
-func (v Value) IP() []byte { return v.b }
+func (v Value) IP() []byte {
+	if v.typ != TypeIPAddress {
+		return nil
+	}
+	return v.ip()
+}
+
+func (v Value) ip() []byte { return unsafe.Slice(unsafe.StringData(v.s), len(v.s)) }
 
 // StringMap returns the map of a STRING_MAP value, nil otherwise. A
 // STRING_MAP value may hold a nil map, which reads as empty (all read methods
@@ -121,7 +163,7 @@ func (v Value) StringMap() *StringMap {
 	if v.typ != TypeStringMap {
 		return nil
 	}
-	return v.m
+	return (*StringMap)(v.p)
 }
 
 // Equal reports whether both values have the same type and the same content.
@@ -133,9 +175,7 @@ func (v Value) Equal(o Value) bool {
 	}
 	switch v.typ {
 	case TypeTimestamp:
-		return v.t.Equal(o.t)
-	case TypeIPAddress:
-		return bytes.Equal(v.b, o.b)
+		return v.n == o.n && v.ns == o.ns
 	case TypeStringMap:
 		return v.StringMap().Equal(o.StringMap())
 	}
@@ -157,12 +197,12 @@ func (v Value) String() string {
 	case TypeBool:
 		return strconv.FormatBool(v.n != 0)
 	case TypeTimestamp:
-		return v.t.String()
+		return v.time().String()
 	case TypeDuration:
 		return time.Duration(v.n).String()
 	case TypeIPAddress:
 		b := []byte{'['}
-		for i, x := range v.b {
+		for i, x := range v.ip() {
 			if i > 0 {
 				b = append(b, ' ')
 			}

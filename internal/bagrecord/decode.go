@@ -179,7 +179,7 @@ func decodeValue(b *attribute.Bag, id int, t attribute.Type, v pcommon.Value) bo
 func decodeInt(b *attribute.Bag, id int, t attribute.Type, n int64) {
 	switch t {
 	case attribute.TypeTimestamp:
-		b.SetTime(id, time.Unix(0, n).UTC())
+		b.SetTimeNanos(id, n)
 	case attribute.TypeDuration:
 		b.SetDuration(id, time.Duration(n))
 	case attribute.TypeDouble:

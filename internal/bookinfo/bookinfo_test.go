@@ -12,7 +12,15 @@ import (
 func TestDeterministic(t *testing.T) {
 	a, b := NewGenerator(Options{Seed: 7}), NewGenerator(Options{Seed: 7})
 	for range 5 {
-		assert.Equal(t, a.Next(), b.Next())
+		x, y := a.Next(), b.Next()
+		require.Equal(t, len(x), len(y))
+		for i := range x {
+			require.Equal(t, len(x[i]), len(y[i]))
+			for j := range x[i] {
+				assert.Equal(t, x[i][j].Name, y[i][j].Name)
+				assert.True(t, x[i][j].Value.Equal(y[i][j].Value), "%s: %v and %v", x[i][j].Name, x[i][j].Value, y[i][j].Value)
+			}
+		}
 	}
 }
 
