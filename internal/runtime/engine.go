@@ -180,7 +180,12 @@ func (e *Engine) evaluate(inst *instance) bool {
 		return inst.err == nil
 	}
 	inst.gen = e.gen
-	inst.err = inst.evalValues(e.bag, &e.rec)
+	inst.varsOnly = e.opts.PackedRecords && inst.packsDirectly()
+	if inst.varsOnly {
+		inst.err = inst.evalPacked(e.bag, &e.out.arena.packer)
+	} else {
+		inst.err = inst.evalValues(e.bag, &e.rec)
+	}
 	return e.built(inst, inst.err)
 }
 

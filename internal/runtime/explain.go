@@ -173,7 +173,7 @@ func ruleNamespace(p *plan, r *rule) string {
 
 func (e *Engine) explainInstance(inst *instance) InstanceFields {
 	out := InstanceFields{Instance: inst.fqn, Template: inst.template}
-	inst.gen = e.gen
+	inst.gen, inst.varsOnly = e.gen, false
 	inst.err = inst.evalValues(e.bag, &e.rec)
 	if inst.err != nil {
 		out.Error = inst.err.Error()

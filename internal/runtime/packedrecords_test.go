@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,7 @@ spec:
     ip: source.ip
     headers: request.headers
     b: connection.mtls | false
+    f: "1.5"
     "": '"empty key"'
 ---
 apiVersion: config.istio.io/v1alpha2
@@ -278,7 +280,7 @@ func TestPackedValues(t *testing.T) {
 			assert.Equal(t, views[0], views[1])
 			require.Equal(t, lines[0], lines[1])
 			assert.Equal(t, `{"level":"warn","time":"0001-01-01T00:00:00.000000Z","instance":"entry.logentry.istio-system",`+
-				`"":"empty key","b":false,"d":"1.5ms","headers":"stringmap[x-a:1 x-b:2]","ip":"10.0.0.1","n":200,"s":"/a\"b",`+
+				`"":"empty key","b":false,"d":"1.5ms","f":1.5,"headers":"stringmap[x-a:1 x-b:2]","ip":"10.0.0.1","n":200,"s":"/a\"b",`+
 				`"t":"2020-07-01T10:00:00.123456Z"}`, lines[1][0])
 			assert.Equal(t, `{"level":"info","time":"2020-07-01T10:00:00.000000Z","instance":"m.metric.istio-system",`+tt.want, lines[1][1])
 		})
@@ -395,4 +397,66 @@ func TestArenaConcurrentReaders(t *testing.T) {
 	}
 	close(outs)
 	assert.Equal(t, want, <-done)
+}
+
+// A logentry instance whose field cannot be evaluated (an attribute without
+// a default is missing) fails in both forms: no record, one instance error,
+// and the next bag is written again.
+func TestPackedInstanceErrors(t *testing.T) {
+	cfg := `
+apiVersion: config.istio.io/v1alpha2
+kind: stdio
+metadata: {name: h, namespace: istio-system}
+spec: {outputAsJson: true}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: logentry
+metadata: {name: entry, namespace: istio-system}
+spec:
+  severity: '"info"'
+  timestamp: request.time
+  variables:
+    s: request.path
+    n: response.code
+    b: connection.mtls
+    d: response.duration
+    ip: source.ip
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: r, namespace: istio-system}
+spec:
+  actions:
+  - handler: h.stdio
+    instances: [entry.logentry]
+`
+	res, probs := istioconfig.Decode("errors.yaml", []byte(cfg))
+	snap := istioconfig.Build(istioconfig.Input{Resources: res, Problems: probs}, istioconfig.BuildOptions{})
+	require.NoError(t, snap.Err())
+	full := bookinfo.Bag{
+		{Name: "request.path", Value: attribute.StringValue("/a")},
+		{Name: "response.code", Value: attribute.Int64Value(200)},
+		{Name: "connection.mtls", Value: attribute.BoolValue(true)},
+		{Name: "response.duration", Value: attribute.DurationValue(time.Millisecond)},
+		{Name: "source.ip", Value: attribute.IPValue([]byte{10, 0, 0, 1})},
+		{Name: "request.time", Value: attribute.TimestampValue(time.Date(2020, 7, 1, 10, 0, 0, 0, time.UTC))},
+	}
+	clock := func() time.Time { return time.Date(2020, 7, 1, 10, 0, 0, 0, time.UTC) }
+	for missing := range full {
+		t.Run(full[missing].Name, func(t *testing.T) {
+			bag := slices.Delete(slices.Clone(full), missing, missing+1)
+			var lines [2][]string
+			for i, packed := range []bool{false, true} {
+				e := New(snap, Options{Now: clock, PackedRecords: packed})
+				out := plog.NewLogs()
+				e.Dispatch(bagLogs(bag), out)
+				assert.Zero(t, out.LogRecordCount(), "packed %v", packed)
+				assert.EqualValues(t, 1, e.Stats().InstanceErrors.Load(), "packed %v", packed)
+				e.Dispatch(bagLogs(full), out)
+				require.Equal(t, 1, out.LogRecordCount(), "packed %v", packed)
+				lines[i] = stdioLines(t, snap, out)
+			}
+			assert.Equal(t, lines[0], lines[1])
+		})
+	}
 }

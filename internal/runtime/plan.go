@@ -16,6 +16,7 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 	"github.com/otelcol-istio/otelcol-istio/internal/instancerecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kvpack"
 )
 
 const (
@@ -135,6 +136,11 @@ type instance struct {
 	err       error
 	packed    int // size of the last packed record: room to reserve for the next
 
+	// A logentry instance written in the packed form is evaluated straight
+	// into its packed variables (evalPacked), without values in between.
+	vars     []byte
+	varsOnly bool // this bag's evaluation is in vars, not in dimValues
+
 	// The instance as a series key and a number, for its prometheus metric
 	// (evalSeries).
 	keys   *keyGroup
@@ -208,6 +214,71 @@ func (inst *instance) evalValues(b *attribute.Bag, rec *ottlRecord) error {
 		}
 		inst.dimValues[i] = v
 	}
+	inst.ts, inst.sev = time.Time{}, ""
+	if inst.timestamp != nil {
+		v, err := inst.timestamp.Eval(b)
+		if err != nil {
+			return err
+		}
+		inst.ts = v.Time()
+	}
+	if inst.severity != nil {
+		s, err := inst.severity.EvalString(b)
+		if err != nil {
+			return err
+		}
+		inst.sev = s
+	}
+	return nil
+}
+
+// packsDirectly reports whether the instance can be evaluated straight into
+// the packed form: a CEXL logentry instance.
+func (inst *instance) packsDirectly() bool {
+	return inst.ottl == nil && inst.template == templateLogEntry && inst.valueExpr == nil
+}
+
+// evalPacked is evalValues for a logentry instance written in the packed
+// form: the variables go straight into inst.vars, as appendPacked would
+// write their values, with the same evaluation order and errors.
+func (inst *instance) evalPacked(b *attribute.Bag, pk *packer) error {
+	buf := inst.vars[:0]
+	for i := range inst.dims {
+		d := &inst.dims[i]
+		switch t := d.expr.Type(); {
+		case t.StringBacked():
+			s, err := d.expr.EvalString(b)
+			if err != nil {
+				return err
+			}
+			buf = kvpack.AppendStr(buf, d.name, s)
+		case t == attribute.TypeInt64:
+			n, err := d.expr.EvalInt64(b)
+			if err != nil {
+				return err
+			}
+			buf = kvpack.AppendInt(buf, d.name, n)
+		case t == attribute.TypeDouble:
+			f, err := d.expr.EvalDouble(b)
+			if err != nil {
+				return err
+			}
+			buf = kvpack.AppendDouble(buf, d.name, f)
+		case t == attribute.TypeBool:
+			v, err := d.expr.EvalBool(b)
+			if err != nil {
+				return err
+			}
+			buf = kvpack.AppendBool(buf, d.name, v)
+		default:
+			v, err := d.expr.Eval(b)
+			if err != nil {
+				return err
+			}
+			buf = pk.variable(buf, d.name, v)
+		}
+	}
+	inst.vars = buf
 	inst.ts, inst.sev = time.Time{}, ""
 	if inst.timestamp != nil {
 		v, err := inst.timestamp.Eval(b)
@@ -377,8 +448,12 @@ func (inst *instance) appendPacked(lr plog.LogRecord, h *handler, now time.Time,
 		buf = instancerecord.BeginPacked(buf, lr, inst.ts)
 		lr.SetSeverityText(inst.sev)
 		lr.SetSeverityNumber(severityNumber(h, inst.sev))
-		for i := range inst.dims {
-			buf = a.variable(buf, inst.dims[i].name, inst.dimValues[i])
+		if inst.varsOnly {
+			buf = append(buf, inst.vars...)
+		} else {
+			for i := range inst.dims {
+				buf = a.variable(buf, inst.dims[i].name, inst.dimValues[i])
+			}
 		}
 	} else {
 		buf = instancerecord.BeginPacked(buf, lr, now)
