@@ -320,6 +320,20 @@ func init() {
 // Message values are merged over all occurrences by timeValue and
 // stringMapEntries, from the entry itself.
 func readEntry(b []byte, want protowire.Type) (key int32, num uint64, raw []byte) {
+	// Most entries are the key and a varint value, each in a byte or two:
+	// read those without the general loop, which gives the same result.
+	if want == protowire.VarintType && len(b) >= 4 && b[0] == byte(fEntryKey<<3|protowire.VarintType) {
+		if k, kn := smallVarint(b[1:]); kn > 0 && len(b) > 1+kn && b[1+kn] == byte(fEntryValue<<3|protowire.VarintType) {
+			if v, vn := smallVarint(b[2+kn:]); vn > 0 && 2+kn+vn == len(b) {
+				return sint32(k), v, nil
+			}
+		}
+	}
+	return readEntrySlow(b, want)
+}
+
+// readEntrySlow is readEntry for any entry.
+func readEntrySlow(b []byte, want protowire.Type) (key int32, num uint64, raw []byte) {
 	for len(b) > 0 {
 		n, typ, rest := nextField(b)
 		switch {
@@ -343,6 +357,17 @@ func readEntry(b []byte, want protowire.Type) (key int32, num uint64, raw []byte
 		b = skip(n, typ, rest)
 	}
 	return key, num, raw
+}
+
+// smallVarint reads a varint of one or two bytes; n is 0 for anything else.
+func smallVarint(b []byte) (v uint64, n int) {
+	switch {
+	case len(b) >= 1 && b[0] < 0x80:
+		return uint64(b[0]), 1
+	case len(b) >= 2 && b[1] < 0x80:
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
+	}
+	return 0, 0
 }
 
 // timeValue merges the Timestamp or Duration values of an entry.

@@ -1,6 +1,7 @@
 package mixerreport
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -139,4 +140,30 @@ func TestDecodeWireRefuses(t *testing.T) {
 			require.ErrorAs(t, err, &we)
 		})
 	}
+}
+
+// FuzzReadEntry checks that readEntry's shortcut for small varint entries
+// reads every entry as the general loop does.
+func FuzzReadEntry(f *testing.F) {
+	f.Add([]byte{0x08, 0x03, 0x10, 0x05}, uint8(0))
+	f.Add([]byte{0x08, 0xbc, 0x03, 0x10, 0x81, 0x01}, uint8(0))
+	f.Add([]byte{0x08, 0x80, 0x00, 0x10, 0x00}, uint8(0))
+	f.Add([]byte{0x08, 0x03, 0x10, 0x05, 0x10, 0x06}, uint8(0))
+	f.Add([]byte{0x10, 0x05, 0x08, 0x03}, uint8(0))
+	f.Add([]byte{0x08, 0x03, 0x11, 1, 2, 3, 4, 5, 6, 7, 8}, uint8(1))
+	f.Add([]byte{0x08, 0x03, 0x12, 0x01, 0x7f}, uint8(2))
+	f.Add([]byte{0x08, 0x03, 0x10, 0xff, 0xff, 0x03}, uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, want uint8) {
+		// The value types of Mixer's typed maps.
+		typ := []protowire.Type{protowire.VarintType, protowire.Fixed64Type, protowire.BytesType}[want%3]
+		noNested := func(protowire.Number, protowire.Type) func([]byte) error { return nil }
+		if validateMessage(b, noNested) != nil {
+			return // readEntry reads entries of a validated request only
+		}
+		k1, n1, r1 := readEntry(b, typ)
+		k2, n2, r2 := readEntrySlow(b, typ)
+		if k1 != k2 || n1 != n2 || !bytes.Equal(r1, r2) {
+			t.Fatalf("readEntry(% x) = %d, %d, % x; the general loop: %d, %d, % x", b, k1, n1, r1, k2, n2, r2)
+		}
+	})
 }
