@@ -470,20 +470,30 @@ func (d *Decoder) warn(elem int, format string, args ...any) {
 	}
 }
 
-// visibleName returns the name of a lazily read attribute keyed by idx,
-// false when Mixer's lazy bag would never find it.
-func (d *Decoder) visibleName(elem int, idx int32) (string, bool) {
-	c, ok := d.canonical(idx)
-	if !ok {
-		d.warn(elem, "attribute index %d is not defined in the available dictionaries", idx)
+// lazyName returns the name of a lazily read attribute keyed by k in the
+// current typed map, false when Mixer's lazy bag would never find it: a
+// repeated key (protobuf keeps the last entry, which came first), a word
+// shadowed by another index of the same word, or a name a higher-priority
+// map already had. An undefined index is warned about once per map.
+func (d *Decoder) lazyName(elem int, k int32) (string, bool) {
+	var name string
+	var c int32
+	switch {
+	case k >= 0 && int64(k) < int64(len(d.global)):
+		name, c = d.global[k], d.globalCanon[k]
+	case k < 0 && -int64(k)-1 < int64(len(d.words)):
+		slot := -k - 1
+		name, c = d.words[slot], d.canon[slot]
+	default:
+		if !d.repeatedKey(k) {
+			d.warn(elem, "attribute index %d is not defined in the available dictionaries", k)
+		}
 		return "", false
 	}
-	if c != idx || d.testAndSet(c) {
-		// Shadowed by another index of the same word, or a lower-priority
-		// map than one that already had the name.
+	bit := d.bit(k)
+	if testAndSet(d.mapSeen, bit) || c != k || testAndSet(d.seen, bit) {
 		return "", false
 	}
-	name, _ := d.word(idx)
 	return name, true
 }
 
@@ -513,10 +523,7 @@ func (d *Decoder) resolveFull(elem int) error {
 		for i := len(spans) - 1; i >= 0; i-- {
 			body := spans[i]
 			key, num, raw := readEntry(body, valueType[w])
-			if d.repeatedKey(key) {
-				continue
-			}
-			name, ok := d.visibleName(elem, key)
+			name, ok := d.lazyName(elem, key)
 			if !ok {
 				continue
 			}
