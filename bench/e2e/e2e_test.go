@@ -48,6 +48,7 @@ func TestIstioRules(t *testing.T) {
 	for rules, gone := range map[string][]string{
 		"prom":  {"kind: logentry", "name: stdio\n"},
 		"stdio": {"name: promhttp", "compiledAdapter: prometheus"},
+		"none":  {"kind: rule", "kind: handler", "kind: metric", "kind: logentry", "kind: kubernetes\n"},
 	} {
 		cfg, err := istioRules(rules)
 		if err != nil {
@@ -62,7 +63,7 @@ func TestIstioRules(t *testing.T) {
 			t.Errorf("rule set %s lost the attribute manifests", rules)
 		}
 	}
-	if _, err := istioRules("none"); err == nil {
+	if _, err := istioRules("all"); err == nil {
 		t.Error("unknown rule set accepted")
 	}
 }

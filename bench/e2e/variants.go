@@ -17,7 +17,7 @@ type variant struct {
 	name     string
 	peer     bool   // the stock contrib collector of bench/peer
 	protocol string // istiotel loadgen --protocol
-	rules    string // Istio config: "default", "prom" or "stdio" (ours only)
+	rules    string // Istio config: "default", "prom", "stdio" or "none" (ours only)
 	about    string
 }
 
@@ -25,6 +25,7 @@ var variants = []variant{
 	{name: "default", protocol: "mixer", rules: "default", about: "Mixer Report in; embedded default (8 metrics + accesslog)"},
 	{name: "prom", protocol: "mixer", rules: "prom", about: "Mixer Report in; Prometheus rules only"},
 	{name: "stdio", protocol: "mixer", rules: "stdio", about: "Mixer Report in; stdio (accesslog) rules only"},
+	{name: "none", protocol: "mixer", rules: "none", about: "Mixer Report in; attribute manifests only, no rules: receiving and decoding"},
 	{name: "als", protocol: "als", rules: "default", about: "Envoy ALS in; embedded default"},
 	{name: "otlp", protocol: "otlp", rules: "default", about: "OTLP bag records in; embedded default"},
 	{name: "otlp-prom", protocol: "otlp", rules: "prom", about: "OTLP bag records in; Prometheus rules only (the peer's input and output)"},
@@ -46,16 +47,21 @@ func lookupVariant(name string) (variant, error) {
 
 // wantsMetrics and wantsAccessLog say which outputs the variant's rules
 // produce, hence which totals can be checked.
-func (v variant) wantsMetrics() bool   { return v.rules != "stdio" }
-func (v variant) wantsAccessLog() bool { return !v.peer && v.rules != "prom" }
+func (v variant) wantsMetrics() bool   { return v.rules != "stdio" && v.rules != "none" }
+func (v variant) wantsAccessLog() bool { return !v.peer && v.rules != "prom" && v.rules != "none" }
 
-// Resources left out of the embedded istio-1.1 profile for the "prom" and
-// "stdio" rule sets: the same cuts as Mixer's L2 and L5 configs in
-// conformance/mixer-oracle-perf.json, so the figures compare.
+// Resources left out of the embedded istio-1.1 profile for the "prom",
+// "stdio" and "none" rule sets: the same cuts as Mixer's L2, L5 and L3
+// configs in conformance/mixer-oracle-perf.json, so the figures compare.
 var dropped = map[string][]string{
 	"prom": {"handler/stdio", "logentry/accesslog", "logentry/tcpaccesslog", "rule/stdio", "rule/stdiotcp"},
 	"stdio": {"handler/prometheus", "rule/promhttp", "rule/promtcp",
 		"rule/promtcpconnectionopen", "rule/promtcpconnectionclosed"},
+	"none": {"handler/stdio", "logentry/accesslog", "logentry/tcpaccesslog", "rule/stdio", "rule/stdiotcp",
+		"metric/requestcount", "metric/requestduration", "metric/requestsize", "metric/responsesize",
+		"metric/tcpbytesent", "metric/tcpbytereceived", "metric/tcpconnectionsopened", "metric/tcpconnectionsclosed",
+		"handler/prometheus", "rule/promhttp", "rule/promtcp", "rule/promtcpconnectionopen", "rule/promtcpconnectionclosed",
+		"handler/kubernetesenv", "rule/kubeattrgenrulerule", "rule/tcpkubeattrgenrulerule", "kubernetes/attributes"},
 }
 
 // istioRules returns the Istio config of a rule set other than "default":
