@@ -26,7 +26,12 @@ func loadSnapshot(t testing.TB, path string) *istioconfig.Snapshot {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	res, probs := istioconfig.Decode(path, data)
+	return snapshotOf(path, data)
+}
+
+// snapshotOf builds the Istio config in data, named name in problems.
+func snapshotOf(name string, data []byte) *istioconfig.Snapshot {
+	res, probs := istioconfig.Decode(name, data)
 	return istioconfig.Build(istioconfig.Input{Resources: res, Problems: probs}, istioconfig.BuildOptions{})
 }
 

@@ -223,8 +223,13 @@ spec:
   - handler: h.stdio
     instances: [entry.logentry, m.metric]
 `
-	res, probs := istioconfig.Decode("values.yaml", []byte(cfg))
-	snap := istioconfig.Build(istioconfig.Input{Resources: res, Problems: probs}, istioconfig.BuildOptions{})
+	return buildSnapshot(t, cfg)
+}
+
+// buildSnapshot builds the Istio config cfg, which must have no problem.
+func buildSnapshot(t *testing.T, cfg string) *istioconfig.Snapshot {
+	t.Helper()
+	snap := snapshotOf("config.yaml", []byte(cfg))
 	require.NoError(t, snap.Err())
 	return snap
 }
@@ -430,9 +435,7 @@ spec:
   - handler: h.stdio
     instances: [entry.logentry]
 `
-	res, probs := istioconfig.Decode("errors.yaml", []byte(cfg))
-	snap := istioconfig.Build(istioconfig.Input{Resources: res, Problems: probs}, istioconfig.BuildOptions{})
-	require.NoError(t, snap.Err())
+	snap := buildSnapshot(t, cfg)
 	full := bookinfo.Bag{
 		{Name: "request.path", Value: attribute.StringValue("/a")},
 		{Name: "response.code", Value: attribute.Int64Value(200)},

@@ -214,6 +214,12 @@ func (inst *instance) evalValues(b *attribute.Bag, rec *ottlRecord) error {
 		}
 		inst.dimValues[i] = v
 	}
+	return inst.evalEntry(b)
+}
+
+// evalEntry evaluates a logentry instance's timestamp and severity (none for
+// a metric instance).
+func (inst *instance) evalEntry(b *attribute.Bag) error {
 	inst.ts, inst.sev = time.Time{}, ""
 	if inst.timestamp != nil {
 		v, err := inst.timestamp.Eval(b)
@@ -279,22 +285,7 @@ func (inst *instance) evalPacked(b *attribute.Bag, pk *packer) error {
 		}
 	}
 	inst.vars = buf
-	inst.ts, inst.sev = time.Time{}, ""
-	if inst.timestamp != nil {
-		v, err := inst.timestamp.Eval(b)
-		if err != nil {
-			return err
-		}
-		inst.ts = v.Time()
-	}
-	if inst.severity != nil {
-		s, err := inst.severity.EvalString(b)
-		if err != nil {
-			return err
-		}
-		inst.sev = s
-	}
-	return nil
+	return inst.evalEntry(b)
 }
 
 // evalSeries evaluates a metric instance into its series key and value. An
