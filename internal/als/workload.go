@@ -24,6 +24,10 @@ type workload struct {
 
 	// derived by finish, once per workload rather than per entry
 	uid, workloadUID string
+
+	// The packed pairs put writes, per side, made on first use: a stream's
+	// entries name the same few workloads over and over.
+	packed [2][]byte
 }
 
 // finish sorts the labels and derives the uids.
@@ -39,6 +43,7 @@ func (w *workload) finish() {
 
 // side names the attributes of one side.
 type side struct {
+	index                                                          int // of workload.packed
 	name, namespace, uid, owner, labels, serviceAccount, principal string
 	workloadName, workloadNamespace, workloadUID                   string
 }
@@ -54,13 +59,27 @@ var (
 		name: "destination.name", namespace: "destination.namespace", uid: "destination.uid", owner: "destination.owner",
 		labels: "destination.labels", serviceAccount: "destination.serviceAccount", principal: "destination.principal",
 		workloadName: "destination.workload.name", workloadNamespace: "destination.workload.namespace",
-		workloadUID: "destination.workload.uid",
+		workloadUID: "destination.workload.uid", index: 1,
 	}
 )
 
 // put writes the workload's attributes in the forms kubernetesenv gave them
 // (mixer-semantics.md §b.4).
 func (w *workload) put(m *bagrecord.Writer, s *side) {
+	if !m.Packed() {
+		w.putEach(m, s)
+		return
+	}
+	if p := w.packed[s.index]; p != nil {
+		m.Pairs(p)
+		return
+	}
+	at := m.Mark()
+	w.putEach(m, s)
+	w.packed[s.index] = append([]byte{}, m.Since(at)...)
+}
+
+func (w *workload) putEach(m *bagrecord.Writer, s *side) {
 	if w.name != "" {
 		m.String(s.name, w.name)
 	}

@@ -45,6 +45,24 @@ func NewWriter(packed bool) *Writer { return &Writer{packed: packed} }
 // Packed reports whether w writes the packed form.
 func (w *Writer) Packed() bool { return w.packed }
 
+// Mark returns the end of the packed record being written, for Since.
+func (w *Writer) Mark() int { return len(w.buf) }
+
+// Since returns the packed pairs written since mark, in the Writer's own
+// buffer: copy them to keep them. A caller that writes the same attributes
+// for many records (a peer's workload) keeps them and hands them to Pairs.
+// The attribute form has no pairs: nil.
+func (w *Writer) Since(mark int) []byte {
+	if !w.packed {
+		return nil
+	}
+	return w.buf[mark:]
+}
+
+// Pairs appends packed pairs that Since returned for an earlier record of
+// this Writer (packed form only).
+func (w *Writer) Pairs(b []byte) { w.buf = append(w.buf, b...) }
+
 // Reset starts a new batch of n records (n is a hint for the buffer size).
 // The records of the previous batch keep their bytes; the new buffer is
 // made when the batch's first record is.
