@@ -302,6 +302,8 @@ type collectorConfig struct {
 	ports      map[string]int // component → port of its endpoint
 	fileGlobs  []string       // file_log include patterns
 	components map[string]bool
+	// memory_limiter's limit_percentage, 0 without one
+	memoryLimitPercentage int
 }
 
 func parseCollectorConfig(t *testing.T, raw string) collectorConfig {
@@ -349,6 +351,9 @@ func parseCollectorConfig(t *testing.T, raw string) collectorConfig {
 		if p := r.Pull.Exporter.Prometheus.Port; p != 0 {
 			cc.ports["telemetry"] = p
 		}
+	}
+	if ml, ok := c.Processors["memory_limiter"]; ok {
+		cc.memoryLimitPercentage, _ = ml["limit_percentage"].(int)
 	}
 	if fl, ok := c.Receivers["file_log"]; ok {
 		for _, g := range fl["include"].([]any) {
@@ -493,6 +498,22 @@ func TestDeployDaemonSet(t *testing.T) {
 		}
 		assert.Contains(t, c.Resources.Limits, corev1.ResourceMemory, "memory limit (memory_limiter works from it)")
 		assert.Contains(t, d.collector.components, "processors/memory_limiter")
+	})
+	t.Run("Go heap limit under the memory_limiter's", func(t *testing.T) {
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		limit, err := goMemLimitBytes(env["GOMEMLIMIT"])
+		require.NoError(t, err)
+		require.Positive(t, d.collector.memoryLimitPercentage)
+		mem := c.Resources.Limits[corev1.ResourceMemory]
+		refuseAt := mem.Value() * int64(d.collector.memoryLimitPercentage) / 100
+		assert.Less(t, limit, refuseAt,
+			"GOMEMLIMIT %s must stay under the memory_limiter's limit (%d%% of %s)", env["GOMEMLIMIT"], d.collector.memoryLimitPercentage, mem.String())
+		gogc, err := strconv.Atoi(env["GOGC"])
+		require.NoError(t, err, "GOGC")
+		assert.GreaterOrEqual(t, gogc, 100, "GOGC under Go's default collects more often, not less")
 	})
 	t.Run("service account", func(t *testing.T) {
 		assert.Equal(t, d.account.Name, pod.ServiceAccountName)
@@ -960,4 +981,25 @@ func runBinaryEnv(t *testing.T, env []string, bin string, args ...string) (strin
 		code = ee.ExitCode()
 	}
 	return string(out), code
+}
+
+// goMemLimitBytes reads a GOMEMLIMIT value: a byte count with an optional
+// B, KiB, MiB, GiB or TiB suffix, as the Go runtime reads it.
+func goMemLimitBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+	shift := uint(0)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("GOMEMLIMIT %q is not a positive byte count", v)
+	}
+	return n << shift, nil
 }
