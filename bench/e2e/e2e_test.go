@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,5 +74,21 @@ func TestSummaryLine(t *testing.T) {
 	m := summaryRE.FindStringSubmatch(line)
 	if m == nil || m[1] != "72" || m[2] != "5165" || m[3] != "0" {
 		t.Errorf("summary %q parsed as %q", line, m)
+	}
+}
+
+func TestSetEnv(t *testing.T) {
+	var o options
+	if err := o.setEnv("GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"GOMAXPROCS=1", "GOGC=200", "GOMEMLIMIT=400MiB"}; !slices.Equal(o.env, want) {
+		t.Errorf("env = %q, want %q", o.env, want)
+	}
+	for _, bad := range []string{"GOGC", "=1", "GO GC=1", "GOGC=1,"} {
+		var o options
+		if err := o.setEnv(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

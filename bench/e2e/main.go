@@ -52,6 +52,7 @@ type options struct {
 	profileDir             string
 	profileSeconds         int
 	metricsWait, idleLimit time.Duration
+	env                    []string // added to every collector's environment
 }
 
 func main() {
@@ -72,7 +73,13 @@ func main() {
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 20, "length of the profiled load")
 	flag.DurationVar(&o.metricsWait, "metrics-wait", 20*time.Second, "how long to wait for the exported totals (the default flush interval is 5s)")
 	flag.DurationVar(&o.idleLimit, "idle-limit", 60*time.Second, "how long to wait for the collector to drain after the load")
+	var env string
+	flag.StringVar(&env, "env", "", "comma-separated NAME=VALUE pairs added to the environment of every collector, ours and the peer "+
+		"(the DaemonSet's: GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB)")
 	flag.Parse()
+	if err := o.setEnv(env); err != nil {
+		fatalf("-env: %v", err)
+	}
 
 	for n := range strings.SplitSeq(names, ",") {
 		v, err := lookupVariant(strings.TrimSpace(n))
@@ -100,6 +107,21 @@ func variantNames() string {
 		names[i] = v.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// setEnv reads the -env list.
+func (o *options) setEnv(list string) error {
+	if list == "" {
+		return nil
+	}
+	for kv := range strings.SplitSeq(list, ",") {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return fmt.Errorf("%q is not NAME=VALUE", kv)
+		}
+		o.env = append(o.env, kv)
+	}
+	return nil
 }
 
 func (o *options) check() error {
@@ -171,6 +193,9 @@ func run(o *options) error {
 	defer os.RemoveAll(tmp)
 	model, _ := exec.Command("sh", "-c", "lscpu | sed -n 's/^Model name: *//p'").Output()
 	fmt.Printf("machine: %s, %d CPUs (nproc); load average %s\n", strings.TrimSpace(string(model)), cpuCount(), loadAvg())
+	if len(o.env) > 0 {
+		fmt.Printf("collector environment: %s\n", strings.Join(o.env, " "))
+	}
 
 	var results []result
 	for _, v := range o.variants {
@@ -293,6 +318,9 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 		}
 	}
 	c.cmd = exec.Command(bin, args...)
+	if len(o.env) > 0 {
+		c.cmd.Env = append(os.Environ(), o.env...)
+	}
 	c.stderrPath = filepath.Join(dir, "collector.stderr")
 	stderr, err := os.Create(c.stderrPath)
 	if err != nil {
