@@ -518,7 +518,7 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	// Every report the loadgen sends is an HTTP request report (no TCP).
 	want := warm.reports + s.reports
 	if v.wantsMetrics() {
-		r.expo, err = waitTotal(c.metricsURL, float64(want), o.metricsWait)
+		r.expo, err = waitSum(c.metricsURL, "istio_requests_total", float64(want), o.metricsWait)
 		total, series := r.expo.sum("istio_requests_total")
 		r.checks = append(r.checks, fmt.Sprintf("istio_requests_total %.0f of %d sent (%d series)", total, want, series))
 		if err != nil {
@@ -529,7 +529,7 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	if v.rules == "none" {
 		// No output to count: the bags the rules engine took in must be
 		// every report sent.
-		e, err := waitSelf(c.selfURL, bagsInMetric, float64(want), o.metricsWait)
+		e, err := waitSum(c.selfURL, bagsInMetric, float64(want), o.metricsWait)
 		total, _ := e.sum(bagsInMetric)
 		r.checks = append(r.checks, fmt.Sprintf("%s %.0f of %d sent", bagsInMetric, total, want))
 		if err != nil {
@@ -552,34 +552,9 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	return r, nil
 }
 
-// waitTotal scrapes until the sum of istio_requests_total reaches want (the
+// waitSum scrapes url until the sum of metric name reaches want (the
 // connector flushes every flush_interval) or limit passes.
-func waitTotal(url string, want float64, limit time.Duration) (exposition, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		e, err := scrape(url)
-		if err == nil {
-			if total, _ := e.sum("istio_requests_total"); total == want {
-				return e, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("the exported total did not reach the reports sent")
-			}
-			return e, fmt.Errorf("after %s: %w", limit, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// bagsInMetric is the rules engine's count of the bags it took in, in the
-// collector's own metrics.
-const bagsInMetric = "otelcol_istio_rules_bags"
-
-// waitSelf scrapes the collector's own metrics until the sum of name
-// reaches want or limit passes.
-func waitSelf(url, name string, want float64, limit time.Duration) (exposition, error) {
+func waitSum(url, name string, want float64, limit time.Duration) (exposition, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		e, err := scrape(url)
@@ -597,6 +572,10 @@ func waitSelf(url, name string, want float64, limit time.Duration) (exposition, 
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// bagsInMetric is the rules engine's count of the bags it took in, in the
+// collector's own metrics.
+const bagsInMetric = "otelcol_istio_rules_bags"
 
 func waitLines(c *collector, want int64, limit time.Duration) (int64, error) {
 	deadline := time.Now().Add(limit)
