@@ -25,8 +25,64 @@ import (
 // through gRPC's protobuf codec.
 
 // rawMessage is a Report request or an ALS stream message kept as its
-// wire bytes.
-type rawMessage struct{ b []byte }
+// wire bytes, in a buffer of bufs when that is set.
+type rawMessage struct {
+	b    []byte
+	bufs *requestBuffers
+}
+
+// release hands the buffer back for the next request.
+func (r *rawMessage) release() {
+	r.bufs.put(r.b)
+	r.b = nil
+}
+
+// requestBuffers keeps the buffers that Report requests were copied into,
+// for the next requests. Only a receiver that writes packed records uses
+// it: they copy what they keep, while attribute records point into the
+// request. It keeps at most pooledRequests buffers, none larger than
+// maxPooledRequest.
+type requestBuffers struct{ free chan []byte }
+
+const (
+	pooledRequests   = 16
+	maxPooledRequest = 4 << 20
+	// minRequestBuffer rounds small requests up, so that a buffer fits
+	// the next request of about the same size.
+	minRequestBuffer = 16 << 10
+)
+
+func newRequestBuffers() *requestBuffers {
+	return &requestBuffers{free: make(chan []byte, pooledRequests)}
+}
+
+// get returns a buffer of length n, reused when one is big enough.
+func (p *requestBuffers) get(n int) []byte {
+	select {
+	case b := <-p.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	// A power of two: requests of one proxy vary a little in size.
+	size := minRequestBuffer
+	for size < n {
+		size <<= 1
+	}
+	return make([]byte, n, size)
+}
+
+// put offers b for reuse; nil p (no pooling) or an oversized b drops it.
+func (p *requestBuffers) put(b []byte) {
+	if p == nil || b == nil || cap(b) > maxPooledRequest {
+		return
+	}
+	select {
+	case p.free <- b:
+	default:
+	}
+}
 
 // codec is gRPC's protobuf codec, except that it hands a rawMessage its
 // bytes.
@@ -43,9 +99,14 @@ func newCodec() (codec, error) {
 func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	// A copy, new for each message: gRPC reuses data once this returns,
-	// and the records keep strings that point into these bytes.
+	// A copy: gRPC reuses data once this returns. It is new for each
+	// message unless the handler has buffers to reuse (see requestBuffers).
 	if r, ok := v.(*rawMessage); ok {
+		if r.bufs != nil {
+			r.b = r.bufs.get(data.Len())
+			data.CopyTo(r.b)
+			return nil
+		}
 		r.b = data.Materialize()
 		return nil
 	}
@@ -57,6 +118,9 @@ func (codec) Name() string { return grpcproto.Name }
 // mixerAPI is what serves istio.mixer.v1.Mixer.
 type mixerAPI interface {
 	report(ctx context.Context, raw []byte) (*mixerpb.ReportResponse, error)
+	// buffers is where Report requests are copied to; nil for new memory
+	// each time.
+	buffers() *requestBuffers
 	check(ctx context.Context, req *mixerpb.CheckRequest) (*mixerpb.CheckResponse, error)
 }
 
@@ -74,11 +138,14 @@ var mixerServiceDesc = grpc.ServiceDesc{
 }
 
 func reportHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(rawMessage)
+	api := srv.(mixerAPI)
+	in := &rawMessage{bufs: api.buffers()}
+	// Once report has returned, its records are handed on and nothing
+	// holds the bytes any more.
+	defer in.release()
 	if err := dec(in); err != nil {
 		return nil, err
 	}
-	api := srv.(mixerAPI)
 	if interceptor == nil {
 		return api.report(ctx, in.b)
 	}

@@ -16,31 +16,83 @@ import (
 )
 
 // With record_encoding packed, a proxy batch arrives as packed bag records
-// that carry what the attribute form carries, over two RPCs on one
-// connection (each request gets its own buffer).
+// that carry what the attribute form carries. The first two of three RPCs
+// on one connection are of one size, so that the second is copied over the
+// first in the same buffer (see requestBuffers), and the third is smaller:
+// the records of the first call are still what was sent once the later
+// calls have overwritten its bytes. With attribute records, which point
+// into the request, no buffer is reused.
 func TestReportPacked(t *testing.T) {
-	sink := new(consumertest.LogsSink)
-	_, conn := started(t, sink, func(c *Config) { c.RecordEncoding = EncodingPacked })
-	bags := proxyBatch(t)
-	client := mixerpb.NewMixerClient(conn)
-	for _, part := range [][]mixerreport.Bag{bags[:60], bags[60:]} {
-		req, err := mixerreport.NewDefaultEncoder().Encode(part, mixerreport.ProxyLayout(221))
-		require.NoError(t, err)
-		_, err = client.Report(context.Background(), req)
-		require.NoError(t, err)
+	for _, enc := range []string{EncodingPacked, EncodingAttributes} {
+		t.Run(enc, func(t *testing.T) {
+			sink := new(consumertest.LogsSink)
+			r, conn := started(t, sink, func(c *Config) { c.RecordEncoding = enc })
+			bags := proxyBatch(t)
+			client := mixerpb.NewMixerClient(conn)
+			for _, part := range [][]mixerreport.Bag{bags[:40], bags[40:80], bags[80:]} {
+				req, err := mixerreport.NewDefaultEncoder().Encode(part, mixerreport.ProxyLayout(221))
+				require.NoError(t, err)
+				_, err = client.Report(context.Background(), req)
+				require.NoError(t, err)
+			}
+			records := allRecords(sink)
+			require.Len(t, records, len(bags))
+			for i, lr := range records {
+				require.True(t, bagrecord.IsBag(lr))
+				if enc == EncodingAttributes {
+					require.False(t, bagrecord.IsPacked(lr), "record %d", i)
+					assert.Equal(t, bags[i].RecordRaw(), lr.Attributes().AsRaw(), "report %d", i)
+					continue
+				}
+				require.True(t, bagrecord.IsPacked(lr), "record %d", i)
+				assert.Zero(t, lr.Attributes().Len())
+				require.NoError(t, bagrecord.Unpack(lr))
+				assert.Equal(t, bags[i].RecordRaw(), lr.Attributes().AsRaw(), "report %d", i)
+				rt, ok := lr.Attributes().Get("request.time")
+				require.True(t, ok)
+				assert.Equal(t, rt.Int(), int64(lr.Timestamp()), "Timestamp = request.time")
+			}
+			// The packed receiver kept its buffers for the next calls.
+			reused := 0
+			if svc := r.mixer; svc != nil && svc.bufs != nil {
+				reused = len(svc.bufs.free)
+			}
+			if enc == EncodingPacked {
+				assert.Equal(t, 1, reused, "buffers kept after three calls in a row")
+			} else {
+				assert.Zero(t, reused)
+			}
+		})
 	}
-	records := allRecords(sink)
-	require.Len(t, records, len(bags))
-	for i, lr := range records {
-		require.True(t, bagrecord.IsBag(lr))
-		require.True(t, bagrecord.IsPacked(lr), "record %d", i)
-		assert.Zero(t, lr.Attributes().Len())
-		require.NoError(t, bagrecord.Unpack(lr))
-		assert.Equal(t, bags[i].RecordRaw(), lr.Attributes().AsRaw(), "report %d", i)
-		rt, ok := lr.Attributes().Get("request.time")
-		require.True(t, ok)
-		assert.Equal(t, rt.Int(), int64(lr.Timestamp()), "Timestamp = request.time")
+}
+
+func TestRequestBuffers(t *testing.T) {
+	var none *requestBuffers
+	none.put(make([]byte, 10)) // no pooling: dropped
+
+	p := newRequestBuffers()
+	b := p.get(100)
+	require.Len(t, b, 100)
+	assert.Equal(t, minRequestBuffer, cap(b), "rounded up")
+	p.put(b)
+	again := p.get(5000)
+	assert.Len(t, again, 5000)
+	assert.Same(t, &b[:1][0], &again[:1][0], "the buffer put back is reused")
+
+	// A buffer too small for the request is dropped for a new one.
+	p.put(again)
+	big := p.get(minRequestBuffer + 1)
+	assert.Equal(t, 2*minRequestBuffer, cap(big))
+	assert.Empty(t, p.free)
+
+	// Bounded: in count and in size.
+	for range pooledRequests + 3 {
+		p.put(make([]byte, 1))
 	}
+	assert.Len(t, p.free, pooledRequests)
+	p = newRequestBuffers()
+	p.put(make([]byte, 0, maxPooledRequest+1))
+	assert.Empty(t, p.free)
 }
 
 // ALS entries too: a packed receiver's records unpack to what an attribute

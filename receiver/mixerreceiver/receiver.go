@@ -59,6 +59,7 @@ type mixerReceiver struct {
 	decoders sync.Pool // *mixerreport.Decoder: they keep scratch buffers
 
 	server *grpc.Server
+	mixer  *mixerService
 	addr   net.Addr // where it listens, once started
 	served sync.WaitGroup
 }
@@ -98,7 +99,11 @@ func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: gRPC server: %w", r.set.ID, err)
 	}
-	srv.RegisterService(&mixerServiceDesc, &mixerService{r: r})
+	r.mixer = &mixerService{r: r}
+	if r.cfg.RecordEncoding == EncodingPacked {
+		r.mixer.bufs = newRequestBuffers()
+	}
+	srv.RegisterService(&mixerServiceDesc, r.mixer)
 	srv.RegisterService(&alsServiceDesc, &alsService{r: r})
 	ln, err := r.cfg.NetAddr.Listen(ctx)
 	if err != nil {
@@ -160,8 +165,11 @@ func (r *mixerReceiver) consume(ctx context.Context, format string, ld plog.Logs
 
 // mixerService is istio.mixer.v1.Mixer (see mixerServiceDesc).
 type mixerService struct {
-	r *mixerReceiver
+	r    *mixerReceiver
+	bufs *requestBuffers // with packed records only
 }
+
+func (s *mixerService) buffers() *requestBuffers { return s.bufs }
 
 // report turns every element of a Report request (its wire bytes) into a
 // bag record and answers as Mixer did: INTERNAL for bytes that are not a
