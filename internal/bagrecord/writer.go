@@ -82,6 +82,20 @@ func (w *Writer) Begin(lr plog.LogRecord, ts, observed time.Time, n int) {
 		return
 	}
 	w.ts, w.observed = ts, observed
+	w.Open()
+}
+
+// End finishes the record begun last.
+func (w *Writer) End() {
+	if w.packed {
+		w.Close(w.lr, w.ts, w.observed)
+	}
+}
+
+// Open starts a packed bag whose record is only named by Close, so that
+// a bag found bad halfway costs no record: Discard drops it. Packed form
+// only.
+func (w *Writer) Open() {
 	if w.buf == nil {
 		per := w.perBag
 		if per == 0 {
@@ -93,12 +107,12 @@ func (w *Writer) Begin(lr plog.LogRecord, ts, observed time.Time, n int) {
 	w.buf = kvpack.Begin(w.buf)
 }
 
-// End finishes the record begun last.
-func (w *Writer) End() {
-	if !w.packed {
-		return
-	}
-	InitPacked(w.lr, w.ts, w.observed, w.buf[w.start:])
+// Discard drops the bag opened last.
+func (w *Writer) Discard() { w.buf = w.buf[:w.start] }
+
+// Close makes lr the bag record of the bag opened last.
+func (w *Writer) Close(lr plog.LogRecord, ts, observed time.Time) {
+	InitPacked(lr, ts, observed, w.buf[w.start:])
 	w.written++
 }
 

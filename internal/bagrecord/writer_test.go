@@ -58,6 +58,36 @@ func TestWriterForms(t *testing.T) {
 	}
 }
 
+// A bag opened and discarded leaves neither a record nor bytes; the bags
+// around it are whole.
+func TestWriterDiscard(t *testing.T) {
+	w := NewWriter(true)
+	w.Reset(3)
+	lrs := plog.NewLogRecordSlice()
+	bag := func(v string) {
+		w.Open()
+		w.String("s", v)
+		w.BeginStringMap("m", 1)
+		w.StringMapEntry("k", v)
+		w.EndStringMap()
+	}
+	bag("one")
+	w.Close(lrs.AppendEmpty(), time.Unix(1, 0), time.Unix(9, 0))
+	end := w.Mark()
+	bag("dropped")
+	w.Discard()
+	assert.Equal(t, end, w.Mark(), "no bytes of the discarded bag kept")
+	bag("two")
+	w.Close(lrs.AppendEmpty(), time.Unix(2, 0), time.Unix(9, 0))
+	require.Equal(t, 2, lrs.Len())
+	for i, v := range []string{"one", "two"} {
+		lr := lrs.At(i)
+		require.NoError(t, Unpack(lr))
+		assert.Equal(t, map[string]any{"s": v, "m": map[string]any{"k": v}}, lr.Attributes().AsRaw())
+		assert.Equal(t, time.Unix(int64(i+1), 0).UTC(), lr.Timestamp().AsTime())
+	}
+}
+
 // Names written as dictionary keys decode (and unpack) to the bag their
 // text decodes to, alone or mixed with text keys.
 func TestWriterRefs(t *testing.T) {

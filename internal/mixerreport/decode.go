@@ -146,6 +146,13 @@ type Decoder struct {
 	acc accumulator
 	res Result
 
+	// direct: resolveFull writes the packed record itself instead of
+	// collecting d.entries for write.
+	direct bool
+	// The current bag's request.time and context.time (Unix ns), for the
+	// record time.
+	reqTime, ctxTime int64
+
 	// w writes the records; in the packed form a request's records share
 	// one buffer, a new one per request.
 	w *bagrecord.Writer
@@ -245,6 +252,22 @@ func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.
 			onDefault = true
 		}
 
+		if !delta && d.w.Packed() {
+			// A complete bag goes straight into its record, which is only
+			// appended to out once the bag has resolved without error.
+			d.w.Open()
+			d.direct = true
+			err := d.resolveFull(i)
+			d.direct = false
+			if err != nil {
+				d.w.Discard()
+				d.res.Errors = append(d.res.Errors, ElementError{Index: i, Err: err})
+				continue
+			}
+			d.res.Reports++
+			d.w.Close(out.AppendEmpty(), d.bagTime(), observed)
+			continue
+		}
 		if !delta || i == 0 {
 			err := d.resolveFull(i)
 			if delta {
@@ -503,13 +526,15 @@ var lazyOrder = [nMaps]int{wStrings, wStringMaps, wInt64s, wDoubles, wBools, wTi
 // deltaOrder is the order Mixer's delta update applied the typed maps in.
 var deltaOrder = [nMaps]int{wStrings, wInt64s, wDoubles, wBools, wTimestamps, wDurations, wBytes, wStringMaps}
 
-// resolveFull reads the current element as a complete bag into d.entries.
+// resolveFull reads the current element as a complete bag: into d.entries,
+// or, when d.direct, straight into the packed record the Writer has open.
 // A value error (timestamp or duration out of range) leaves that attribute
 // out and is returned; the other attributes are still resolved.
 func (d *Decoder) resolveFull(elem int) error {
 	clear(d.seen)
 	d.entries = d.entries[:0]
 	d.pairs = d.pairs[:0]
+	d.reqTime, d.ctxTime = 0, 0
 	var verr error
 	if n := d.entryCount(); n > MaxAttributes {
 		return &limitError{what: "bag", n: n, max: MaxAttributes, unit: "attributes"}
@@ -527,7 +552,10 @@ func (d *Decoder) resolveFull(elem int) error {
 			if !ok {
 				continue
 			}
-			before := len(d.entries)
+			e := entry{name: name}
+			if key >= 0 && d.byWord {
+				e.word = key + 1
+			}
 			switch w {
 			case wStrings:
 				v := sint32(num)
@@ -536,7 +564,7 @@ func (d *Decoder) resolveFull(elem int) error {
 					d.warn(elem, "string attribute %s: string index %d is not defined in the available dictionaries", name, v)
 					continue
 				}
-				d.entries = append(d.entries, entry{name: name, kind: KindString, str: s})
+				e.kind, e.str = KindString, s
 			case wStringMaps:
 				off := len(d.pairs)
 				if bad, ok := d.stringMapPairs(body); !ok {
@@ -549,33 +577,38 @@ func (d *Decoder) resolveFull(elem int) error {
 					verr = firstErr(verr, &limitError{what: "string map " + name, n: n, max: MaxStringMapEntries, unit: "entries"})
 					continue
 				}
-				d.entries = append(d.entries, entry{name: name, kind: KindStringMap, num: pairsRef(off, len(d.pairs)-off)})
+				e.kind, e.num = KindStringMap, pairsRef(off, len(d.pairs)-off)
 			case wInt64s:
-				d.entries = append(d.entries, entry{name: name, kind: KindInt64, num: int64(num)})
+				e.kind, e.num = KindInt64, int64(num)
 			case wDoubles:
-				d.entries = append(d.entries, entry{name: name, kind: KindDouble, num: int64(num)})
+				e.kind, e.num = KindDouble, int64(num)
 			case wBools:
-				d.entries = append(d.entries, entry{name: name, kind: KindBool, num: b2i(num != 0)})
+				e.kind, e.num = KindBool, b2i(num != 0)
 			case wTimestamps:
 				ns, text, problem := timestampNanos(timeValue(body))
 				if problem != "" {
 					verr = firstErr(verr, &valueError{name: name, kind: KindTimestamp, msg: problem})
 					continue
 				}
-				d.entries = append(d.entries, entry{name: name, kind: KindTimestamp, num: ns, str: text})
+				e.kind, e.num, e.str = KindTimestamp, ns, text
 			case wDurations:
 				ns, problem := durationNanos(timeValue(body))
 				if problem != "" {
 					verr = firstErr(verr, &valueError{name: name, kind: KindDuration, msg: problem})
 					continue
 				}
-				d.entries = append(d.entries, entry{name: name, kind: KindDuration, num: ns})
+				e.kind, e.num = KindDuration, ns
 			case wBytes:
-				d.entries = append(d.entries, entry{name: name, kind: KindBytes, str: wireString(raw)})
+				e.kind, e.str = KindBytes, wireString(raw)
 			}
-			if key >= 0 && d.byWord && len(d.entries) > before {
-				d.entries[before].word = key + 1
+			if !d.direct {
+				d.entries = append(d.entries, e)
+				continue
 			}
+			if e.kind == KindTimestamp {
+				d.noteTime(&e)
+			}
+			d.writeEntry(&e, d.pairs)
 		}
 	}
 	return verr
@@ -752,59 +785,69 @@ func (d *Decoder) deltaStringMap(body []byte) (int64, bool) {
 // pairs.
 func (d *Decoder) write(out plog.LogRecordSlice, entries []entry, pairs []string, observed time.Time) {
 	d.res.Reports++
-	w := d.w
-	w.Begin(out.AppendEmpty(), bagTime(entries), observed, len(entries))
+	d.reqTime, d.ctxTime = 0, 0
 	for i := range entries {
-		e := &entries[i]
-		ref := int(e.word) - 1
-		switch e.kind {
-		case KindString:
-			w.StringRef(ref, e.name, e.str)
-		case KindInt64:
-			w.Int64Ref(ref, e.name, e.num)
-		case KindDouble:
-			w.DoubleRef(ref, e.name, math.Float64frombits(uint64(e.num)))
-		case KindBool:
-			w.BoolRef(ref, e.name, e.num != 0)
-		case KindTimestamp:
-			if e.str != "" { // outside the int64 nanosecond range: RFC 3339
-				w.StringRef(ref, e.name, e.str)
-			} else {
-				w.TimestampNanosRef(ref, e.name, e.num)
-			}
-		case KindDuration:
-			w.DurationRef(ref, e.name, time.Duration(e.num))
-		case KindBytes:
-			// IP copies, so the bytes may alias the request.
-			w.IPRef(ref, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
-		case KindStringMap:
-			p := pairsOf(e, pairs)
-			w.BeginStringMapRef(ref, e.name, len(p)/2)
-			for j := 0; j+1 < len(p); j += 2 {
-				w.StringMapEntry(p[j], p[j+1])
-			}
-			w.EndStringMap()
+		if entries[i].kind == KindTimestamp {
+			d.noteTime(&entries[i])
 		}
 	}
-	w.End()
+	d.w.Begin(out.AppendEmpty(), d.bagTime(), observed, len(entries))
+	for i := range entries {
+		d.writeEntry(&entries[i], pairs)
+	}
+	d.w.End()
 }
 
-// bagTime is a bag's record time: request.time, else context.time.
-func bagTime(entries []entry) time.Time {
-	var reqTime, ctxTime int64
-	for i := range entries {
-		if e := &entries[i]; e.kind == KindTimestamp {
-			switch e.name {
-			case "request.time":
-				reqTime = e.num
-			case "context.time":
-				ctxTime = e.num
-			}
+// writeEntry writes one attribute of the record being written.
+func (d *Decoder) writeEntry(e *entry, pairs []string) {
+	w := d.w
+	ref := int(e.word) - 1
+	switch e.kind {
+	case KindString:
+		w.StringRef(ref, e.name, e.str)
+	case KindInt64:
+		w.Int64Ref(ref, e.name, e.num)
+	case KindDouble:
+		w.DoubleRef(ref, e.name, math.Float64frombits(uint64(e.num)))
+	case KindBool:
+		w.BoolRef(ref, e.name, e.num != 0)
+	case KindTimestamp:
+		if e.str != "" { // outside the int64 nanosecond range: RFC 3339
+			w.StringRef(ref, e.name, e.str)
+		} else {
+			w.TimestampNanosRef(ref, e.name, e.num)
 		}
+	case KindDuration:
+		w.DurationRef(ref, e.name, time.Duration(e.num))
+	case KindBytes:
+		// IP copies, so the bytes may alias the request.
+		w.IPRef(ref, e.name, unsafe.Slice(unsafe.StringData(e.str), len(e.str)))
+	case KindStringMap:
+		p := pairsOf(e, pairs)
+		w.BeginStringMapRef(ref, e.name, len(p)/2)
+		for j := 0; j+1 < len(p); j += 2 {
+			w.StringMapEntry(p[j], p[j+1])
+		}
+		w.EndStringMap()
 	}
-	ts := recordTime(reqTime)
+}
+
+// noteTime remembers a TIMESTAMP attribute that can set the record time.
+func (d *Decoder) noteTime(e *entry) {
+	switch e.name {
+	case "request.time":
+		d.reqTime = e.num
+	case "context.time":
+		d.ctxTime = e.num
+	}
+}
+
+// bagTime is the record time of the bag whose times noteTime saw:
+// request.time, else context.time.
+func (d *Decoder) bagTime() time.Time {
+	ts := recordTime(d.reqTime)
 	if ts.IsZero() {
-		ts = recordTime(ctxTime)
+		ts = recordTime(d.ctxTime)
 	}
 	return ts
 }
