@@ -195,3 +195,37 @@ func FuzzDecodeIndices(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastChecks holds the structural check's shortcuts for an element and
+// for a string_maps entry to the full check: what a shortcut passes, the
+// full check must pass. Seeds are the elements and string map entries of a
+// proxy batch; the fuzzer bends their tags, lengths and varints.
+func FuzzFastChecks(f *testing.F) {
+	req, err := NewDefaultEncoder().Encode([]Bag{bookinfoBag(0), bookinfoBag(1), bookinfoBag(2)}, ProxyLayout(221))
+	require.NoError(f, err)
+	raw, err := proto.Marshal(req)
+	require.NoError(f, err)
+	d := NewDefaultDecoder()
+	d.readRequest(raw)
+	for _, el := range d.elems {
+		f.Add(append([]byte(nil), el...))
+		d.splitElement(el)
+		for _, e := range d.maps[wStringMaps] {
+			f.Add(append([]byte(nil), e...))
+		}
+	}
+	f.Add([]byte{0x12, 0x04, 0x08, 0x01, 0x10, 0x7f})
+	f.Add([]byte{0x08, 0x81, 0x01, 0x12, 0x06, 0x0a, 0x04, 0x08, 0x02, 0x10, 0x03})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if attributesWellFormed(b) {
+			if err := validateAttributes(b); err != nil {
+				t.Fatalf("element: the shortcut passes what the full check refuses: %v", err)
+			}
+		}
+		if stringMapEntryWellFormed(b) {
+			if err := entryValidator[wStringMaps](b); err != nil {
+				t.Fatalf("string_maps entry: the shortcut passes what the full check refuses: %v", err)
+			}
+		}
+	})
+}

@@ -232,10 +232,84 @@ func wellFormed(b []byte, k msgKind) bool {
 			}
 			v := b[n : n+int(l)]
 			b = b[n+int(l):]
-			if sub, ok := inner(k, num); ok && !varintPairs(v) && !wellFormed(v, sub) {
-				return false
+			if sub, ok := inner(k, num); ok {
+				switch {
+				case sub == msgAttributes:
+					if !attributesWellFormed(v) {
+						return false
+					}
+				case !varintPairs(v) && !wellFormed(v, sub):
+					return false
+				}
 			}
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// attributesWellFormed is wellFormed for a CompressedAttributes message. It
+// takes the fields of the usual shape itself: a one-byte tag of a
+// length-delimited field, a one-byte length, and for a typed map an entry
+// of a one-byte key and value. From the first field of another shape on,
+// wellFormed decides.
+func attributesWellFormed(b []byte) bool {
+	for len(b) >= 2 {
+		tag, l := b[0], int(b[1])
+		if tag >= 0x80 || tag < 8 || tag&7 != byte(protowire.BytesType) || l >= 0x80 {
+			break
+		}
+		if l > len(b)-2 {
+			return false
+		}
+		v := b[2 : 2+l]
+		b = b[2+l:]
+		num := protowire.Number(tag >> 3)
+		if num < fAttrFirstMap || num > fAttrLastMap {
+			continue // words and unknown fields: bytes with nothing inside to check
+		}
+		// An entry of a one-byte key and a one-byte varint value: 08 kk 10 vv.
+		if len(v) == 4 && binary.LittleEndian.Uint32(v)&0x80ff80ff == 0x00100008 {
+			continue
+		}
+		if varintPairs(v) || (num == fAttrFirstMap+wStringMaps && stringMapEntryWellFormed(v)) {
+			continue
+		}
+		if sub, _ := inner(msgAttributes, num); !wellFormed(v, sub) {
+			return false
+		}
+	}
+	return wellFormed(b, msgAttributes)
+}
+
+// stringMapEntryWellFormed reports whether b is a string_maps entry of the
+// usual shape, which is then well-formed: a key of one or two bytes, then
+// the StringMap value as the rest of b, whose entries each take a one-byte
+// tag and length and hold varint fields 1 and 2 only. false means another
+// shape, for wellFormed to judge.
+func stringMapEntryWellFormed(b []byte) bool {
+	var i int
+	switch {
+	case len(b) < 4 || b[0] != byte(fEntryKey<<3|protowire.VarintType):
+		return false
+	case b[1] < 0x80:
+		i = 2
+	case b[2] < 0x80:
+		i = 3
+	default:
+		return false
+	}
+	if i+2 > len(b) || b[i] != byte(fEntryValue<<3|protowire.BytesType) || b[i+1] >= 0x80 || int(b[i+1]) != len(b)-i-2 {
+		return false
+	}
+	for m := b[i+2:]; len(m) > 0; {
+		if len(m) < 2 || m[0] != byte(fStringMapEntry<<3|protowire.BytesType) || m[1] >= 0x80 || int(m[1]) > len(m)-2 {
+			return false
+		}
+		e := m[2 : 2+m[1]]
+		m = m[2+m[1]:]
+		if !varintPairs(e) {
 			return false
 		}
 	}
