@@ -393,16 +393,20 @@ func (d *Decoder) setWords(words []string) {
 	d.words = words
 	d.canon = d.canon[:0]
 	if len(words) > 0 {
+		// From the last slot back, so that a word's first sighting is its
+		// last slot.
 		clear(d.lastSlot)
-		for i, w := range words {
+		d.canon = slices.Grow(d.canon, len(words))[:len(words)]
+		for i := len(words) - 1; i >= 0; i-- {
+			w := words[i]
+			if last, ok := d.lastSlot[w]; ok {
+				d.canon[i] = slotToIndex(last)
+				continue
+			}
 			d.lastSlot[w] = int32(i)
-		}
-		for _, w := range words {
-			d.canon = append(d.canon, slotToIndex(d.lastSlot[w]))
-		}
-		for w, slot := range d.lastSlot {
+			d.canon[i] = slotToIndex(int32(i))
 			if g, ok := d.globalIndex[w]; ok {
-				d.globalCanon[g] = slotToIndex(slot)
+				d.globalCanon[g] = slotToIndex(int32(i))
 				d.shadowed = append(d.shadowed, g)
 			}
 		}
