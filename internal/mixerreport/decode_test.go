@@ -363,6 +363,15 @@ func TestIndependentMalformed(t *testing.T) {
 			want: map[string]any{"a": "y"},
 		},
 		{
+			// Mixer looked "a" up by its last slot, which has no value here.
+			name: "word listed twice: the first slot is not seen",
+			ca: &mixerpb.CompressedAttributes{
+				Words:   []string{"a", "a", "x"},
+				Strings: map[int32]int32{-1: -3},
+			},
+			want: map[string]any{},
+		},
+		{
 			name: "ip bytes of any length",
 			ca:   &mixerpb.CompressedAttributes{Bytes: map[int32][]byte{g(t, "source.ip"): {1, 2, 3}, g(t, "destination.ip"): {}}},
 			want: map[string]any{"source.ip": []byte{1, 2, 3}, "destination.ip": []byte(nil)},
