@@ -172,7 +172,8 @@ func (d *WireDecoder) Decode(b []byte) (*alsv3.StreamAccessLogsMessage, bool) {
 	httpEntries, tcpEntries := d.httpBuf.buf, d.tcpBuf.buf
 	var kind protowire.Number
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.typ != protowire.BytesType {
 			return nil, false
 		}
@@ -247,7 +248,8 @@ func (d *WireDecoder) release() {
 
 func (d *WireDecoder) httpEntries(b []byte, out []*alsdata.HTTPAccessLogEntry) ([]*alsdata.HTTPAccessLogEntry, bool) {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.num != 1 || f.typ != protowire.BytesType {
 			return out, false
 		}
@@ -263,14 +265,16 @@ func (d *WireDecoder) httpEntries(b []byte, out []*alsdata.HTTPAccessLogEntry) (
 
 func (d *WireDecoder) tcpEntries(b []byte, out []*alsdata.TCPAccessLogEntry) ([]*alsdata.TCPAccessLogEntry, bool) {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.num != 1 || f.typ != protowire.BytesType {
 			return out, false
 		}
 		b = f.rest
 		e := d.tcp.get()
 		for c := f.s; len(c) > 0; {
-			g, ok := next(c)
+			var g field
+			ok := next(c, &g)
 			if !ok {
 				return out, false
 			}
@@ -284,7 +288,8 @@ func (d *WireDecoder) tcpEntries(b []byte, out []*alsdata.TCPAccessLogEntry) ([]
 			case g.num == 2 && g.typ == protowire.BytesType && e.ConnectionProperties == nil:
 				cp := d.conn.get()
 				for p := g.s; len(p) > 0; {
-					h, ok := next(p)
+					var h field
+					ok := next(p, &h)
 					if !ok || h.typ != protowire.VarintType {
 						return out, false
 					}
@@ -310,7 +315,8 @@ func (d *WireDecoder) tcpEntries(b []byte, out []*alsdata.TCPAccessLogEntry) ([]
 
 func (d *WireDecoder) httpEntry(b []byte, e *alsdata.HTTPAccessLogEntry) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -342,7 +348,8 @@ func (d *WireDecoder) httpEntry(b []byte, e *alsdata.HTTPAccessLogEntry) bool {
 
 func (d *WireDecoder) accessLogCommon(b []byte, c *alsdata.AccessLogCommon) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -458,7 +465,8 @@ func (d *WireDecoder) accessLogCommon(b []byte, c *alsdata.AccessLogCommon) bool
 
 func (d *WireDecoder) request(b []byte, r *alsdata.HTTPRequestProperties) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -519,7 +527,8 @@ func (d *WireDecoder) request(b []byte, r *alsdata.HTTPRequestProperties) bool {
 
 func (d *WireDecoder) response(b []byte, r *alsdata.HTTPResponseProperties) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -575,7 +584,8 @@ func (d *WireDecoder) address(b []byte, at **corev3.Address) bool {
 	}
 	a := d.addr.get()
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.num != 1 || f.typ != protowire.BytesType || a.Address != nil {
 			return false // a pipe or internal address, or a repeat
 		}
@@ -594,7 +604,8 @@ func (d *WireDecoder) address(b []byte, at **corev3.Address) bool {
 
 func (d *WireDecoder) socketAddress(b []byte, s *corev3.SocketAddress) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -635,7 +646,8 @@ func (d *WireDecoder) socketAddress(b []byte, s *corev3.SocketAddress) bool {
 
 func (d *WireDecoder) tlsProperties(b []byte, t *alsdata.TLSProperties) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -674,7 +686,8 @@ func (d *WireDecoder) certificate(b []byte, at **alsdata.TLSProperties_Certifica
 	c := d.cert.get()
 	start := len(d.sans.buf)
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.typ != protowire.BytesType {
 			return false
 		}
@@ -683,7 +696,8 @@ func (d *WireDecoder) certificate(b []byte, at **alsdata.TLSProperties_Certifica
 		case 1:
 			san := d.san.get()
 			for s := f.s; len(s) > 0; {
-				g, ok := next(s)
+				var g field
+				ok := next(s, &g)
 				if !ok || g.typ != protowire.BytesType {
 					return false
 				}
@@ -730,7 +744,8 @@ func (d *WireDecoder) certificate(b []byte, at **alsdata.TLSProperties_Certifica
 
 func (d *WireDecoder) responseFlags(b []byte, r *alsdata.ResponseFlags) bool {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok {
 			return false
 		}
@@ -741,7 +756,8 @@ func (d *WireDecoder) responseFlags(b []byte, r *alsdata.ResponseFlags) bool {
 			}
 			u := d.unauth.get()
 			for s := f.s; len(s) > 0; {
-				g, ok := next(s)
+				var g field
+				ok := next(s, &g)
 				if !ok || g.num != 1 || g.typ != protowire.VarintType {
 					return false
 				}
@@ -831,7 +847,8 @@ func (d *WireDecoder) duration(b []byte, at **durationpb.Duration) bool {
 // secondsNanos reads a Timestamp or Duration: seconds (1) and nanos (2).
 func secondsNanos(b []byte) (sec int64, nanos int32, ok bool) {
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.typ != protowire.VarintType {
 			return 0, 0, false
 		}
@@ -854,7 +871,8 @@ func (d *WireDecoder) uint32Value(b []byte, at **wrapperspb.UInt32Value) bool {
 	}
 	v := d.u32.get()
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.num != 1 || f.typ != protowire.VarintType {
 			return false
 		}
@@ -871,7 +889,8 @@ func (d *WireDecoder) stringMap() map[string]string { return d.strMaps.get() }
 func stringEntry(b []byte, m map[string]string) bool {
 	var k, v string
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.typ != protowire.BytesType {
 			return false
 		}
@@ -899,7 +918,8 @@ func (d *WireDecoder) anyEntry(b []byte, m map[string]*anypb.Any) bool {
 	val := d.anys.get()
 	seen := false
 	for len(b) > 0 {
-		f, ok := next(b)
+		var f field
+		ok := next(b, &f)
 		if !ok || f.typ != protowire.BytesType {
 			return false
 		}
@@ -915,7 +935,8 @@ func (d *WireDecoder) anyEntry(b []byte, m map[string]*anypb.Any) bool {
 			}
 			seen = true
 			for s := f.s; len(s) > 0; {
-				g, ok := next(s)
+				var g field
+				ok := next(s, &g)
 				if !ok || g.typ != protowire.BytesType {
 					return false
 				}
@@ -958,18 +979,19 @@ type field struct {
 	rest []byte
 }
 
-// next reads the field at the start of b. Groups and fixed32 fields, which
-// none of the covered messages has, answer false.
-func next(b []byte) (field, bool) {
-	var f field
+// next reads the field at the start of b into f. Groups and fixed32 fields,
+// which none of the covered messages has, answer false. f is the caller's
+// rather than a result: a field returned by value went through memory and
+// cost more than reading it.
+func next(b []byte, f *field) bool {
 	var n int
 	if b[0] < 0x80 {
 		f.num, f.typ, n = protowire.Number(b[0]>>3), protowire.Type(b[0]&7), 1
 		if f.num == 0 {
-			return f, false
+			return false
 		}
 	} else if f.num, f.typ, n = protowire.ConsumeTag(b); n < 0 {
-		return f, false
+		return false
 	}
 	b = b[n:]
 	switch f.typ {
@@ -991,11 +1013,11 @@ func next(b []byte) (field, bool) {
 			f.s = s[:len(s):len(s)]
 		}
 	default:
-		return f, false
+		return false
 	}
 	if n < 0 {
-		return f, false
+		return false
 	}
 	f.rest = b[n:]
-	return f, true
+	return true
 }
