@@ -37,11 +37,12 @@ func (r *rawMessage) release() {
 	r.b = nil
 }
 
-// requestBuffers keeps the buffers that Report requests were copied into,
-// for the next requests. Only a receiver that writes packed records uses
-// it: they copy what they keep, while attribute records point into the
-// request. It keeps at most pooledRequests buffers, none larger than
-// maxPooledRequest.
+// requestBuffers keeps the buffers that Report requests and ALS messages
+// were copied into, for the next ones. Only a receiver that writes packed
+// records uses it: they copy what they keep, while attribute records point
+// into the request. (The ALS mapper's per-stream caches copy what they
+// keep in either form.) It keeps at most pooledRequests buffers, none
+// larger than maxPooledRequest.
 type requestBuffers struct{ free chan []byte }
 
 const (
@@ -200,7 +201,6 @@ type alsStream struct {
 
 // recv returns the next message, valid until the next recv.
 func (s *alsStream) recv() (*alsv3.StreamAccessLogsMessage, error) {
-	s.raw.b = nil
 	if err := s.stream.RecvMsg(&s.raw); err != nil {
 		return nil, err
 	}

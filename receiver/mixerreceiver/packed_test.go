@@ -54,8 +54,8 @@ func TestReportPacked(t *testing.T) {
 			}
 			// The packed receiver kept its buffers for the next calls.
 			reused := 0
-			if svc := r.mixer; svc != nil && svc.bufs != nil {
-				reused = len(svc.bufs.free)
+			if r.bufs != nil {
+				reused = len(r.bufs.free)
 			}
 			if enc == EncodingPacked {
 				assert.Equal(t, 1, reused, "buffers kept after three calls in a row")
@@ -96,7 +96,9 @@ func TestRequestBuffers(t *testing.T) {
 }
 
 // ALS entries too: a packed receiver's records unpack to what an attribute
-// receiver writes for the same stream.
+// receiver writes for the same stream. The first message carries the
+// identifier (protobuf-go reads it, copying); the second and third are of
+// one shape, so that the third is read into the second's memory.
 func TestALSPacked(t *testing.T) {
 	send := func(packed bool) []plog.LogRecord {
 		sink := new(consumertest.LogsSink)
@@ -110,6 +112,7 @@ func TestALSPacked(t *testing.T) {
 		id := &alsv3.StreamAccessLogsMessage_Identifier{Node: ratingsNode(t), LogName: "http_envoy_accesslog"}
 		require.NoError(t, stream.Send(httpMsg(id, httpEntry(t, "1"))))
 		require.NoError(t, stream.Send(httpMsg(nil, httpEntry(t, "2"), httpEntry(t, "3"))))
+		require.NoError(t, stream.Send(httpMsg(nil, httpEntry(t, "4"), httpEntry(t, "5"))))
 		_, err = stream.CloseAndRecv()
 		require.NoError(t, err)
 		return allRecords(sink)

@@ -58,8 +58,11 @@ type mixerReceiver struct {
 	global   []string
 	decoders sync.Pool // *mixerreport.Decoder: they keep scratch buffers
 
+	// bufs keeps the memory requests and ALS messages are read into, with
+	// packed records only (see requestBuffers); nil otherwise.
+	bufs *requestBuffers
+
 	server *grpc.Server
-	mixer  *mixerService
 	addr   net.Addr // where it listens, once started
 	served sync.WaitGroup
 }
@@ -75,6 +78,9 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*mixer
 	}
 	r := &mixerReceiver{cfg: cfg, set: set, next: next, obsrep: obsrep, global: attribute.GlobalDictionary()}
 	packed := cfg.RecordEncoding == EncodingPacked
+	if packed {
+		r.bufs = newRequestBuffers()
+	}
 	r.decoders.New = func() any {
 		d := mixerreport.NewDecoder(r.global)
 		d.SetPacked(packed)
@@ -99,11 +105,7 @@ func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: gRPC server: %w", r.set.ID, err)
 	}
-	r.mixer = &mixerService{r: r}
-	if r.cfg.RecordEncoding == EncodingPacked {
-		r.mixer.bufs = newRequestBuffers()
-	}
-	srv.RegisterService(&mixerServiceDesc, r.mixer)
+	srv.RegisterService(&mixerServiceDesc, &mixerService{r: r})
 	srv.RegisterService(&alsServiceDesc, &alsService{r: r})
 	ln, err := r.cfg.NetAddr.Listen(ctx)
 	if err != nil {
@@ -165,11 +167,10 @@ func (r *mixerReceiver) consume(ctx context.Context, format string, ld plog.Logs
 
 // mixerService is istio.mixer.v1.Mixer (see mixerServiceDesc).
 type mixerService struct {
-	r    *mixerReceiver
-	bufs *requestBuffers // with packed records only
+	r *mixerReceiver
 }
 
-func (s *mixerService) buffers() *requestBuffers { return s.bufs }
+func (s *mixerService) buffers() *requestBuffers { return s.r.bufs }
 
 // report turns every element of a Report request (its wire bytes) into a
 // bag record and answers as Mixer did: INTERNAL for bytes that are not a
@@ -262,8 +263,12 @@ type alsService struct {
 func (s *alsService) streamAccessLogs(stream grpc.ServerStream) error {
 	r := s.r
 	m := als.NewPackingMapper(r.cfg.RecordEncoding == EncodingPacked)
-	in := alsStream{stream: stream, dec: als.NewWireDecoder()}
+	in := alsStream{stream: stream, dec: als.NewWireDecoder(), raw: rawMessage{bufs: r.bufs}}
+	defer in.raw.release()
 	for {
+		// The last message's records are handed on: its memory can take
+		// the next one.
+		in.raw.release()
 		msg, err := in.recv()
 		if errors.Is(err, io.EOF) {
 			return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
