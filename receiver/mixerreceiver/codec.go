@@ -46,8 +46,11 @@ func (r *rawMessage) release() {
 type requestBuffers struct{ free chan []byte }
 
 const (
-	pooledRequests   = 16
-	maxPooledRequest = 4 << 20
+	pooledRequests = 16
+	// A proxy's Report is 30–50 kB and an ALS message about 16 KiB
+	// (Envoy's default buffer_size_bytes): rarer, larger requests get
+	// memory of their own.
+	maxPooledRequest = 1 << 20
 	// minRequestBuffer rounds small requests up, so that a buffer fits
 	// the next request of about the same size.
 	minRequestBuffer = 16 << 10
