@@ -2,6 +2,7 @@ package mixerreceiver
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
@@ -63,6 +66,50 @@ func TestReportPacked(t *testing.T) {
 				assert.Zero(t, reused)
 			}
 		})
+	}
+}
+
+// Calls on several connections at once share the packed receiver's
+// buffers: every record still carries the bag that was sent.
+func TestReportPackedConcurrent(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	r, _ := started(t, sink, func(c *Config) { c.RecordEncoding = EncodingPacked })
+	bags := proxyBatch(t)
+	const clients, calls = 4, 10
+	var wg sync.WaitGroup
+	for c := range clients {
+		conn, err := grpc.NewClient(r.addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		wg.Go(func() {
+			client := mixerpb.NewMixerClient(conn)
+			for i := range calls {
+				// Each call of a client sends another slice of the batch.
+				part := bags[(c*calls+i)%len(bags):]
+				part = part[:min(len(part), 10+i)]
+				req, err := mixerreport.NewDefaultEncoder().Encode(part, mixerreport.ProxyLayout(221))
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, err = client.Report(context.Background(), req)
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]map[string]any{}
+	for _, b := range bags {
+		raw := b.RecordRaw()
+		want[raw["request.id"].(string)] = raw
+	}
+	records := allRecords(sink)
+	require.NotEmpty(t, records)
+	for i, lr := range records {
+		require.NoError(t, bagrecord.Unpack(lr))
+		got := lr.Attributes().AsRaw()
+		id, _ := got["request.id"].(string)
+		require.Contains(t, want, id, "record %d", i)
+		assert.Equal(t, want[id], got, "record %d", i)
 	}
 }
 
