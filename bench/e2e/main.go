@@ -2,8 +2,9 @@
 // `make bench-peer`: it starts a collector on loopback, drives it with
 // `istiotel loadgen` (Istio 1.1 proxy batches of Bookinfo reports, a fixed
 // count, no rate limit), and reports the collector's CPU time per report
-// (utime+stime from /proc/PID/stat), reports/s, peak RSS (VmHWM), and checks
-// the exported totals against what was sent.
+// (utime+stime from /proc/PID/stat), reports/s, peak RSS (VmHWM) and the
+// anonymous part of RSS after the load (RssAnon), and checks the exported
+// totals against what was sent.
 //
 // Variants (-variants): our collector with the embedded default config, with
 // its Prometheus rules only and with its stdio rules only (the cuts Mixer was
@@ -174,6 +175,7 @@ type result struct {
 	cpu                   time.Duration // the collector's, in the window
 	rate                  float64       // reports/s, as loadgen measured it
 	hwmKB                 int64
+	anonKB                int64 // RssAnon after the load: heap and stacks, no file pages
 	loadgenCPU, otherCPU  time.Duration
 	loadBefore, loadAfter string
 	checks                []string // one line per verified total
@@ -204,8 +206,8 @@ func run(o *options) error {
 			if err != nil {
 				return fmt.Errorf("variant %s run %d: %w", v.name, i, err)
 			}
-			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report, %6.0f reports/s, VmHWM %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
-				v.name, i, r.reports, r.usPerReport(), r.rate, r.hwmKB>>10,
+			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report, %6.0f reports/s, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
+				v.name, i, r.reports, r.usPerReport(), r.rate, r.hwmKB>>10, r.anonKB>>10,
 				float64(r.loadgenCPU.Microseconds())/float64(r.reports), r.otherCPU.Seconds(),
 				r.loadBefore, r.loadAfter, strings.Join(r.checks, "; "))
 			results = append(results, r)
@@ -514,6 +516,9 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	if r.hwmKB, err = procStatusKB(c.pid, "VmHWM"); err != nil {
 		return r, err
 	}
+	if r.anonKB, err = procStatusKB(c.pid, "RssAnon"); err != nil {
+		return r, err
+	}
 
 	// Every report the loadgen sends is an HTTP request report (no TCP).
 	want := warm.reports + s.reports
@@ -593,8 +598,8 @@ func waitLines(c *collector, want int64, limit time.Duration) (int64, error) {
 func printSummary(o *options, results []result) {
 	fmt.Println()
 	fmt.Printf("%d measured run(s) per variant of %d page loads each, batches of %d; median (min–max)\n\n", o.runs, o.requests, o.batch)
-	fmt.Println("| variant | what | collector CPU-µs/report | reports/s | peak RSS (VmHWM) | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| variant | what | collector CPU-µs/report | reports/s | peak RSS (VmHWM) | RssAnon after the load | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	medians := map[string]float64{}
 	for _, v := range o.variants {
 		var rs []result
@@ -609,6 +614,7 @@ func printSummary(o *options, results []result) {
 		cpu := collect(rs, result.usPerReport)
 		rate := collect(rs, func(r result) float64 { return r.rate })
 		hwm := collect(rs, func(r result) float64 { return float64(r.hwmKB) / 1024 })
+		anon := collect(rs, func(r result) float64 { return float64(r.anonKB) / 1024 })
 		lg := collect(rs, func(r result) float64 { return float64(r.loadgenCPU.Microseconds()) / float64(r.reports) })
 		other := collect(rs, func(r result) float64 { return r.otherCPU.Seconds() })
 		var loads []string
@@ -616,8 +622,8 @@ func printSummary(o *options, results []result) {
 			loads = append(loads, r.loadBefore+"→"+r.loadAfter)
 		}
 		medians[v.name] = median(cpu)
-		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.0f | %.0f MB | %.1f | %.1f | %s | %s |\n",
-			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(rate), slices.Max(hwm),
+		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.0f | %.0f MB | %.0f MB | %.1f | %.1f | %s | %s |\n",
+			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(rate), slices.Max(hwm), slices.Max(anon),
 			median(lg), median(other), strings.Join(loads, ", "), strings.Join(rs[len(rs)-1].checks, "; "))
 	}
 	if peer, ok := medians["peer"]; ok {
