@@ -111,7 +111,7 @@ func BenchmarkResolveProxyBatch(b *testing.B) {
 		d.setWords(d.defaultWords)
 		for i, el := range d.elems {
 			d.splitElement(el)
-			if err := d.resolveFull(i); err != nil || len(d.entries) != 36 {
+			if err := d.resolveFull(i, false); err != nil || len(d.entries) != 36 {
 				b.Fatal(err, len(d.entries))
 			}
 		}

@@ -146,9 +146,6 @@ type Decoder struct {
 	acc accumulator
 	res Result
 
-	// direct: resolveFull writes the packed record itself instead of
-	// collecting d.entries for write.
-	direct bool
 	// The current bag's request.time and context.time (Unix ns), for the
 	// record time.
 	reqTime, ctxTime int64
@@ -256,9 +253,7 @@ func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.
 			// A complete bag goes straight into its record, which is only
 			// appended to out once the bag has resolved without error.
 			d.w.Open()
-			d.direct = true
-			err := d.resolveFull(i)
-			d.direct = false
+			err := d.resolveFull(i, true)
 			if err != nil {
 				d.w.Discard()
 				d.res.Errors = append(d.res.Errors, ElementError{Index: i, Err: err})
@@ -269,7 +264,7 @@ func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.
 			continue
 		}
 		if !delta || i == 0 {
-			err := d.resolveFull(i)
+			err := d.resolveFull(i, false)
 			if delta {
 				d.acc.load(d.entries, d.pairs)
 			}
@@ -531,10 +526,10 @@ var lazyOrder = [nMaps]int{wStrings, wStringMaps, wInt64s, wDoubles, wBools, wTi
 var deltaOrder = [nMaps]int{wStrings, wInt64s, wDoubles, wBools, wTimestamps, wDurations, wBytes, wStringMaps}
 
 // resolveFull reads the current element as a complete bag: into d.entries,
-// or, when d.direct, straight into the packed record the Writer has open.
+// or, when direct, straight into the packed record the Writer has open.
 // A value error (timestamp or duration out of range) leaves that attribute
 // out and is returned; the other attributes are still resolved.
-func (d *Decoder) resolveFull(elem int) error {
+func (d *Decoder) resolveFull(elem int, direct bool) error {
 	clear(d.seen)
 	d.entries = d.entries[:0]
 	d.pairs = d.pairs[:0]
@@ -605,7 +600,7 @@ func (d *Decoder) resolveFull(elem int) error {
 			case wBytes:
 				e.kind, e.str = KindBytes, wireString(raw)
 			}
-			if !d.direct {
+			if !direct {
 				d.entries = append(d.entries, e)
 				continue
 			}
