@@ -67,13 +67,31 @@ func binary(env, dir, name, pkg string) (string, error) {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no loopback port that was not handed out before, in 100 tries")
+	return 0
 }
+
+// handedOut holds the ports freePort gave. The kernel may give a port that
+// was just closed again, and two endpoints of one collector (or of two
+// collectors running side by side) must not share one.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
 
 // syncBuffer collects a process's output while tests read it.
 type syncBuffer struct {
@@ -243,4 +261,17 @@ func runBinary(t *testing.T, bin string, args ...string) (string, int) {
 		code = ee.ExitCode()
 	}
 	return string(out), code
+}
+
+// Every port freePort hands out is a new one, as the endpoints of one
+// collector need.
+func TestFreePortDistinct(t *testing.T) {
+	seen := map[int]bool{}
+	for range 300 {
+		p := freePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
 }

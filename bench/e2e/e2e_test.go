@@ -92,3 +92,19 @@ func TestSetEnv(t *testing.T) {
 		}
 	}
 }
+
+// Every address freeAddr hands out is a new one, as the endpoints of one
+// collector need.
+func TestFreeAddrDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for range 300 {
+		a, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[a] {
+			t.Fatalf("%s handed out twice", a)
+		}
+		seen[a] = true
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -138,15 +139,27 @@ func waitIdle(pid int, limit time.Duration) (time.Duration, error) {
 	return prev, nil
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
+// freeAddr returns a loopback address whose port was free a moment ago and
+// was not returned before: the kernel may give a port that was just closed
+// again, and the endpoints of one collector must differ.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !handedOut[addr] {
+			handedOut[addr] = true
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("no loopback port that was not handed out before, in 100 tries")
 }
+
+// handedOut holds the addresses freeAddr returned (one goroutine asks).
+var handedOut = map[string]bool{}
 
 // waitListening waits until something accepts TCP connections on addr.
 func waitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
