@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -515,6 +516,26 @@ func TestDeployDaemonSet(t *testing.T) {
 		require.NoError(t, err, "GOGC")
 		assert.GreaterOrEqual(t, gogc, 100, "GOGC under Go's default collects more often, not less")
 	})
+	t.Run("GODEBUG schedtrace keeps sysmon awake without tracing", func(t *testing.T) {
+		var godebug string
+		for _, e := range c.Env {
+			if e.Name == "GODEBUG" {
+				godebug = e.Value
+			}
+		}
+		settings := map[string]string{}
+		for f := range strings.SplitSeq(godebug, ",") {
+			k, v, ok := strings.Cut(f, "=")
+			require.True(t, ok, "GODEBUG %q: %q is not name=value", godebug, f)
+			settings[k] = v
+		}
+		require.Contains(t, settings, "schedtrace", "GODEBUG %q", godebug)
+		// Go ignores a value that does not fit an int32, which would silently bring back
+		// sysmon's deep sleeps; a short interval prints a trace line to the log that often.
+		ms, err := strconv.ParseInt(settings["schedtrace"], 10, 32)
+		require.NoError(t, err, "schedtrace must fit Go's int32 or Go ignores it")
+		assert.GreaterOrEqual(t, ms, int64(24*time.Hour/time.Millisecond), "schedtrace is an interval in ms; shorter ones fill the log")
+	})
 	t.Run("service account", func(t *testing.T) {
 		assert.Equal(t, d.account.Name, pod.ServiceAccountName)
 	})
@@ -706,9 +727,15 @@ func TestDeployConfigRuns(t *testing.T) {
 	out, err := yaml.Marshal(conf)
 	require.NoError(t, err)
 
-	// Outside a cluster workload enrichment stays off by itself; an
-	// inherited KUBECONFIG would turn it on.
-	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: []string{"KUBECONFIG="}})
+	// The container's environment (Go's settings, the profile), so the
+	// collector runs as the DaemonSet runs it. Outside a cluster workload
+	// enrichment stays off by itself; an inherited KUBECONFIG would turn it on.
+	env := []string{"KUBECONFIG="}
+	for _, e := range d.daemonSet.Spec.Template.Spec.Containers[0].Env {
+		require.Nil(t, e.ValueFrom, "env %s: only literal values run here", e.Name)
+		env = append(env, e.Name+"="+e.Value)
+	}
+	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: env})
 	m := &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 
 	// Mixer reports: a Bookinfo page load.
@@ -771,6 +798,14 @@ func TestDeployConfigRuns(t *testing.T) {
 	resp.Body.Close()
 	require.NoError(t, err)
 	assert.Contains(t, string(body), "otelcol_receiver_accepted_log_records", "the collector's own metrics")
+
+	// GODEBUG's schedtrace interval is counted from the machine's boot: on
+	// one up for less than it, the runtime prints no trace line at all.
+	if up, err := os.ReadFile("/proc/uptime"); err == nil {
+		if secs, err := strconv.ParseFloat(strings.Fields(string(up))[0], 64); err == nil && secs < float64(math.MaxInt32)/1000 {
+			assert.NotContains(t, c.Stderr.String(), "SCHED ", "a scheduler trace line in the log")
+		}
+	}
 }
 
 // TestDeployKustomize renders the kustomizations with kubectl, when it is

@@ -76,7 +76,7 @@ func main() {
 	flag.DurationVar(&o.idleLimit, "idle-limit", 60*time.Second, "how long to wait for the collector to drain after the load")
 	var env string
 	flag.StringVar(&env, "env", "", "comma-separated NAME=VALUE pairs added to the environment of every collector, ours and the peer "+
-		"(the DaemonSet's: GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB)")
+		"(the DaemonSet's, with GOMAXPROCS=1 for its CPU limit: GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB,GODEBUG=schedtrace=2147483647)")
 	flag.Parse()
 	if err := o.setEnv(env); err != nil {
 		fatalf("-env: %v", err)
