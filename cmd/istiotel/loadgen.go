@@ -189,7 +189,7 @@ type mixerSender struct {
 }
 
 func newMixerSender(c loadgenConfig) (reportSender, error) {
-	conn, err := dial(c)
+	conn, err := dial(c, envoyHTTP2...)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +225,22 @@ type refusal struct{ err error }
 
 func (r refusal) Error() string { return r.err.Error() }
 
+// envoyWindow is Envoy's default HTTP/2 flow-control window, stream and
+// connection (Http2ProtocolOptions initial_stream_window_size and
+// initial_connection_window_size: 256 MiB).
+const envoyWindow = 256 << 20
+
+// envoyHTTP2 makes a gRPC client's HTTP/2 behave as an Envoy proxy's toward
+// Mixer or an ALS server: fixed windows. gRPC's own client grows its windows
+// by sending a PING with each response it reads, which Envoy never does, and
+// which would make the collector answer one more frame per request.
+var envoyHTTP2 = []grpc.DialOption{
+	grpc.WithInitialWindowSize(envoyWindow),
+	grpc.WithInitialConnWindowSize(envoyWindow),
+}
+
 // dial connects to the target with the TLS flags.
-func dial(c loadgenConfig) (*grpc.ClientConn, error) {
+func dial(c loadgenConfig, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if c.useTLS {
 		tc := &tls.Config{ServerName: c.serverName, MinVersion: tls.VersionTLS12}
@@ -243,7 +257,7 @@ func dial(c loadgenConfig) (*grpc.ClientConn, error) {
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	return grpc.NewClient(c.target, grpc.WithTransportCredentials(creds))
+	return grpc.NewClient(c.target, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts...)...)
 }
 
 func loadgenRun(ctx context.Context, c loadgenConfig, stdout io.Writer) (loadgenSummary, error) {

@@ -125,7 +125,7 @@ func (s *alsSender) proxy(reporter string) (*alsProxy, error) {
 	if p, ok := s.proxies[reporter]; ok {
 		return p, nil
 	}
-	conn, err := dial(s.cfg)
+	conn, err := dial(s.cfg, envoyHTTP2...)
 	if err != nil {
 		return nil, fmt.Errorf("ALS client of %s for %s: %w", reporter, s.cfg.target, err)
 	}

@@ -26,6 +26,7 @@ type otlpSender struct {
 }
 
 func newOTLPSender(c loadgenConfig) (reportSender, error) {
+	// gRPC's defaults, as the collector's otlp exporter and the SDKs use them.
 	conn, err := dial(c)
 	if err != nil {
 		return nil, fmt.Errorf("OTLP client for %s: %w", c.target, err)
