@@ -108,7 +108,7 @@ func BenchmarkResolveProxyBatch(b *testing.B) {
 	require.NoError(b, validateReport(raw))
 	d.readRequest(raw)
 	perReport(b, batchSize, func() {
-		d.setWords(d.defaultWords)
+		d.useDefaultWords()
 		for i, el := range d.elems {
 			d.splitElement(el)
 			if err := d.resolveFull(i, false); err != nil || len(d.entries) != 36 {

@@ -2,7 +2,9 @@ package mixerreport
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +50,7 @@ func compareWithReference(t *testing.T, req *mixerpb.ReportRequest, raw []byte) 
 	if (errR == nil) != (errW == nil) || (errR != nil && errR.Error() != errW.Error()) {
 		t.Fatalf("request errors differ: reference %v, wire %v", errR, errW)
 	}
+	sameAsLongLived(t, raw, resW, errW, outW)
 	if errR != nil {
 		return
 	}
@@ -126,6 +129,44 @@ func TestWireMatchesReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareWithReference(t, req, raw)
+		}
+	}
+}
+
+// longLived is a Decoder that has decoded every request compared so far.
+var longLived = struct {
+	sync.Mutex
+	d *Decoder
+}{d: NewDefaultDecoder()}
+
+// sameAsLongLived decodes raw twice with the long-lived Decoder and fails
+// unless both come to what a new Decoder came to (res, err, out): what a
+// Decoder keeps from one request to the next, such as its copy of the
+// default words, must not change the outcome.
+func sameAsLongLived(t *testing.T, raw []byte, res *Result, err error, out plog.LogRecordSlice) {
+	t.Helper()
+	longLived.Lock()
+	defer longLived.Unlock()
+	for pass := range 2 {
+		got := plog.NewLogRecordSlice()
+		gotRes, gotErr := longLived.d.DecodeWire(raw, got, time.Unix(5, 0))
+		if fmt.Sprint(gotErr) != fmt.Sprint(err) {
+			t.Fatalf("pass %d: long-lived decoder error %v, new decoder %v", pass, gotErr, err)
+		}
+		if err != nil {
+			continue
+		}
+		if a, b := fmt.Sprintf("%+v", *gotRes), fmt.Sprintf("%+v", *res); a != b {
+			t.Fatalf("pass %d: long-lived decoder result\n%s\nnew decoder\n%s", pass, a, b)
+		}
+		if got.Len() != out.Len() {
+			t.Fatalf("pass %d: long-lived decoder wrote %d records, new decoder %d", pass, got.Len(), out.Len())
+		}
+		for i := range got.Len() {
+			a, b := got.At(i), out.At(i)
+			if !a.Attributes().Equal(b.Attributes()) || a.Timestamp() != b.Timestamp() {
+				t.Fatalf("pass %d, record %d:\nlong-lived %v\nnew        %v", pass, i, a.Attributes().AsRaw(), b.Attributes().AsRaw())
+			}
 		}
 	}
 }

@@ -101,12 +101,18 @@ func FuzzDecodeIndices(f *testing.F) {
 	f.Add(uint8(3), uint8(2), false, false, []byte{0, 1, 0xff, 2, 1, 0xfe, 0, 0, 1, 7, 0xfd, 0xfc})
 	f.Add(uint8(0), uint8(0), true, false, []byte{1, 5, 6, 3, 5, 9, 0, 8, 0xff, 0xfe})
 	f.Add(uint8(4), uint8(5), true, true, []byte{1, 0xff, 6, 0, 0xfe, 0xfd, 9, 0xff, 7, 7, 0xfc, 3, 0, 0xff, 0xfe})
+	// The default word request.id shadows global index 16, the same word, so
+	// the string keyed by 16 is never seen; also when one Decoder decodes
+	// the request again, with the default words it remembered.
+	f.Add(uint8(0), uint8(1), true, false, []byte{0x30, 0x10, 0x30})
+	// An element with words of its own, then one on the default words, which
+	// a Decoder that saw them before takes from its copy.
+	f.Add(uint8(1), uint8(4), true, false, []byte{0, 0xfe, 0x30})
 	// Colliding words (global words, a repeated word) or, with distinct,
 	// words that name one attribute each, for which the map-based
 	// reference must agree.
 	colliding := []string{"request.id", "r1", "response.code", "a", "a", "source.labels", "x"}
 	distinctWords := []string{"w0", "w1", "w2", "w3", "w4", "w5", "w6"}
-	d := NewDefaultDecoder()
 	f.Fuzz(func(t *testing.T, nWords, nDefault uint8, delta, distinct bool, ops []byte) {
 		words := colliding
 		if distinct {
@@ -177,10 +183,11 @@ func FuzzDecodeIndices(f *testing.F) {
 			compareWithReference(t, req, raw)
 		}
 		out := plog.NewLogRecordSlice()
-		res, err := d.DecodeWire(raw, out, time.Unix(1, 0))
+		res, err := NewDefaultDecoder().DecodeWire(raw, out, time.Unix(5, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
+		sameAsLongLived(t, raw, res, err, out)
 		if out.Len()+len(res.Errors) != len(req.Attributes) {
 			t.Fatalf("%d elements, %d records, %d errors", len(req.Attributes), out.Len(), len(res.Errors))
 		}
