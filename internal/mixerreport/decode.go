@@ -384,8 +384,8 @@ func (d *Decoder) splitElement(b []byte) {
 // defaultWordsCache is a copy of a default word list, with the canonical
 // index of each slot and the global indices it shadows.
 type defaultWordsCache struct {
-	words    []string // views of text, not of any request
-	text     []byte
+	words       []string // views of text, not of any request
+	text        []byte
 	canon       []int32
 	shadowed    []int32 // global indices
 	shadowCanon []int32 // and their canonical indices under words
