@@ -417,7 +417,7 @@ func (c *defaultWordsCache) save(words []string, canon, shadowed, globalCanon []
 	for _, w := range words {
 		n += len(w)
 	}
-	if len(words) == 0 || n > maxCachedWordBytes {
+	if len(words) == 0 || len(words) > maxCachedWords || n > maxCachedWordBytes {
 		c.words = c.words[:0]
 		return
 	}
@@ -441,9 +441,13 @@ func (c *defaultWordsCache) save(words []string, canon, shadowed, globalCanon []
 	}
 }
 
-// maxCachedWordBytes bounds the memory a Decoder keeps for its copy of the
-// default words; a proxy's are a few kB.
-const maxCachedWordBytes = 64 << 10
+// maxCachedWords and maxCachedWordBytes bound the memory a Decoder keeps
+// for its copy of the default words; a proxy sends a few hundred words, a
+// few kB. A longer list is not kept.
+const (
+	maxCachedWords     = 4096
+	maxCachedWordBytes = 64 << 10
+)
 
 // restoreGlobal undoes the shadowing of global words by message words.
 func (d *Decoder) restoreGlobal() {

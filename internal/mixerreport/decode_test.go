@@ -671,3 +671,49 @@ func TestLimits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, res.Errors)
 }
+
+// The copy of the default words a Decoder keeps is bounded, and the records
+// do not depend on whether a list was kept.
+func TestDefaultWordsKept(t *testing.T) {
+	words := func(n, size int) []string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = fmt.Sprintf("%0*d", size, i)
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name  string
+		words []string
+		kept  bool
+	}{
+		{"a proxy's list", words(300, 12), true},
+		{"too many words", words(maxCachedWords+1, 4), false},
+		{"too many bytes", words(100, maxCachedWordBytes/100+1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each element names its attribute by the last default word and
+			// gives it the first as value.
+			last := int32(-len(tc.words))
+			req := &mixerpb.ReportRequest{DefaultWords: tc.words}
+			for range 2 {
+				req.Attributes = append(req.Attributes, &mixerpb.CompressedAttributes{Strings: map[int32]int32{last: -1}})
+			}
+			raw, err := proto.Marshal(req)
+			require.NoError(t, err)
+			d := NewDefaultDecoder()
+			for pass := range 2 {
+				out := plog.NewLogRecordSlice()
+				res, err := d.DecodeWire(raw, out, time.Unix(5, 0))
+				require.NoError(t, err)
+				require.Equal(t, 2, res.Reports, "pass %d", pass)
+				for i := range out.Len() {
+					v, ok := out.At(i).Attributes().Get(tc.words[len(tc.words)-1])
+					require.True(t, ok, "pass %d record %d: %v", pass, i, out.At(i).Attributes().AsRaw())
+					assert.Equal(t, tc.words[0], v.Str())
+				}
+			}
+			assert.Equal(t, tc.kept, len(d.dw.words) == len(tc.words), "words kept: %d of %d", len(d.dw.words), len(tc.words))
+		})
+	}
+}
