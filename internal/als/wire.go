@@ -92,8 +92,12 @@ func (p *protoPool[T, P]) get() P {
 }
 
 func (p *protoPool[T, P]) release() {
+	// A zero T is what new(T) gives: a message whose reflection state is
+	// set up on first use. The generated Reset also stores that state,
+	// an atomic write per message that nothing here needs.
+	var zero T
 	for _, x := range p.items[:p.n] {
-		x.Reset()
+		*(*T)(x) = zero
 	}
 	if len(p.items) > maxPooled {
 		p.items = p.items[:maxPooled:maxPooled]
