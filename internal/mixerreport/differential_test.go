@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/proto"
@@ -43,7 +42,7 @@ func injective(req *mixerpb.ReportRequest) bool {
 // (random) map order cannot explain.
 func compareWithReference(t *testing.T, req *mixerpb.ReportRequest, raw []byte) {
 	t.Helper()
-	at := time.Unix(5, 0)
+	at := observed
 	outR, outW := plog.NewLogRecordSlice(), plog.NewLogRecordSlice()
 	resR, errR := newRefDecoder(globals).decode(req, outR, at)
 	resW, errW := NewDefaultDecoder().DecodeWire(raw, outW, at)
@@ -133,11 +132,18 @@ func TestWireMatchesReference(t *testing.T) {
 	}
 }
 
-// longLived is a Decoder that has decoded every request compared so far.
+// longLived holds Decoders, one per record form, that have decoded every
+// request compared so far.
 var longLived = struct {
 	sync.Mutex
-	d *Decoder
-}{d: NewDefaultDecoder()}
+	d, packed *Decoder
+}{d: NewDefaultDecoder(), packed: newPackedDecoder()}
+
+func newPackedDecoder() *Decoder {
+	d := NewDefaultDecoder()
+	d.SetPacked(true)
+	return d
+}
 
 // sameAsLongLived decodes raw twice with the long-lived Decoder and fails
 // unless both come to what a new Decoder came to (res, err, out): what a
@@ -149,7 +155,7 @@ func sameAsLongLived(t *testing.T, raw []byte, res *Result, err error, out plog.
 	defer longLived.Unlock()
 	for pass := range 2 {
 		got := plog.NewLogRecordSlice()
-		gotRes, gotErr := longLived.d.DecodeWire(raw, got, time.Unix(5, 0))
+		gotRes, gotErr := longLived.d.DecodeWire(raw, got, observed)
 		if fmt.Sprint(gotErr) != fmt.Sprint(err) {
 			t.Fatalf("pass %d: long-lived decoder error %v, new decoder %v", pass, gotErr, err)
 		}
@@ -167,6 +173,12 @@ func sameAsLongLived(t *testing.T, raw []byte, res *Result, err error, out plog.
 			if !a.Attributes().Equal(b.Attributes()) || a.Timestamp() != b.Timestamp() {
 				t.Fatalf("pass %d, record %d:\nlong-lived %v\nnew        %v", pass, i, a.Attributes().AsRaw(), b.Attributes().AsRaw())
 			}
+		}
+	}
+	// The packed form writes complete bags by another path.
+	for pass := range 2 {
+		if err := samePackedWith(longLived.packed, raw, out, res, err); err != nil {
+			t.Fatalf("pass %d: long-lived packed decoder: %v", pass, err)
 		}
 	}
 }

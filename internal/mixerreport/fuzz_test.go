@@ -183,7 +183,7 @@ func FuzzDecodeIndices(f *testing.F) {
 			compareWithReference(t, req, raw)
 		}
 		out := plog.NewLogRecordSlice()
-		res, err := NewDefaultDecoder().DecodeWire(raw, out, time.Unix(5, 0))
+		res, err := NewDefaultDecoder().DecodeWire(raw, out, observed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,11 @@ import (
 func samePacked(raw []byte, want plog.LogRecordSlice, wantRes *Result, wantErr error) error {
 	d := NewDefaultDecoder()
 	d.SetPacked(true)
+	return samePackedWith(d, raw, want, wantRes, wantErr)
+}
+
+// samePackedWith is samePacked with a given packed Decoder.
+func samePackedWith(d *Decoder, raw []byte, want plog.LogRecordSlice, wantRes *Result, wantErr error) error {
 	got := plog.NewLogRecordSlice()
 	res, err := d.DecodeWire(raw, got, observed)
 	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
