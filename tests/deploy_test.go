@@ -900,6 +900,16 @@ func TestDockerfile(t *testing.T) {
 	}
 	assert.ElementsMatch(t, containerPorts, strings.Fields(expose[1]))
 	assert.Contains(t, df, `ENTRYPOINT ["/otelcol-istio"]`)
+
+	// The image's Go runtime setting is the DaemonSet's, for containers run
+	// without the manifests.
+	env := regexp.MustCompile(`(?m)^ENV\s+GODEBUG=(\S+)$`).FindStringSubmatch(df)
+	require.NotNil(t, env, "ENV GODEBUG")
+	for _, e := range d.daemonSet.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "GODEBUG" {
+			assert.Equal(t, e.Value, env[1], "GODEBUG of the image and of the DaemonSet")
+		}
+	}
 }
 
 // TestKubernetesDocWiring decodes the Istio configuration snippets of
