@@ -500,11 +500,8 @@ func TestDeployDaemonSet(t *testing.T) {
 		assert.Contains(t, c.Resources.Limits, corev1.ResourceMemory, "memory limit (memory_limiter works from it)")
 		assert.Contains(t, d.collector.components, "processors/memory_limiter")
 	})
+	env := envOf(c)
 	t.Run("Go heap limit under the memory_limiter's", func(t *testing.T) {
-		env := map[string]string{}
-		for _, e := range c.Env {
-			env[e.Name] = e.Value
-		}
 		limit, err := goMemLimitBytes(env["GOMEMLIMIT"])
 		require.NoError(t, err)
 		require.Positive(t, d.collector.memoryLimitPercentage)
@@ -517,12 +514,7 @@ func TestDeployDaemonSet(t *testing.T) {
 		assert.GreaterOrEqual(t, gogc, 100, "GOGC under Go's default collects more often, not less")
 	})
 	t.Run("GODEBUG schedtrace keeps sysmon awake without tracing", func(t *testing.T) {
-		var godebug string
-		for _, e := range c.Env {
-			if e.Name == "GODEBUG" {
-				godebug = e.Value
-			}
-		}
+		godebug := env["GODEBUG"]
 		settings := map[string]string{}
 		for f := range strings.SplitSeq(godebug, ",") {
 			k, v, ok := strings.Cut(f, "=")
@@ -544,12 +536,7 @@ func TestDeployDaemonSet(t *testing.T) {
 		assert.Equal(t, d.kustomization.Images[0].Name+":"+d.kustomization.Images[0].NewTag, c.Image)
 	})
 	t.Run("profile variable", func(t *testing.T) {
-		var profile string
-		for _, e := range c.Env {
-			if e.Name == "ISTIO_TELEMETRY_PROFILE" {
-				profile = e.Value
-			}
-		}
+		profile := env["ISTIO_TELEMETRY_PROFILE"]
 		assert.Contains(t, istioconfig.ProfileNames(), profile)
 		assert.Contains(t, d.collector.raw, "${env:ISTIO_TELEMETRY_PROFILE:-"+profile+"}",
 			"the configuration's default profile and the DaemonSet's must agree")
@@ -905,11 +892,18 @@ func TestDockerfile(t *testing.T) {
 	// without the manifests.
 	env := regexp.MustCompile(`(?m)^ENV\s+GODEBUG=(\S+)$`).FindStringSubmatch(df)
 	require.NotNil(t, env, "ENV GODEBUG")
-	for _, e := range d.daemonSet.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == "GODEBUG" {
-			assert.Equal(t, e.Value, env[1], "GODEBUG of the image and of the DaemonSet")
-		}
+	if godebug, ok := envOf(d.daemonSet.Spec.Template.Spec.Containers[0])["GODEBUG"]; ok {
+		assert.Equal(t, godebug, env[1], "GODEBUG of the image and of the DaemonSet")
 	}
+}
+
+// envOf is a container's environment by name.
+func envOf(c corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	return env
 }
 
 // TestKubernetesDocWiring decodes the Istio configuration snippets of
