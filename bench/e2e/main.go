@@ -57,6 +57,12 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == floorCommand {
+		if err := serveFloor(os.Args[2:]); err != nil {
+			fatalf("%s: %v", floorCommand, err)
+		}
+		return
+	}
 	var o options
 	var names string
 	flag.StringVar(&o.collector, "collector", "bin/otelcol-istio", "otelcol-istio binary")
@@ -64,7 +70,7 @@ func main() {
 	flag.StringVar(&o.peer, "peer", "", "stock contrib collector built from bench/peer/builder-config.yaml (variant peer)")
 	flag.StringVar(&o.peerConfig, "peer-config", "bench/peer/config.yaml", "the peer's collector config")
 	flag.StringVar(&o.goTool, "go", "go", "go command, for `go tool pprof` with -profile")
-	flag.StringVar(&names, "variants", "default,prom,stdio,none,als", "comma-separated variants: "+variantNames())
+	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,grpc-floor", "comma-separated variants: "+variantNames())
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per variant, each on a fresh collector (0 with -profile: profile only)")
 	flag.IntVar(&o.requests, "requests", 20000, "Bookinfo page loads per measured run (about 7.3 reports each)")
 	flag.IntVar(&o.warmup, "warmup", 300, "page loads sent before measuring (connections, series, heap)")
@@ -219,6 +225,11 @@ func run(o *options) error {
 	failed := slices.ContainsFunc(results, func(r result) bool { return r.failed })
 	if o.profileDir != "" {
 		for _, v := range o.variants {
+			if v.floor {
+				// Not a collector: it has no pprof extension.
+				fmt.Printf("%s: not profiled\n", v.name)
+				continue
+			}
 			if err := profile(o, v, tmp); err != nil {
 				return fmt.Errorf("variant %s profile: %w", v.name, err)
 			}
@@ -278,7 +289,16 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 	}
 	var bin string
 	var args []string
-	if v.peer {
+	switch {
+	case v.floor:
+		p, err := floorExecutable()
+		if err != nil {
+			return nil, err
+		}
+		bin, c.input = p, addr()
+		c.selfURL = c.metricsURL
+		args = []string{floorCommand, c.input, metrics}
+	case v.peer:
 		bin = o.peer
 		c.input = addr()
 		args = []string{"--config=file:" + o.peerConfig, "--config=file:" + tele,
@@ -288,7 +308,7 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 			c.pprof = addr()
 			args = append(args, "--set=extensions.pprof.endpoint="+c.pprof, "--set=service.extensions=[pprof]")
 		}
-	} else {
+	default:
 		bin = o.collector
 		mixer := addr()
 		c.input = mixer
@@ -531,12 +551,12 @@ func measure(o *options, v variant, tmp string) (result, error) {
 			r.checks = append(r.checks, err.Error())
 		}
 	}
-	if v.rules == "none" {
-		// No output to count: the bags the rules engine took in must be
-		// every report sent.
-		e, err := waitSum(c.selfURL, bagsInMetric, float64(want), o.metricsWait)
-		total, _ := e.sum(bagsInMetric)
-		r.checks = append(r.checks, fmt.Sprintf("%s %.0f of %d sent", bagsInMetric, total, want))
+	if m := v.countMetric(); m != "" {
+		// No output to count: the reports taken in must be every report
+		// sent.
+		e, err := waitSum(c.selfURL, m, float64(want), o.metricsWait)
+		total, _ := e.sum(m)
+		r.checks = append(r.checks, fmt.Sprintf("%s %.0f of %d sent", m, total, want))
 		if err != nil {
 			r.failed = true
 			r.checks = append(r.checks, err.Error())

@@ -16,6 +16,7 @@ import (
 type variant struct {
 	name     string
 	peer     bool   // the stock contrib collector of bench/peer
+	floor    bool   // no collector: the bare gRPC server of floor.go
 	protocol string // istiotel loadgen --protocol
 	rules    string // Istio config: "default", "prom", "stdio" or "none" (ours only)
 	about    string
@@ -29,6 +30,7 @@ var variants = []variant{
 	{name: "als", protocol: "als", rules: "default", about: "Envoy ALS in; embedded default"},
 	{name: "otlp", protocol: "otlp", rules: "default", about: "OTLP bag records in; embedded default"},
 	{name: "otlp-prom", protocol: "otlp", rules: "prom", about: "OTLP bag records in; Prometheus rules only (the peer's input and output)"},
+	{name: "grpc-floor", floor: true, protocol: "mixer", about: "no collector: a bare grpc-go server that copies each Report and counts its reports, the floor of any Go receiver"},
 	{name: "peer", peer: true, protocol: "otlp", rules: "prom", about: "stock contrib: otlp → batch → transform → signal_to_metrics → delta_to_cumulative → prometheus"},
 }
 
@@ -47,8 +49,25 @@ func lookupVariant(name string) (variant, error) {
 
 // wantsMetrics and wantsAccessLog say which outputs the variant's rules
 // produce, hence which totals can be checked.
-func (v variant) wantsMetrics() bool   { return v.rules != "stdio" && v.rules != "none" }
-func (v variant) wantsAccessLog() bool { return !v.peer && v.rules != "prom" && v.rules != "none" }
+func (v variant) wantsMetrics() bool {
+	return !v.floor && v.rules != "stdio" && v.rules != "none"
+}
+
+func (v variant) wantsAccessLog() bool {
+	return !v.peer && !v.floor && v.rules != "prom" && v.rules != "none"
+}
+
+// countMetric is, for a variant with no output to count, the metric at its
+// collector's selfURL that counts the reports taken in.
+func (v variant) countMetric() string {
+	switch {
+	case v.floor:
+		return floorReportsMetric
+	case v.rules == "none":
+		return bagsInMetric
+	}
+	return ""
+}
 
 // Resources left out of the embedded istio-1.1 profile for the "prom",
 // "stdio" and "none" rule sets: the same cuts as Mixer's L2, L5 and L3
