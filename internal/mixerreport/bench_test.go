@@ -16,14 +16,32 @@ const batchSize = 100
 
 // proxyBatch is a batch as an Istio 1.1 sidecar sends it: 100 Bookinfo
 // reports of 36 attributes, INDEPENDENT_ENCODING, one default_words list.
-func proxyBatch(tb testing.TB) *mixerpb.ReportRequest {
+func proxyBatch(tb testing.TB) *mixerpb.ReportRequest { return proxyBatchFrom(tb, 0) }
+
+// proxyBatchFrom is proxyBatch of the bags from first on. A sidecar's
+// default_words are the words of one batch (its request ids, paths,
+// sizes), so consecutive batches have different lists.
+func proxyBatchFrom(tb testing.TB, first int) *mixerpb.ReportRequest {
 	bags := make([]Bag, batchSize)
 	for i := range bags {
-		bags[i] = bookinfoBag(i)
+		bags[i] = bookinfoBag(first + i)
 	}
 	req, err := NewDefaultEncoder().Encode(bags, ProxyLayout(221))
 	require.NoError(tb, err)
 	return req
+}
+
+// proxyBatches is two consecutive batches of a sidecar as wire bytes, for
+// benchmarks that alternate them as a receiver sees them.
+func proxyBatches(tb testing.TB) [2][]byte {
+	var out [2][]byte
+	for i := range out {
+		raw, err := proto.Marshal(proxyBatchFrom(tb, i*batchSize))
+		require.NoError(tb, err)
+		out[i] = raw
+	}
+	require.NotEqual(tb, out[0], out[1])
+	return out
 }
 
 // perReport reports time and allocations per report (element) besides the
@@ -59,11 +77,11 @@ func BenchmarkDecodeProxyBatch(b *testing.B) {
 	})
 }
 
-// The receiver's path: the request's wire bytes into a fresh plog.Logs.
-// Sub-benchmark packed writes packed bag records instead of attributes.
+// The receiver's path: the request's wire bytes into a fresh plog.Logs,
+// two consecutive batches in turn. Sub-benchmark packed writes packed bag
+// records instead of attributes.
 func BenchmarkDecodeWireProxyBatch(b *testing.B) {
-	raw, err := proto.Marshal(proxyBatch(b))
-	require.NoError(b, err)
+	raws := proxyBatches(b)
 	for _, packed := range []bool{false, true} {
 		name := "attributes"
 		if packed {
@@ -73,11 +91,13 @@ func BenchmarkDecodeWireProxyBatch(b *testing.B) {
 			d := NewDefaultDecoder()
 			d.SetPacked(packed)
 			now := time.Now()
-			b.SetBytes(int64(len(raw)))
+			b.SetBytes(int64(len(raws[0])))
+			n := 0
 			perReport(b, batchSize, func() {
 				ld := plog.NewLogs()
 				lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-				if res, err := d.DecodeWire(raw, lrs, now); err != nil || res.Reports != batchSize {
+				n++
+				if res, err := d.DecodeWire(raws[n%2], lrs, now); err != nil || res.Reports != batchSize {
 					b.Fatal(err, res)
 				}
 			})
@@ -100,15 +120,18 @@ func BenchmarkProtoUnmarshalProxyBatch(b *testing.B) {
 }
 
 // Word resolution and checks alone, without writing pdata: the decoder's
-// own share of BenchmarkDecodeWireProxyBatch.
+// own share of BenchmarkDecodeWireProxyBatch, over the same two batches.
 func BenchmarkResolveProxyBatch(b *testing.B) {
-	raw, err := proto.Marshal(proxyBatch(b))
-	require.NoError(b, err)
+	raws := proxyBatches(b)
 	d := NewDefaultDecoder()
-	require.NoError(b, validateReport(raw))
-	d.readRequest(raw)
+	for _, raw := range raws {
+		require.NoError(b, validateReport(raw))
+	}
+	n := 0
 	perReport(b, batchSize, func() {
-		d.useDefaultWords()
+		n++
+		d.readRequest(raws[n%2])
+		d.setWords(d.defaultWords)
 		for i, el := range d.elems {
 			d.splitElement(el)
 			if err := d.resolveFull(i, false); err != nil || len(d.entries) != 36 {

@@ -133,10 +133,6 @@ type Decoder struct {
 	shadowed    []int32 // global indices whose globalCanon points into words
 	lastSlot    map[string]int32
 
-	// The last distinct default word list and what setWords made of it:
-	// a proxy sends the same default words with every Report.
-	dw defaultWordsCache
-
 	seen      []uint64 // canonical indices already set in the current element
 	mapSeen   []uint64 // keys already read in the current typed map
 	undefKeys []int32  // the same for undefined keys
@@ -249,7 +245,7 @@ func (d *Decoder) DecodeWire(raw []byte, out plog.LogRecordSlice, observed time.
 			d.setWords(d.elemWords)
 			onDefault = false
 		} else if !onDefault {
-			d.useDefaultWords()
+			d.setWords(d.defaultWords)
 			onDefault = true
 		}
 
@@ -380,74 +376,6 @@ func (d *Decoder) splitElement(b []byte) {
 		}
 	}
 }
-
-// defaultWordsCache is a copy of a default word list, with the canonical
-// index of each slot and the global indices it shadows.
-type defaultWordsCache struct {
-	words       []string // views of text, not of any request
-	text        []byte
-	canon       []int32
-	shadowed    []int32 // global indices
-	shadowCanon []int32 // and their canonical indices under words
-}
-
-// useDefaultWords makes the request's default words the message word list,
-// reusing the outcome of the last setWords of an equal default list.
-func (d *Decoder) useDefaultWords() {
-	words := d.defaultWords
-	c := &d.dw
-	if len(words) == 0 || !slices.Equal(words, c.words) {
-		d.setWords(words)
-		c.save(words, d.canon, d.shadowed, d.globalCanon)
-		return
-	}
-	d.restoreGlobal()
-	d.words = words
-	d.canon = append(d.canon[:0], c.canon...)
-	for i, g := range c.shadowed {
-		d.globalCanon[g] = c.shadowCanon[i]
-	}
-	d.shadowed = append(d.shadowed, c.shadowed...)
-	d.sizeSeen()
-}
-
-// save copies words, which point into a request, and setWords' outcome.
-func (c *defaultWordsCache) save(words []string, canon, shadowed, globalCanon []int32) {
-	n := 0
-	for _, w := range words {
-		n += len(w)
-	}
-	if len(words) == 0 || len(words) > maxCachedWords || n > maxCachedWordBytes {
-		c.words = c.words[:0]
-		return
-	}
-	// A new buffer when the old one is too small: the strings of the old
-	// list point into it.
-	if cap(c.text) < n {
-		c.text = make([]byte, 0, n)
-	}
-	c.text = c.text[:0]
-	c.words = c.words[:0]
-	for _, w := range words {
-		off := len(c.text)
-		c.text = append(c.text, w...)
-		c.words = append(c.words, wireString(c.text[off:len(c.text):len(c.text)]))
-	}
-	c.canon = append(c.canon[:0], canon...)
-	c.shadowed = append(c.shadowed[:0], shadowed...)
-	c.shadowCanon = c.shadowCanon[:0]
-	for _, g := range shadowed {
-		c.shadowCanon = append(c.shadowCanon, globalCanon[g])
-	}
-}
-
-// maxCachedWords and maxCachedWordBytes bound the memory a Decoder keeps
-// for its copy of the default words; a proxy sends a few hundred words, a
-// few kB. A longer list is not kept.
-const (
-	maxCachedWords     = 4096
-	maxCachedWordBytes = 64 << 10
-)
 
 // restoreGlobal undoes the shadowing of global words by message words.
 func (d *Decoder) restoreGlobal() {

@@ -147,8 +147,8 @@ func newPackedDecoder() *Decoder {
 
 // sameAsLongLived decodes raw twice with the long-lived Decoder and fails
 // unless both come to what a new Decoder came to (res, err, out): what a
-// Decoder keeps from one request to the next, such as its copy of the
-// default words, must not change the outcome.
+// Decoder keeps from one request to the next, such as the shadowing of
+// global words by the last request's words, must not change the outcome.
 func sameAsLongLived(t *testing.T, raw []byte, res *Result, err error, out plog.LogRecordSlice) {
 	t.Helper()
 	longLived.Lock()

@@ -103,10 +103,10 @@ func FuzzDecodeIndices(f *testing.F) {
 	f.Add(uint8(4), uint8(5), true, true, []byte{1, 0xff, 6, 0, 0xfe, 0xfd, 9, 0xff, 7, 7, 0xfc, 3, 0, 0xff, 0xfe})
 	// The default word request.id shadows global index 16, the same word, so
 	// the string keyed by 16 is never seen; also when one Decoder decodes
-	// the request again, with the default words it remembered.
+	// the request again, after undoing the shadowing of the first time.
 	f.Add(uint8(0), uint8(1), true, false, []byte{0x30, 0x10, 0x30})
-	// An element with words of its own, then one on the default words, which
-	// a Decoder that saw them before takes from its copy.
+	// An element with words of its own, then one on the default words: the
+	// lookup indices of the first must not be left for the second.
 	f.Add(uint8(1), uint8(4), true, false, []byte{0, 0xfe, 0x30})
 	// Colliding words (global words, a repeated word) or, with distinct,
 	// words that name one attribute each, for which the map-based
