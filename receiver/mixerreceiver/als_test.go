@@ -3,7 +3,9 @@ package mixerreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
+	"github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 )
 
 var alsStart = time.Date(2024, 11, 5, 10, 0, 0, 0, time.UTC)
@@ -294,4 +298,38 @@ func TestALSMalformedMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Open ALS streams hold the receiver's stream workers for as long as they
+// last. With more of them open than there are workers, Reports and new
+// streams are still served.
+func TestALSStreamsDoNotStarveOtherCalls(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	_, conn := started(t, sink)
+	client := alsv3.NewAccessLogServiceClient(conn)
+	var open []alsv3.AccessLogService_StreamAccessLogsClient
+	for i := range runtime.GOMAXPROCS(0) + 2 {
+		s, err := client.StreamAccessLogs(context.Background())
+		require.NoError(t, err)
+		// A first message, so that the stream's handler is running.
+		id := &alsv3.StreamAccessLogsMessage_Identifier{Node: ratingsNode(t)}
+		require.NoError(t, s.Send(httpMsg(id, httpEntry(t, fmt.Sprintf("open-%d", i)))))
+		open = append(open, s)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == len(open) }, 10*time.Second, 10*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := mixerreport.NewDefaultEncoder().Encode(proxyBatch(t)[:3], mixerreport.ProxyLayout(221))
+	require.NoError(t, err)
+	_, err = mixerpb.NewMixerClient(conn).Report(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, len(open)+3, sink.LogRecordCount())
+
+	for i, s := range open {
+		require.NoError(t, s.Send(httpMsg(nil, httpEntry(t, fmt.Sprintf("more-%d", i)))))
+		_, err := s.CloseAndRecv()
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 2*len(open)+3, sink.LogRecordCount())
 }
