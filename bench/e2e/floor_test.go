@@ -86,3 +86,30 @@ func TestCountReports(t *testing.T) {
 		})
 	}
 }
+
+// Whatever protobuf-go reads as a ReportRequest, countReports reads too,
+// with one report per element; nothing makes it panic.
+func FuzzCountReports(f *testing.F) {
+	for _, n := range []int{0, 1, 3} {
+		req := &mixerpb.ReportRequest{DefaultWords: []string{"w"}, GlobalWordCount: 221}
+		for range n {
+			req.Attributes = append(req.Attributes, &mixerpb.CompressedAttributes{Strings: map[int32]int32{-1: 5}})
+		}
+		b, err := proto.Marshal(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x0a, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := countReports(b)
+		var req mixerpb.ReportRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		if err != nil || n != len(req.Attributes) {
+			t.Fatalf("countReports = %d, %v; protobuf-go read %d reports", n, err, len(req.Attributes))
+		}
+	})
+}
