@@ -8,8 +8,10 @@
 //
 // Variants (-variants): our collector with the embedded default config, with
 // its Prometheus rules only and with its stdio rules only (the cuts Mixer was
-// measured with), with other inputs (Envoy ALS, OTLP bag records), and the
-// stock contrib peer of bench/peer fed the same bags over OTLP.
+// measured with), with other inputs (Envoy ALS, OTLP bag records), the
+// stock contrib peer of bench/peer fed the same bags over OTLP, and no
+// collector at all but a bare gRPC server (floor.go), the floor under every
+// other variant.
 package main
 
 import (
@@ -81,7 +83,7 @@ func main() {
 	flag.DurationVar(&o.metricsWait, "metrics-wait", 20*time.Second, "how long to wait for the exported totals (the default flush interval is 5s)")
 	flag.DurationVar(&o.idleLimit, "idle-limit", 60*time.Second, "how long to wait for the collector to drain after the load")
 	var env string
-	flag.StringVar(&env, "env", "", "comma-separated NAME=VALUE pairs added to the environment of every collector, ours and the peer "+
+	flag.StringVar(&env, "env", "", "comma-separated NAME=VALUE pairs added to the environment of every collector, ours, the peer and the floor's server "+
 		"(the DaemonSet's, with GOMAXPROCS=1 for its CPU limit: GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB,GODEBUG=schedtrace=2147483647)")
 	flag.Parse()
 	if err := o.setEnv(env); err != nil {
