@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -23,10 +24,10 @@ import (
 
 // The grpc-floor variant measures what any Go receiver of Mixer Reports
 // pays before it decodes anything: a bare grpc-go server, set up as the
-// mixer receiver sets up its own (1 MiB flow-control windows, the request
-// copied into reused memory, an empty ReportResponse back), that only
-// counts the report elements of each request. The driver runs itself as
-// that server, with the collectors' environment.
+// mixer receiver sets up its own (1 MiB flow-control windows, stream
+// workers, the request copied into reused memory, an empty ReportResponse
+// back), that only counts the report elements of each request. The driver
+// runs itself as that server, with the collectors' environment.
 
 // floorCommand, as the driver's first argument, makes it the server:
 // floorCommand GRPC-ADDRESS METRICS-ADDRESS.
@@ -70,7 +71,8 @@ func newFloor() *floor {
 func (f *floor) server() *grpc.Server {
 	s := grpc.NewServer(
 		grpc.ForceServerCodecV2(floorCodec{proto: encoding.GetCodecV2(grpcproto.Name)}),
-		grpc.InitialWindowSize(floorWindow), grpc.InitialConnWindowSize(floorWindow))
+		grpc.InitialWindowSize(floorWindow), grpc.InitialConnWindowSize(floorWindow),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 	s.RegisterService(&floorServiceDesc, f)
 	return s
 }
