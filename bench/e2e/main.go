@@ -648,6 +648,14 @@ func printSummary(o *options, results []result) {
 			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(rate), slices.Max(hwm), slices.Max(anon),
 			median(lg), median(other), strings.Join(loads, ", "), strings.Join(rs[len(rs)-1].checks, "; "))
 	}
+	if floor, ok := medians["grpc-floor"]; ok && floor > 0 {
+		fmt.Println()
+		for _, v := range o.variants {
+			if ours, ok := medians[v.name]; ok && !v.floor && !v.peer && v.protocol == "mixer" {
+				fmt.Printf("%s: %.1f CPU-µs per report over the bare gRPC server's %.1f\n", v.name, ours-floor, floor)
+			}
+		}
+	}
 	if peer, ok := medians["peer"]; ok {
 		fmt.Println()
 		for _, v := range o.variants {
