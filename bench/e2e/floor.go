@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -150,14 +149,4 @@ func countReports(b []byte) (int, error) {
 		b = b[w:]
 	}
 	return n, nil
-}
-
-// floorExecutable is the driver's own binary, which serves as the
-// variant's server.
-func floorExecutable() (string, error) {
-	p, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("variant grpc-floor: the driver's own binary: %w", err)
-	}
-	return p, nil
 }

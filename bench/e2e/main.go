@@ -293,9 +293,10 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 	var args []string
 	switch {
 	case v.floor:
-		p, err := floorExecutable()
+		// The driver's own binary is the floor's server.
+		p, err := os.Executable()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("variant %s: the driver's own binary: %w", v.name, err)
 		}
 		bin, c.input = p, addr()
 		c.selfURL = c.metricsURL

@@ -341,10 +341,7 @@ func (d *Decoder) forget() {
 	clear(d.entries)
 	clear(d.pairs)
 	d.words = nil
-	for _, g := range d.shadowed {
-		d.globalCanon[g] = d.globalBase[g]
-	}
-	d.shadowed = d.shadowed[:0]
+	d.restoreGlobal()
 	clear(d.lastSlot)
 	clear(d.acc.attrs)
 	clear(d.acc.pairs)
@@ -411,12 +408,7 @@ func (d *Decoder) setWords(words []string) {
 			}
 		}
 	}
-	d.sizeSeen()
-}
-
-// sizeSeen sizes the seen bitsets for the global and message words.
-func (d *Decoder) sizeSeen() {
-	n := (len(d.global) + len(d.words) + 63) / 64
+	n := (len(d.global) + len(words) + 63) / 64
 	if cap(d.seen) < n {
 		d.seen = make([]uint64, n)
 		d.mapSeen = make([]uint64, n)
