@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -112,4 +113,30 @@ func FuzzCountReports(f *testing.F) {
 			t.Fatalf("countReports = %d, %v; protobuf-go read %d reports", n, err, len(req.Attributes))
 		}
 	})
+}
+
+// Only variants fed Mixer Reports are set against the floor, and only when
+// it was measured.
+func TestAboveFloor(t *testing.T) {
+	var vs []variant
+	for _, n := range []string{"default", "none", "als", "otlp-prom", "grpc-floor", "peer"} {
+		v, err := lookupVariant(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	medians := map[string]float64{"default": 15.5, "none": 8.25, "als": 16, "otlp-prom": 18, "grpc-floor": 2, "peer": 40}
+	got := aboveFloor(vs, medians)
+	want := []string{
+		"default: 13.5 CPU-µs per report over the bare gRPC server's 2.0",
+		"none: 6.2 CPU-µs per report over the bare gRPC server's 2.0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("aboveFloor = %q, want %q", got, want)
+	}
+	delete(medians, "grpc-floor")
+	if got := aboveFloor(vs, medians); got != nil {
+		t.Errorf("without the floor: %q", got)
+	}
 }

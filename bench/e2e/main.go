@@ -649,12 +649,10 @@ func printSummary(o *options, results []result) {
 			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(rate), slices.Max(hwm), slices.Max(anon),
 			median(lg), median(other), strings.Join(loads, ", "), strings.Join(rs[len(rs)-1].checks, "; "))
 	}
-	if floor, ok := medians["grpc-floor"]; ok && floor > 0 {
+	if lines := aboveFloor(o.variants, medians); len(lines) > 0 {
 		fmt.Println()
-		for _, v := range o.variants {
-			if ours, ok := medians[v.name]; ok && !v.floor && !v.peer && v.protocol == "mixer" {
-				fmt.Printf("%s: %.1f CPU-µs per report over the bare gRPC server's %.1f\n", v.name, ours-floor, floor)
-			}
+		for _, l := range lines {
+			fmt.Println(l)
 		}
 	}
 	if peer, ok := medians["peer"]; ok {
@@ -666,6 +664,23 @@ func printSummary(o *options, results []result) {
 		}
 		compareWithPeer(results)
 	}
+}
+
+// aboveFloor says, for each measured variant fed Mixer Reports, how much
+// CPU per report it spends above the grpc-floor variant's median; nothing
+// when the floor was not measured.
+func aboveFloor(vs []variant, medians map[string]float64) []string {
+	floor, ok := medians["grpc-floor"]
+	if !ok || floor <= 0 {
+		return nil
+	}
+	var lines []string
+	for _, v := range vs {
+		if ours, ok := medians[v.name]; ok && !v.floor && !v.peer && v.protocol == "mixer" {
+			lines = append(lines, fmt.Sprintf("%s: %.1f CPU-µs per report over the bare gRPC server's %.1f", v.name, ours-floor, floor))
+		}
+	}
+	return lines
 }
 
 // compareWithPeer checks that the peer exported the same istio_* series as
