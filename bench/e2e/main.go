@@ -181,6 +181,7 @@ type result struct {
 	v                     variant
 	reports               int           // sent in the measured window
 	cpu                   time.Duration // the collector's, in the window
+	system                time.Duration // the part of cpu spent in the kernel
 	rate                  float64       // reports/s, as loadgen measured it
 	hwmKB                 int64
 	anonKB                int64 // RssAnon after the load: heap and stacks, no file pages
@@ -193,6 +194,10 @@ type result struct {
 
 func (r result) usPerReport() float64 {
 	return float64(r.cpu.Microseconds()) / float64(r.reports)
+}
+
+func (r result) systemUsPerReport() float64 {
+	return float64(r.system.Microseconds()) / float64(r.reports)
 }
 
 func run(o *options) error {
@@ -214,8 +219,8 @@ func run(o *options) error {
 			if err != nil {
 				return fmt.Errorf("variant %s run %d: %w", v.name, i, err)
 			}
-			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report, %6.0f reports/s, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
-				v.name, i, r.reports, r.usPerReport(), r.rate, r.hwmKB>>10, r.anonKB>>10,
+			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report (kernel %.2f), %6.0f reports/s, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
+				v.name, i, r.reports, r.usPerReport(), r.systemUsPerReport(), r.rate, r.hwmKB>>10, r.anonKB>>10,
 				float64(r.loadgenCPU.Microseconds())/float64(r.reports), r.otherCPU.Seconds(),
 				r.loadBefore, r.loadAfter, strings.Join(r.checks, "; "))
 			results = append(results, r)
@@ -534,7 +539,8 @@ func measure(o *options, v variant, tmp string) (result, error) {
 		return r, err
 	}
 	r.loadAfter = loadAvg()
-	r.reports, r.rate, r.cpu, r.loadgenCPU = s.reports, s.rate, cpu1-cpu0, s.cpu
+	used := cpu1.sub(cpu0)
+	r.reports, r.rate, r.cpu, r.system, r.loadgenCPU = s.reports, s.rate, used.total(), used.system, s.cpu
 	r.otherCPU = max(0, busy1-busy0-r.cpu-r.loadgenCPU-(selfCPU()-self0))
 	if r.hwmKB, err = procStatusKB(c.pid, "VmHWM"); err != nil {
 		return r, err
@@ -621,8 +627,8 @@ func waitLines(c *collector, want int64, limit time.Duration) (int64, error) {
 func printSummary(o *options, results []result) {
 	fmt.Println()
 	fmt.Printf("%d measured run(s) per variant of %d page loads each, batches of %d; median (min–max)\n\n", o.runs, o.requests, o.batch)
-	fmt.Println("| variant | what | collector CPU-µs/report | reports/s | peak RSS (VmHWM) | RssAnon after the load | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| variant | what | collector CPU-µs/report | of which kernel | reports/s | peak RSS (VmHWM) | RssAnon after the load | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	medians := map[string]float64{}
 	for _, v := range o.variants {
 		var rs []result
@@ -635,6 +641,7 @@ func printSummary(o *options, results []result) {
 			continue
 		}
 		cpu := collect(rs, result.usPerReport)
+		sys := collect(rs, result.systemUsPerReport)
 		rate := collect(rs, func(r result) float64 { return r.rate })
 		hwm := collect(rs, func(r result) float64 { return float64(r.hwmKB) / 1024 })
 		anon := collect(rs, func(r result) float64 { return float64(r.anonKB) / 1024 })
@@ -645,8 +652,8 @@ func printSummary(o *options, results []result) {
 			loads = append(loads, r.loadBefore+"→"+r.loadAfter)
 		}
 		medians[v.name] = median(cpu)
-		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.0f | %.0f MB | %.0f MB | %.1f | %.1f | %s | %s |\n",
-			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(rate), slices.Max(hwm), slices.Max(anon),
+		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.2f | %.0f | %.0f MB | %.0f MB | %.1f | %.1f | %s | %s |\n",
+			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(sys), median(rate), slices.Max(hwm), slices.Max(anon),
 			median(lg), median(other), strings.Join(loads, ", "), strings.Join(rs[len(rs)-1].checks, "; "))
 	}
 	if lines := aboveFloor(o.variants, medians); len(lines) > 0 {

@@ -17,32 +17,41 @@ import (
 // stime in USER_HZ, which is 100 on every architecture Go supports there.
 const clockTick = 10 * time.Millisecond
 
-// procCPU returns the user+system CPU time a process has used so far.
-func procCPU(pid int) (time.Duration, error) {
+// cpuTimes is what a process has used so far in user and in kernel mode.
+type cpuTimes struct{ user, system time.Duration }
+
+func (t cpuTimes) total() time.Duration { return t.user + t.system }
+
+func (t cpuTimes) sub(u cpuTimes) cpuTimes {
+	return cpuTimes{t.user - u.user, t.system - u.system}
+}
+
+// procCPU returns the CPU time a process has used so far.
+func procCPU(pid int) (cpuTimes, error) {
+	var t cpuTimes
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return t, err
 	}
 	// The command name may contain spaces and parentheses: fields are
 	// counted after its closing parenthesis. utime and stime are fields 14
 	// and 15, so the 12th and 13th after it.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return t, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return t, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
+	for j, d := range []*time.Duration{&t.user, &t.system} {
+		n, err := strconv.ParseInt(f[11+j], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+			return t, fmt.Errorf("/proc/%d/stat: %v", pid, err)
 		}
-		ticks += n
+		*d = time.Duration(n) * clockTick
 	}
-	return time.Duration(ticks) * clockTick, nil
+	return t, nil
 }
 
 // procStatusKB returns a kB field of /proc/PID/status, such as VmHWM.
@@ -114,22 +123,22 @@ func loadAvg() string {
 // batches, writes) and returns its CPU time then. Counting those windows
 // rather than stopping at their start errs on the side of charging the
 // collector: an idle collector uses no ticks there.
-func waitIdle(pid int, limit time.Duration) (time.Duration, error) {
+func waitIdle(pid int, limit time.Duration) (cpuTimes, error) {
 	deadline := time.Now().Add(limit)
 	prev, err := procCPU(pid)
 	if err != nil {
-		return 0, err
+		return prev, err
 	}
 	for quiet := 0; quiet < 3; {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("process %d still busy after %s", pid, limit)
+			return prev, fmt.Errorf("process %d still busy after %s", pid, limit)
 		}
 		time.Sleep(200 * time.Millisecond)
 		cur, err := procCPU(pid)
 		if err != nil {
-			return 0, err
+			return prev, err
 		}
-		if cur-prev <= clockTick {
+		if cur.total()-prev.total() <= clockTick {
 			quiet++
 		} else {
 			quiet = 0
