@@ -86,6 +86,23 @@ bench-peer: build
 		-peer $(PEER_DIR)/otelcol-peer/otelcol-peer -peer-config bench/peer/config.yaml \
 		-variants default,prom,otlp-prom,peer $(BENCH_FLAGS)
 
+# Refresh the profile that `go build` optimises the collector with
+# (profile-guided optimisation; Go reads cmd/otelcol-istio/default.pgo on its
+# own): CPU profiles of the default config, the Prometheus rules alone and
+# Envoy ALS under bench-e2e's load, with the DaemonSet's environment, merged.
+PGO_ENV := GOMAXPROCS=1,GOGC=200,GOMEMLIMIT=400MiB,GODEBUG=schedtrace=2147483647
+PGO_DIR ?= $(or $(TMPDIR),/tmp)/otelcol-istio-pgo
+
+.PHONY: pgo
+
+pgo: build
+	rm -rf $(PGO_DIR)
+	$(GO) run ./bench/e2e -collector $(BIN)/otelcol-istio -istiotel $(BIN)/istiotel \
+		-runs 0 -profile $(PGO_DIR) -variants default,prom,als -env $(PGO_ENV)
+	$(GO) tool pprof -proto $(PGO_DIR)/default.cpu.pprof $(PGO_DIR)/prom.cpu.pprof \
+		$(PGO_DIR)/als.cpu.pprof > cmd/otelcol-istio/default.pgo.tmp
+	mv cmd/otelcol-istio/default.pgo.tmp cmd/otelcol-istio/default.pgo
+
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
