@@ -56,7 +56,9 @@ func binary(env, dir, name, pkg string) (string, error) {
 		return filepath.Abs(p)
 	}
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	// As `make build` builds it (and with the same profile, cmd/otelcol-istio/default.pgo):
+	// the tests run the binary that ships, and the two builds share Go's cache.
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = ".."
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, b)
