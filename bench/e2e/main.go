@@ -179,10 +179,9 @@ func loadgenSpeaks(istiotel, protocol string) bool {
 // result is one measured run.
 type result struct {
 	v                     variant
-	reports               int           // sent in the measured window
-	cpu                   time.Duration // the collector's, in the window
-	system                time.Duration // the part of cpu spent in the kernel
-	rate                  float64       // reports/s, as loadgen measured it
+	reports               int      // sent in the measured window
+	cpu                   cpuTimes // the collector's, in the window
+	rate                  float64  // reports/s, as loadgen measured it
 	hwmKB                 int64
 	anonKB                int64 // RssAnon after the load: heap and stacks, no file pages
 	loadgenCPU, otherCPU  time.Duration
@@ -193,11 +192,11 @@ type result struct {
 }
 
 func (r result) usPerReport() float64 {
-	return float64(r.cpu.Microseconds()) / float64(r.reports)
+	return float64(r.cpu.total().Microseconds()) / float64(r.reports)
 }
 
 func (r result) systemUsPerReport() float64 {
-	return float64(r.system.Microseconds()) / float64(r.reports)
+	return float64(r.cpu.system.Microseconds()) / float64(r.reports)
 }
 
 func run(o *options) error {
@@ -539,9 +538,8 @@ func measure(o *options, v variant, tmp string) (result, error) {
 		return r, err
 	}
 	r.loadAfter = loadAvg()
-	used := cpu1.sub(cpu0)
-	r.reports, r.rate, r.cpu, r.system, r.loadgenCPU = s.reports, s.rate, used.total(), used.system, s.cpu
-	r.otherCPU = max(0, busy1-busy0-r.cpu-r.loadgenCPU-(selfCPU()-self0))
+	r.reports, r.rate, r.cpu, r.loadgenCPU = s.reports, s.rate, cpu1.sub(cpu0), s.cpu
+	r.otherCPU = max(0, busy1-busy0-r.cpu.total()-r.loadgenCPU-(selfCPU()-self0))
 	if r.hwmKB, err = procStatusKB(c.pid, "VmHWM"); err != nil {
 		return r, err
 	}
