@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseExposition(t *testing.T) {
@@ -106,5 +107,14 @@ func TestFreeAddrDistinct(t *testing.T) {
 			t.Fatalf("%s handed out twice", a)
 		}
 		seen[a] = true
+	}
+}
+
+// A run's CPU over its load, in millicores, from its CPU per report and
+// its rate: 10 µs per report at 5 000 reports/s is 50 ms of CPU a second.
+func TestMillicores(t *testing.T) {
+	r := result{reports: 1000, rate: 5000, cpu: cpuTimes{user: 8 * time.Millisecond, system: 2 * time.Millisecond}}
+	if got := r.millicores(); got != 50 {
+		t.Errorf("millicores = %v, want 50", got)
 	}
 }

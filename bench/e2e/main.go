@@ -1,8 +1,9 @@
 // Command e2e is the end-to-end benchmark of `make bench-e2e` and
 // `make bench-peer`: it starts a collector on loopback, drives it with
 // `istiotel loadgen` (Istio 1.1 proxy batches of Bookinfo reports, a fixed
-// count, no rate limit), and reports the collector's CPU time per report
-// (utime+stime from /proc/PID/stat), reports/s, peak RSS (VmHWM) and the
+// count, no rate limit unless -rate sets one), and reports the collector's
+// CPU time per report (utime+stime from /proc/PID/stat), reports/s, the CPU
+// over the load in millicores, peak RSS (VmHWM) and the
 // anonymous part of RSS after the load (RssAnon), and checks the exported
 // totals against what was sent.
 //
@@ -51,6 +52,7 @@ type options struct {
 	runs                   int
 	requests, warmup       int
 	batch                  int
+	rate                   float64 // page loads per second in the measured run; 0: no limit
 	stdout                 string
 	profileDir             string
 	profileSeconds         int
@@ -77,6 +79,7 @@ func main() {
 	flag.IntVar(&o.requests, "requests", 20000, "Bookinfo page loads per measured run (about 7.3 reports each)")
 	flag.IntVar(&o.warmup, "warmup", 300, "page loads sent before measuring (connections, series, heap)")
 	flag.IntVar(&o.batch, "batch", 100, "reports per request")
+	flag.Float64Var(&o.rate, "rate", 0, "page loads per second in the measured runs (about 7.3 reports each); 0: as fast as the collector takes them")
 	flag.StringVar(&o.stdout, "stdout", "", "the collector's stdout (the accesslog): a file, /dev/null, or empty for a pipe whose lines are counted")
 	flag.StringVar(&o.profileDir, "profile", "", "directory: after the measured runs, one profiled run per variant (CPU and allocations via the pprof extension)")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 20, "length of the profiled load")
@@ -199,6 +202,12 @@ func (r result) systemUsPerReport() float64 {
 	return float64(r.cpu.system.Microseconds()) / float64(r.reports)
 }
 
+// millicores is the collector's CPU over the load, in thousandths of a
+// core: what a CPU request must cover at this rate.
+func (r result) millicores() float64 {
+	return r.usPerReport() * r.rate / 1000
+}
+
 func run(o *options) error {
 	tmp, err := os.MkdirTemp("", "otelcol-istio-bench-")
 	if err != nil {
@@ -218,8 +227,8 @@ func run(o *options) error {
 			if err != nil {
 				return fmt.Errorf("variant %s run %d: %w", v.name, i, err)
 			}
-			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report (kernel %.2f), %6.0f reports/s, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
-				v.name, i, r.reports, r.usPerReport(), r.systemUsPerReport(), r.rate, r.hwmKB>>10, r.anonKB>>10,
+			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report (kernel %.2f), %6.0f reports/s, %.0f millicores, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
+				v.name, i, r.reports, r.usPerReport(), r.systemUsPerReport(), r.rate, r.millicores(), r.hwmKB>>10, r.anonKB>>10,
 				float64(r.loadgenCPU.Microseconds())/float64(r.reports), r.otherCPU.Seconds(),
 				r.loadBefore, r.loadAfter, strings.Join(r.checks, "; "))
 			results = append(results, r)
@@ -525,7 +534,11 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	self0 := selfCPU()
 	r.loadBefore = loadAvg()
 
-	s, err := loadgen(o, v, c, measuredSeed, "--requests", strconv.Itoa(o.requests))
+	measured := []string{"--requests", strconv.Itoa(o.requests)}
+	if o.rate > 0 {
+		measured = append(measured, "--rate", strconv.FormatFloat(o.rate, 'g', -1, 64))
+	}
+	s, err := loadgen(o, v, c, measuredSeed, measured...)
 	if err != nil {
 		return r, err
 	}
@@ -624,9 +637,13 @@ func waitLines(c *collector, want int64, limit time.Duration) (int64, error) {
 // peer's ratio to ours, and whether the expositions agree.
 func printSummary(o *options, results []result) {
 	fmt.Println()
-	fmt.Printf("%d measured run(s) per variant of %d page loads each, batches of %d; median (min–max)\n\n", o.runs, o.requests, o.batch)
-	fmt.Println("| variant | what | collector CPU-µs/report | of which kernel | reports/s | peak RSS (VmHWM) | RssAnon after the load | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	pace := "as fast as the collector takes them"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("at %g page loads/s", o.rate)
+	}
+	fmt.Printf("%d measured run(s) per variant of %d page loads each, %s, batches of %d; median (min–max)\n\n", o.runs, o.requests, pace, o.batch)
+	fmt.Println("| variant | what | collector CPU-µs/report | of which kernel | reports/s | collector CPU, millicores | peak RSS (VmHWM) | RssAnon after the load | loadgen CPU-µs/report | other processes, CPU-s per run | load avg | exported totals |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	medians := map[string]float64{}
 	for _, v := range o.variants {
 		var rs []result
@@ -641,6 +658,7 @@ func printSummary(o *options, results []result) {
 		cpu := collect(rs, result.usPerReport)
 		sys := collect(rs, result.systemUsPerReport)
 		rate := collect(rs, func(r result) float64 { return r.rate })
+		mc := collect(rs, result.millicores)
 		hwm := collect(rs, func(r result) float64 { return float64(r.hwmKB) / 1024 })
 		anon := collect(rs, func(r result) float64 { return float64(r.anonKB) / 1024 })
 		lg := collect(rs, func(r result) float64 { return float64(r.loadgenCPU.Microseconds()) / float64(r.reports) })
@@ -650,8 +668,8 @@ func printSummary(o *options, results []result) {
 			loads = append(loads, r.loadBefore+"→"+r.loadAfter)
 		}
 		medians[v.name] = median(cpu)
-		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.2f | %.0f | %.0f MB | %.0f MB | %.1f | %.1f | %s | %s |\n",
-			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(sys), median(rate), slices.Max(hwm), slices.Max(anon),
+		fmt.Printf("| %s | %s | %.2f (%.2f–%.2f) | %.2f | %.0f | %.0f | %.0f MB | %.0f MB | %.1f | %.1f | %s | %s |\n",
+			v.name, v.about, median(cpu), slices.Min(cpu), slices.Max(cpu), median(sys), median(rate), median(mc), slices.Max(hwm), slices.Max(anon),
 			median(lg), median(other), strings.Join(loads, ", "), strings.Join(rs[len(rs)-1].checks, "; "))
 	}
 	if lines := aboveFloor(o.variants, medians); len(lines) > 0 {
