@@ -118,3 +118,15 @@ func TestMillicores(t *testing.T) {
 		t.Errorf("millicores = %v, want 50", got)
 	}
 }
+
+// -rate reaches the loadgen runs under measurement, and only when set.
+func TestPaced(t *testing.T) {
+	o := options{}
+	if got := o.paced("--requests", "10"); !slices.Equal(got, []string{"--requests", "10"}) {
+		t.Errorf("no -rate: %q", got)
+	}
+	o.rate = 12.5
+	if got := o.paced("--requests", "10"); !slices.Equal(got, []string{"--requests", "10", "--rate", "12.5"}) {
+		t.Errorf("-rate 12.5: %q", got)
+	}
+}

@@ -52,7 +52,7 @@ type options struct {
 	runs                   int
 	requests, warmup       int
 	batch                  int
-	rate                   float64 // page loads per second in the measured run; 0: no limit
+	rate                   float64 // page loads per second in the measured and profiled runs; 0: no limit
 	stdout                 string
 	profileDir             string
 	profileSeconds         int
@@ -79,7 +79,7 @@ func main() {
 	flag.IntVar(&o.requests, "requests", 20000, "Bookinfo page loads per measured run (about 7.3 reports each)")
 	flag.IntVar(&o.warmup, "warmup", 300, "page loads sent before measuring (connections, series, heap)")
 	flag.IntVar(&o.batch, "batch", 100, "reports per request")
-	flag.Float64Var(&o.rate, "rate", 0, "page loads per second in the measured runs (about 7.3 reports each); 0: as fast as the collector takes them")
+	flag.Float64Var(&o.rate, "rate", 0, "page loads per second in the measured and profiled runs (about 7.3 reports each); 0: as fast as the collector takes them")
 	flag.StringVar(&o.stdout, "stdout", "", "the collector's stdout (the accesslog): a file, /dev/null, or empty for a pipe whose lines are counted")
 	flag.StringVar(&o.profileDir, "profile", "", "directory: after the measured runs, one profiled run per variant (CPU and allocations via the pprof extension)")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 20, "length of the profiled load")
@@ -483,6 +483,14 @@ type sent struct {
 
 var summaryRE = regexp.MustCompile(`: (\d+) reports in \d+ (?:\w+ )?requests in \S+ \((\d+) reports/s\); (\d+) reports refused`)
 
+// paced adds -rate to the arguments of a loadgen run under measurement.
+func (o *options) paced(args ...string) []string {
+	if o.rate > 0 {
+		args = append(args, "--rate", strconv.FormatFloat(o.rate, 'g', -1, 64))
+	}
+	return args
+}
+
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(o *options, v variant, c *collector, seed int, extra ...string) (sent, error) {
 	args := append([]string{"loadgen", "--protocol", v.protocol, "--target", c.input,
@@ -534,11 +542,7 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	self0 := selfCPU()
 	r.loadBefore = loadAvg()
 
-	measured := []string{"--requests", strconv.Itoa(o.requests)}
-	if o.rate > 0 {
-		measured = append(measured, "--rate", strconv.FormatFloat(o.rate, 'g', -1, 64))
-	}
-	s, err := loadgen(o, v, c, measuredSeed, measured...)
+	s, err := loadgen(o, v, c, measuredSeed, o.paced("--requests", strconv.Itoa(o.requests))...)
 	if err != nil {
 		return r, err
 	}

@@ -47,7 +47,7 @@ func profile(o *options, v variant, tmp string) error {
 		cpuErr <- fetch(url, cpuPath, time.Duration(o.profileSeconds+30)*time.Second)
 	}()
 	// The load lasts as long as the profile: it covers load only.
-	s, err := loadgen(o, v, c, measuredSeed, "--requests", "0", "--duration", strconv.Itoa(o.profileSeconds)+"s")
+	s, err := loadgen(o, v, c, measuredSeed, o.paced("--requests", "0", "--duration", strconv.Itoa(o.profileSeconds)+"s")...)
 	if err != nil {
 		return err
 	}
