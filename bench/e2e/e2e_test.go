@@ -110,10 +110,14 @@ func TestFreeAddrDistinct(t *testing.T) {
 	}
 }
 
-// A run's CPU over its load, in millicores, from its CPU per report and
-// its rate: 10 µs per report at 5 000 reports/s is 50 ms of CPU a second.
-func TestMillicores(t *testing.T) {
-	r := result{reports: 1000, rate: 5000, cpu: cpuTimes{user: 8 * time.Millisecond, system: 2 * time.Millisecond}}
+// A run's rate and CPU are taken over the time the collector was busy
+// with the load: 1 000 reports in 200 ms with 10 ms of CPU are 5 000
+// reports/s and 50 ms of CPU a second.
+func TestRateAndMillicores(t *testing.T) {
+	r := result{reports: 1000, busy: 200 * time.Millisecond, cpu: cpuTimes{user: 8 * time.Millisecond, system: 2 * time.Millisecond}}
+	if got := r.rate(); got != 5000 {
+		t.Errorf("rate = %v, want 5000", got)
+	}
 	if got := r.millicores(); got != 50 {
 		t.Errorf("millicores = %v, want 50", got)
 	}

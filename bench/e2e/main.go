@@ -74,7 +74,7 @@ func main() {
 	flag.StringVar(&o.peer, "peer", "", "stock contrib collector built from bench/peer/builder-config.yaml (variant peer)")
 	flag.StringVar(&o.peerConfig, "peer-config", "bench/peer/config.yaml", "the peer's collector config")
 	flag.StringVar(&o.goTool, "go", "go", "go command, for `go tool pprof` with -profile")
-	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,grpc-floor", "comma-separated variants: "+variantNames())
+	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,accesslog,grpc-floor", "comma-separated variants: "+variantNames())
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per variant, each on a fresh collector (0 with -profile: profile only)")
 	flag.IntVar(&o.requests, "requests", 20000, "Bookinfo page loads per measured run (about 7.3 reports each)")
 	flag.IntVar(&o.warmup, "warmup", 300, "page loads sent before measuring (connections, series, heap)")
@@ -182,9 +182,9 @@ func loadgenSpeaks(istiotel, protocol string) bool {
 // result is one measured run.
 type result struct {
 	v                     variant
-	reports               int      // sent in the measured window
-	cpu                   cpuTimes // the collector's, in the window
-	rate                  float64  // reports/s, as loadgen measured it
+	reports               int           // sent in the measured window
+	cpu                   cpuTimes      // the collector's, in the window
+	busy                  time.Duration // from the start of the load to the end of the collector's work on it
 	hwmKB                 int64
 	anonKB                int64 // RssAnon after the load: heap and stacks, no file pages
 	loadgenCPU, otherCPU  time.Duration
@@ -202,10 +202,17 @@ func (r result) systemUsPerReport() float64 {
 	return float64(r.cpu.system.Microseconds()) / float64(r.reports)
 }
 
-// millicores is the collector's CPU over the load, in thousandths of a
+// rate is the reports per second the collector took in: over the time it
+// was busy with them, which for the access-log files it tails can be longer
+// than loadgen took to write them.
+func (r result) rate() float64 {
+	return float64(r.reports) / r.busy.Seconds()
+}
+
+// millicores is the collector's CPU over the same time, in thousandths of a
 // core: what a CPU request must cover at this rate.
 func (r result) millicores() float64 {
-	return r.usPerReport() * r.rate / 1000
+	return float64(r.cpu.total()) / float64(r.busy) * 1000
 }
 
 func run(o *options) error {
@@ -228,7 +235,7 @@ func run(o *options) error {
 				return fmt.Errorf("variant %s run %d: %w", v.name, i, err)
 			}
 			fmt.Printf("%-9s run %d: %7d reports, %6.2f CPU-µs/report (kernel %.2f), %6.0f reports/s, %.0f millicores, VmHWM %d MB, RssAnon %d MB, loadgen %.1f µs/report, other processes %.1f CPU-s, load %s→%s; %s\n",
-				v.name, i, r.reports, r.usPerReport(), r.systemUsPerReport(), r.rate, r.millicores(), r.hwmKB>>10, r.anonKB>>10,
+				v.name, i, r.reports, r.usPerReport(), r.systemUsPerReport(), r.rate(), r.millicores(), r.hwmKB>>10, r.anonKB>>10,
 				float64(r.loadgenCPU.Microseconds())/float64(r.reports), r.otherCPU.Seconds(),
 				r.loadBefore, r.loadAfter, strings.Join(r.checks, "; "))
 			results = append(results, r)
@@ -270,7 +277,8 @@ type collector struct {
 	cmd        *exec.Cmd
 	pid        int
 	exited     chan struct{}
-	input      string // where loadgen sends
+	input      string // where loadgen sends, and what answers once the pipeline is up
+	podLogs    string // variant accesslog: the pod-log directory loadgen writes and file_log tails
 	metricsURL string
 	selfURL    string // the collector's own metrics
 	pprof      string
@@ -347,6 +355,14 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 			c.input = addr()
 			args = append(args, "--set=receivers.otlp.protocols.grpc.endpoint="+c.input,
 				"--set=service.pipelines.logs/bags.receivers=[mixer,otlp]")
+		}
+		if v.protocol == "accesslog" {
+			c.podLogs = filepath.Join(dir, "pods")
+			path := filepath.Join(dir, "accesslog.yaml")
+			if err := os.WriteFile(path, []byte(fileLogConfig(c.podLogs)), 0o600); err != nil {
+				return nil, err
+			}
+			args = append(args, "--config=file:"+path)
 		}
 		if withPprof {
 			// A list replaces the default's: keep its extensions in the list.
@@ -493,7 +509,11 @@ func (o *options) paced(args ...string) []string {
 
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(o *options, v variant, c *collector, seed int, extra ...string) (sent, error) {
-	args := append([]string{"loadgen", "--protocol", v.protocol, "--target", c.input,
+	to := []string{"--target", c.input}
+	if v.protocol == "accesslog" {
+		to = []string{"--dir", c.podLogs}
+	}
+	args := append([]string{"loadgen", "--protocol", v.protocol, to[0], to[1],
 		"--seed", strconv.Itoa(seed), "--start", start, "--batch", strconv.Itoa(o.batch),
 		"--progress=false"}, extra...)
 	cmd := exec.Command(o.istiotel, args...)
@@ -531,7 +551,7 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	cpu0, err := waitIdle(c.pid, o.idleLimit)
+	cpu0, _, err := waitIdle(c.pid, o.idleLimit)
 	if err != nil {
 		return r, err
 	}
@@ -542,11 +562,12 @@ func measure(o *options, v variant, tmp string) (result, error) {
 	self0 := selfCPU()
 	r.loadBefore = loadAvg()
 
+	start := time.Now()
 	s, err := loadgen(o, v, c, measuredSeed, o.paced("--requests", strconv.Itoa(o.requests))...)
 	if err != nil {
 		return r, err
 	}
-	cpu1, err := waitIdle(c.pid, o.idleLimit)
+	cpu1, busyUntil, err := waitIdle(c.pid, o.idleLimit)
 	if err != nil {
 		return r, fmt.Errorf("%w\n%s", err, c.stderrTail())
 	}
@@ -555,7 +576,7 @@ func measure(o *options, v variant, tmp string) (result, error) {
 		return r, err
 	}
 	r.loadAfter = loadAvg()
-	r.reports, r.rate, r.cpu, r.loadgenCPU = s.reports, s.rate, cpu1.sub(cpu0), s.cpu
+	r.reports, r.busy, r.cpu, r.loadgenCPU = s.reports, busyUntil.Sub(start), cpu1.sub(cpu0), s.cpu
 	r.otherCPU = max(0, busy1-busy0-r.cpu.total()-r.loadgenCPU-(selfCPU()-self0))
 	if r.hwmKB, err = procStatusKB(c.pid, "VmHWM"); err != nil {
 		return r, err
@@ -661,7 +682,7 @@ func printSummary(o *options, results []result) {
 		}
 		cpu := collect(rs, result.usPerReport)
 		sys := collect(rs, result.systemUsPerReport)
-		rate := collect(rs, func(r result) float64 { return r.rate })
+		rate := collect(rs, result.rate)
 		mc := collect(rs, result.millicores)
 		hwm := collect(rs, func(r result) float64 { return float64(r.hwmKB) / 1024 })
 		anon := collect(rs, func(r result) float64 { return float64(r.anonKB) / 1024 })

@@ -120,32 +120,35 @@ func loadAvg() string {
 
 // waitIdle waits until the process has used at most one tick in each of
 // three consecutive 200 ms windows (the pipeline has drained: queues,
-// batches, writes) and returns its CPU time then. Counting those windows
-// rather than stopping at their start errs on the side of charging the
-// collector: an idle collector uses no ticks there.
-func waitIdle(pid int, limit time.Duration) (cpuTimes, error) {
-	deadline := time.Now().Add(limit)
+// batches, writes) and returns its CPU time then, and the end of the last
+// window in which it was busy (the call's start if it was idle throughout).
+// Counting the quiet windows rather than stopping at their start errs on
+// the side of charging the collector: an idle collector uses no ticks there.
+func waitIdle(pid int, limit time.Duration) (cpuTimes, time.Time, error) {
+	busyUntil := time.Now()
+	deadline := busyUntil.Add(limit)
 	prev, err := procCPU(pid)
 	if err != nil {
-		return prev, err
+		return prev, busyUntil, err
 	}
 	for quiet := 0; quiet < 3; {
 		if time.Now().After(deadline) {
-			return prev, fmt.Errorf("process %d still busy after %s", pid, limit)
+			return prev, busyUntil, fmt.Errorf("process %d still busy after %s", pid, limit)
 		}
 		time.Sleep(200 * time.Millisecond)
 		cur, err := procCPU(pid)
 		if err != nil {
-			return prev, err
+			return prev, busyUntil, err
 		}
 		if cur.total()-prev.total() <= clockTick {
 			quiet++
 		} else {
 			quiet = 0
+			busyUntil = time.Now()
 		}
 		prev = cur
 	}
-	return prev, nil
+	return prev, busyUntil, nil
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago and

@@ -33,7 +33,7 @@ func profile(o *options, v variant, tmp string) error {
 	if _, err := loadgen(o, v, c, warmupSeed, "--requests", strconv.Itoa(o.warmup)); err != nil {
 		return err
 	}
-	if _, err := waitIdle(c.pid, o.idleLimit); err != nil {
+	if _, _, err := waitIdle(c.pid, o.idleLimit); err != nil {
 		return err
 	}
 	base := filepath.Join(o.profileDir, v.name+".allocs-before.pprof")
@@ -54,7 +54,7 @@ func profile(o *options, v variant, tmp string) error {
 	if err := <-cpuErr; err != nil {
 		return err
 	}
-	if _, err := waitIdle(c.pid, o.idleLimit); err != nil {
+	if _, _, err := waitIdle(c.pid, o.idleLimit); err != nil {
 		return err
 	}
 	after := filepath.Join(o.profileDir, v.name+".allocs.pprof")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -28,6 +29,7 @@ var variants = []variant{
 	{name: "stdio", protocol: "mixer", rules: "stdio", about: "Mixer Report in; stdio (accesslog) rules only"},
 	{name: "none", protocol: "mixer", rules: "none", about: "Mixer Report in; attribute manifests only, no rules: receiving and decoding"},
 	{name: "als", protocol: "als", rules: "default", about: "Envoy ALS in; embedded default"},
+	{name: "accesslog", protocol: "accesslog", rules: "default", about: "istio-proxy access-log lines tailed by file_log (the DaemonSet's logs/files pipeline); embedded default"},
 	{name: "otlp", protocol: "otlp", rules: "default", about: "OTLP bag records in; embedded default"},
 	{name: "otlp-prom", protocol: "otlp", rules: "prom", about: "OTLP bag records in; Prometheus rules only (the peer's input and output)"},
 	{name: "grpc-floor", floor: true, protocol: "mixer", about: "no collector: a bare grpc-go server that copies each Report and counts its reports, the floor of any Go receiver"},
@@ -117,4 +119,28 @@ func istioRules(rules string) ([]byte, error) {
 		return nil, fmt.Errorf("rule set %q: found %d of the %d resources to drop in istio-1.1", rules, removed, len(drop))
 	}
 	return out.Bytes(), nil
+}
+
+// fileLogConfig is added to the embedded default for variant accesslog: the
+// DaemonSet's logs/files pipeline, tailing dir as it tails /var/log/pods.
+// The directory is empty when the collector starts, so every line is read
+// from the start of its file.
+func fileLogConfig(dir string) string {
+	return fmt.Sprintf(`receivers:
+  file_log:
+    include: [%q]
+    start_at: beginning
+    include_file_path: true
+    operators:
+      - type: container
+processors:
+  envoy_access_log:
+    record_encoding: packed
+service:
+  pipelines:
+    logs/files:
+      receivers: [file_log]
+      processors: [envoy_access_log]
+      exporters: [istio_rules]
+`, filepath.Join(dir, "*", "istio-proxy", "*.log"))
 }
