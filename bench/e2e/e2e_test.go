@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseExposition(t *testing.T) {
@@ -132,5 +134,36 @@ func TestPaced(t *testing.T) {
 	o.rate = 12.5
 	if got := o.paced("--requests", "10"); !slices.Equal(got, []string{"--requests", "10", "--rate", "12.5"}) {
 		t.Errorf("-rate 12.5: %q", got)
+	}
+}
+
+// The accesslog variant's pipeline tails the pod-log layout under its
+// directory and feeds the rules engine, as the DaemonSet's does.
+func TestFileLogConfig(t *testing.T) {
+	var cfg struct {
+		Receivers struct {
+			FileLog struct {
+				Include []string `yaml:"include"`
+				StartAt string   `yaml:"start_at"`
+			} `yaml:"file_log"`
+		} `yaml:"receivers"`
+		Service struct {
+			Pipelines map[string]struct {
+				Receivers, Processors, Exporters []string
+			} `yaml:"pipelines"`
+		} `yaml:"service"`
+	}
+	if err := yaml.Unmarshal([]byte(fileLogConfig("/tmp/a b/pods")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Receivers.FileLog.Include; !slices.Equal(got, []string{"/tmp/a b/pods/*/istio-proxy/*.log"}) {
+		t.Errorf("include = %q", got)
+	}
+	if cfg.Receivers.FileLog.StartAt != "beginning" {
+		t.Errorf("start_at = %q: lines written before the first poll would be lost", cfg.Receivers.FileLog.StartAt)
+	}
+	p := cfg.Service.Pipelines["logs/files"]
+	if !slices.Equal(p.Receivers, []string{"file_log"}) || !slices.Equal(p.Processors, []string{"envoy_access_log"}) || !slices.Equal(p.Exporters, []string{"istio_rules"}) {
+		t.Errorf("pipeline logs/files = %+v", p)
 	}
 }
