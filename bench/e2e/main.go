@@ -509,13 +509,12 @@ func (o *options) paced(args ...string) []string {
 
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(o *options, v variant, c *collector, seed int, extra ...string) (sent, error) {
-	to := []string{"--target", c.input}
+	args := []string{"loadgen", "--protocol", v.protocol, "--target", c.input}
 	if v.protocol == "accesslog" {
-		to = []string{"--dir", c.podLogs}
+		args = []string{"loadgen", "--protocol", v.protocol, "--dir", c.podLogs}
 	}
-	args := append([]string{"loadgen", "--protocol", v.protocol, to[0], to[1],
-		"--seed", strconv.Itoa(seed), "--start", start, "--batch", strconv.Itoa(o.batch),
-		"--progress=false"}, extra...)
+	args = append(append(args, "--seed", strconv.Itoa(seed), "--start", start, "--batch", strconv.Itoa(o.batch),
+		"--progress=false"), extra...)
 	cmd := exec.Command(o.istiotel, args...)
 	out, err := cmd.CombinedOutput()
 	m := summaryRE.FindSubmatch(out)
