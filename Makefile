@@ -64,9 +64,10 @@ bench:
 
 # End-to-end benchmarks (docs/benchmarks.md, "end to end"): the built
 # collector on loopback ports, driven by `istiotel loadgen`; CPU per report,
-# reports/s, peak RSS, exported totals. Not part of `make test`.
+# reports/s, millicores, peak RSS, exported totals. Not part of `make test`.
 # BENCH_FLAGS passes flags to bench/e2e (go run ./bench/e2e -h), e.g.
-# BENCH_FLAGS='-runs 5 -profile /tmp/prof'.
+# BENCH_FLAGS='-runs 5 -profile /tmp/prof', or '-rate 200 -batch 10' for a
+# node's rate and Report size.
 BENCH_FLAGS ?=
 PEER_DIR    ?= $(or $(TMPDIR),/tmp)/otelcol-istio-bench-peer
 
