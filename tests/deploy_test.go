@@ -779,6 +779,9 @@ func TestDeployConfigRuns(t *testing.T) {
 	waitFor(t, 10*time.Second, "accesslog entries on stdout", func() bool {
 		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) >= len(bags)+1
 	})
+	// The line's reporter is the pod whose log it is: envoy_access_log reads
+	// it from the file's path, as the container parser is told not to.
+	assert.Contains(t, c.Stdout.String(), `"sourceName":"sleep-dd98b5f48-djwdw","sourceNamespace":"foo"`)
 	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)

@@ -133,6 +133,7 @@ func fileLogConfig(dir string) string {
     include_file_path: true
     operators:
       - type: container
+        add_metadata_from_filepath: false
 processors:
   envoy_access_log:
     record_encoding: packed

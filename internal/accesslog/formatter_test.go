@@ -208,3 +208,25 @@ func TestReporterOf(t *testing.T) {
 		assert.Equal(t, want, [2]string{ns, pod}, uid)
 	}
 }
+
+func TestPodOfLogPath(t *testing.T) {
+	for path, want := range map[string][2]string{
+		PodLogPath("/var/log/pods", "foo", "sleep-dd98b5f48-djwdw"):                                     {"foo", "sleep-dd98b5f48-djwdw"},
+		"/var/log/pods/istio-system_istio-ingressgateway-7c8b6b6b5d-f9g2h_2e55-8f08/istio-proxy/12.log": {"istio-system", "istio-ingressgateway-7c8b6b6b5d-f9g2h"},
+		"pods/default_web.v2_0a1b/istio-proxy/0.log":                                                    {"default", "web.v2"},
+		"default_web_0a1b/istio-proxy/0.log":                                                            {"default", "web"},
+		"/var/log/pods/foo_sleep/istio-proxy/0.log":                                                     {}, // no UID
+		"/var/log/pods/foo_sleep_0a1b_x/istio-proxy/0.log":                                              {},
+		"/var/log/pods/_sleep_0a1b/istio-proxy/0.log":                                                   {},
+		"/var/log/pods/foo__0a1b/istio-proxy/0.log":                                                     {},
+		"/var/log/pods/foo_sleep_/istio-proxy/0.log":                                                    {},
+		"/var/log/containers/sleep_foo_istio-proxy-0a1b.log":                                            {}, // the symlinks' layout
+		"istio-proxy/0.log": {},
+		"0.log":             {},
+		"":                  {},
+	} {
+		ns, pod, ok := PodOfLogPath(path)
+		assert.Equal(t, want[0] != "", ok, path)
+		assert.Equal(t, want, [2]string{ns, pod}, path)
+	}
+}

@@ -74,3 +74,31 @@ func FuzzCompile(f *testing.F) {
 		_, _ = FormatLine(fm, bag)
 	})
 }
+
+// FuzzPodOfLogPath: any path; a pod found is two non-empty names without
+// '_' or '/' that the path holds as the kubelet writes them.
+func FuzzPodOfLogPath(f *testing.F) {
+	for _, s := range []string{
+		PodLogPath("/var/log/pods", "foo", "sleep-dd98b5f48-djwdw"), "a_b_c/d/e", "a_b_c_d/e/f", "/x/_b_c/d/e",
+		"a_b_/d/e", "//", "a_b_c//", "", "/var/log/containers/sleep_foo_istio-proxy-0a1b.log",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		ns, pod, ok := PodOfLogPath(path)
+		if !ok {
+			if ns != "" || pod != "" {
+				t.Fatalf("%q: no pod, but %q %q", path, ns, pod)
+			}
+			return
+		}
+		for _, name := range []string{ns, pod} {
+			if name == "" || strings.ContainsAny(name, "_/") {
+				t.Fatalf("%q: names %q %q", path, ns, pod)
+			}
+		}
+		if !strings.Contains(path, ns+"_"+pod+"_") {
+			t.Fatalf("%q does not hold %s_%s_", path, ns, pod)
+		}
+	})
+}

@@ -52,6 +52,29 @@ func PodLogPath(dir, namespace, pod string) string {
 	return filepath.Join(dir, namespace+"_"+pod+"_"+PodUID(namespace, pod), Container, "0.log")
 }
 
+// PodOfLogPath returns the namespace and pod whose log file path is, as the
+// kubelet lays pod logs out: …/<namespace>_<pod>_<uid>/<container>/<n>.log.
+// Namespaces and pod names are DNS names, which have no '_'.
+func PodOfLogPath(path string) (namespace, pod string, ok bool) {
+	// Drop "/<n>.log" and "/<container>"; keep the last element left.
+	for range 2 {
+		i := strings.LastIndexByte(path, '/')
+		if i < 0 {
+			return "", "", false
+		}
+		path = path[:i]
+	}
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		path = path[i+1:]
+	}
+	namespace, rest, _ := strings.Cut(path, "_")
+	pod, uid, _ := strings.Cut(rest, "_")
+	if namespace == "" || pod == "" || uid == "" || strings.IndexByte(uid, '_') >= 0 {
+		return "", "", false
+	}
+	return namespace, pod, true
+}
+
 // ReporterOf returns the namespace and pod of the proxy that reported a
 // bag, from context.reporter.uid (kubernetes://<pod>.<namespace>).
 func ReporterOf(b Bag) (namespace, pod string, ok bool) {

@@ -21,9 +21,13 @@ const scopeName = "github.com/otelcol-istio/otelcol-istio/processor/envoyaccessl
 
 // Resource attributes the file_log receiver's container parser sets from
 // the pod-log path /var/log/pods/<namespace>_<pod>_<uid>/<container>/N.log.
+// Without them (add_metadata_from_filepath: false, which spares the parser a
+// regular expression per line), the pod comes from the record's file path
+// (include_file_path: true).
 const (
 	namespaceAttr = "k8s.namespace.name"
 	podAttr       = "k8s.pod.name"
+	fileAttr      = "log.file.path"
 )
 
 // accessLogProcessor turns records whose body is an access-log line into
@@ -92,8 +96,8 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 				}
 				if err == nil {
 					r := rep
-					if r == nil { // another parser may have put the pod on the record
-						r = p.mapper.Reporter(str(lr.Attributes(), namespaceAttr), str(lr.Attributes(), podAttr))
+					if r == nil {
+						r = p.recordReporter(lr.Attributes())
 					}
 					p.mapper.Record(w, lr, e, r)
 					parsed++
@@ -126,6 +130,19 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 		return ld, processorhelper.ErrSkipProcessingData
 	}
 	return ld, nil
+}
+
+// recordReporter finds the pod of a record whose resource names none: on
+// the record itself, where another parser may have put it, or in the path
+// of the pod-log file it was read from.
+func (p *accessLogProcessor) recordReporter(attrs pcommon.Map) *accesslog.Reporter {
+	if r := p.mapper.Reporter(str(attrs, namespaceAttr), str(attrs, podAttr)); r != nil {
+		return r
+	}
+	if ns, pod, ok := accesslog.PodOfLogPath(str(attrs, fileAttr)); ok {
+		return p.mapper.Reporter(ns, pod)
+	}
+	return nil
 }
 
 func str(m pcommon.Map, k string) string {

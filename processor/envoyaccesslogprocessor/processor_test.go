@@ -225,3 +225,34 @@ func allRecords(ld plog.Logs) []plog.LogRecord {
 	}
 	return out
 }
+
+// With the container parser's add_metadata_from_filepath off, records come
+// with their file's path alone: the pod is read from it.
+func TestProcessPodFromFilePath(t *testing.T) {
+	p, sink, _ := newTestProcessor(t, createDefaultConfig().(*Config))
+	ld := plog.NewLogs()
+	podLogs(t, ld, "foo", "sleep-dd98b5f48-djwdw", clientLine)
+	podLogs(t, ld, "foo", "httpbin-74fb669cc6-vmqzh", serverLine)
+	podLogs(t, ld, "foo", "nowhere", serverLine)
+	for i := range ld.ResourceLogs().Len() {
+		ld.ResourceLogs().At(i).Resource().Attributes().Clear()
+	}
+	ld.ResourceLogs().At(2).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("log.file.path", "/var/log/containers/x.log")
+	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+
+	require.Len(t, sink.AllLogs(), 1)
+	out := sink.AllLogs()[0]
+	require.Equal(t, 3, out.LogRecordCount())
+	client := out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "kubernetes://sleep-dd98b5f48-djwdw.foo", client["context.reporter.uid"])
+	assert.Equal(t, "sleep-dd98b5f48-djwdw", client["source.name"])
+	assert.Equal(t, "foo", client["source.namespace"])
+	server := out.ResourceLogs().At(1).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "kubernetes://httpbin-74fb669cc6-vmqzh.foo", server["destination.uid"])
+	assert.Equal(t, "foo", server["destination.namespace"])
+	// A path of another layout names no pod; the line is still mapped.
+	nowhere := out.ResourceLogs().At(2).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.NotContains(t, nowhere, "destination.uid")
+	assert.NotContains(t, nowhere, "context.reporter.uid")
+	assert.Equal(t, "inbound", nowhere["context.reporter.kind"])
+}
