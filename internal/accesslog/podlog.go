@@ -52,8 +52,9 @@ func PodLogPath(dir, namespace, pod string) string {
 	return filepath.Join(dir, namespace+"_"+pod+"_"+PodUID(namespace, pod), Container, "0.log")
 }
 
-// PodOfLogPath returns the namespace and pod whose log file path is, as the
-// kubelet lays pod logs out: …/<namespace>_<pod>_<uid>/<container>/<n>.log.
+// PodOfLogPath returns the namespace and pod of a pod-log file from its
+// path, laid out as the kubelet lays them out:
+// …/<namespace>_<pod>_<uid>/<container>/<n>.log.
 // Namespaces and pod names are DNS names, which have no '_'.
 func PodOfLogPath(path string) (namespace, pod string, ok bool) {
 	// Drop "/<n>.log" and "/<container>"; keep the last element left.
