@@ -131,6 +131,7 @@ func fileLogConfig(dir string) string {
     include: [%q]
     start_at: beginning
     include_file_path: true
+    poll_interval: 1s
     operators:
       - type: container
         add_metadata_from_filepath: false
