@@ -137,8 +137,8 @@ func TestPaced(t *testing.T) {
 	}
 }
 
-// The accesslog variant's pipeline tails the pod-log layout under its
-// directory and feeds the rules engine, as the DaemonSet's does.
+// The accesslog variant's pipeline, taken from the DaemonSet's ConfigMap,
+// tails the pod-log layout under its directory and feeds the rules engine.
 func TestFileLogConfig(t *testing.T) {
 	var cfg struct {
 		Receivers struct {
@@ -153,7 +153,11 @@ func TestFileLogConfig(t *testing.T) {
 			} `yaml:"pipelines"`
 		} `yaml:"service"`
 	}
-	if err := yaml.Unmarshal([]byte(fileLogConfig("/tmp/a b/pods")), &cfg); err != nil {
+	out, err := fileLogConfig("../../deploy/kubernetes/configmap.yaml", "/tmp/a b/pods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got := cfg.Receivers.FileLog.Include; !slices.Equal(got, []string{"/tmp/a b/pods/*/istio-proxy/*.log"}) {

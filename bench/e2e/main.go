@@ -47,6 +47,7 @@ const (
 type options struct {
 	collector, istiotel    string
 	peer, peerConfig       string
+	configMap              string // the DaemonSet's, for variant accesslog
 	goTool                 string
 	variants               []variant
 	runs                   int
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.istiotel, "istiotel", "bin/istiotel", "istiotel binary (the load generator)")
 	flag.StringVar(&o.peer, "peer", "", "stock contrib collector built from bench/peer/builder-config.yaml (variant peer)")
 	flag.StringVar(&o.peerConfig, "peer-config", "bench/peer/config.yaml", "the peer's collector config")
+	flag.StringVar(&o.configMap, "configmap", "deploy/kubernetes/configmap.yaml", "the DaemonSet's ConfigMap, whose file_log receiver and envoy_access_log processor variant accesslog runs")
 	flag.StringVar(&o.goTool, "go", "go", "go command, for `go tool pprof` with -profile")
 	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,accesslog,grpc-floor", "comma-separated variants: "+variantNames())
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per variant, each on a fresh collector (0 with -profile: profile only)")
@@ -359,7 +361,11 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 		if v.protocol == "accesslog" {
 			c.podLogs = filepath.Join(dir, "pods")
 			path := filepath.Join(dir, "accesslog.yaml")
-			if err := os.WriteFile(path, []byte(fileLogConfig(c.podLogs)), 0o600); err != nil {
+			cfg, err := fileLogConfig(o.configMap, c.podLogs)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, cfg, 0o600); err != nil {
 				return nil, err
 			}
 			args = append(args, "--config=file:"+path)
@@ -509,10 +515,11 @@ func (o *options) paced(args ...string) []string {
 
 // loadgen runs istiotel loadgen against the collector.
 func loadgen(o *options, v variant, c *collector, seed int, extra ...string) (sent, error) {
-	args := []string{"loadgen", "--protocol", v.protocol, "--target", c.input}
-	if v.protocol == "accesslog" {
-		args = []string{"loadgen", "--protocol", v.protocol, "--dir", c.podLogs}
+	dest := []string{"--target", c.input}
+	if c.podLogs != "" {
+		dest = []string{"--dir", c.podLogs}
 	}
+	args := append([]string{"loadgen", "--protocol", v.protocol}, dest...)
 	args = append(append(args, "--seed", strconv.Itoa(seed), "--start", start, "--batch", strconv.Itoa(o.batch),
 		"--progress=false"), extra...)
 	cmd := exec.Command(o.istiotel, args...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -122,27 +123,39 @@ func istioRules(rules string) ([]byte, error) {
 }
 
 // fileLogConfig is added to the embedded default for variant accesslog: the
-// DaemonSet's logs/files pipeline, tailing dir as it tails /var/log/pods.
-// The directory is empty when the collector starts, so every line is read
-// from the start of its file.
-func fileLogConfig(dir string) string {
-	return fmt.Sprintf(`receivers:
-  file_log:
-    include: [%q]
-    start_at: beginning
-    include_file_path: true
-    poll_interval: 1s
-    operators:
-      - type: container
-        add_metadata_from_filepath: false
-processors:
-  envoy_access_log:
-    record_encoding: packed
-service:
-  pipelines:
-    logs/files:
-      receivers: [file_log]
-      processors: [envoy_access_log]
-      exporters: [istio_rules]
-`, filepath.Join(dir, "*", "istio-proxy", "*.log"))
+// file_log receiver and envoy_access_log processor of the DaemonSet's
+// ConfigMap (configMap), tailing dir as they tail /var/log/pods, in a
+// logs/files pipeline to istio_rules. The directory is empty when the
+// collector starts, so every line is read from the start of its file.
+func fileLogConfig(configMap, dir string) ([]byte, error) {
+	b, err := os.ReadFile(configMap)
+	if err != nil {
+		return nil, err
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		return nil, fmt.Errorf("%s: %w", configMap, err)
+	}
+	var col struct {
+		Receivers  map[string]map[string]any `yaml:"receivers"`
+		Processors map[string]map[string]any `yaml:"processors"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &col); err != nil {
+		return nil, fmt.Errorf("%s: config.yaml: %w", configMap, err)
+	}
+	fileLog, accessLog := col.Receivers["file_log"], col.Processors["envoy_access_log"]
+	if fileLog == nil || accessLog == nil {
+		return nil, fmt.Errorf("%s: config.yaml has no receivers::file_log or processors::envoy_access_log", configMap)
+	}
+	fileLog["include"] = []string{filepath.Join(dir, "*", "istio-proxy", "*.log")}
+	fileLog["start_at"] = "beginning"
+	return yaml.Marshal(map[string]any{
+		"receivers":  map[string]any{"file_log": fileLog},
+		"processors": map[string]any{"envoy_access_log": accessLog},
+		"service": map[string]any{"pipelines": map[string]any{"logs/files": map[string]any{
+			"receivers": []string{"file_log"}, "processors": []string{"envoy_access_log"}, "exporters": []string{"istio_rules"},
+		}}},
+	})
 }
