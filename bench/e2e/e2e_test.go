@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -169,5 +171,39 @@ func TestFileLogConfig(t *testing.T) {
 	p := cfg.Service.Pipelines["logs/files"]
 	if !slices.Equal(p.Receivers, []string{"file_log"}) || !slices.Equal(p.Processors, []string{"envoy_access_log"}) || !slices.Equal(p.Exporters, []string{"istio_rules"}) {
 		t.Errorf("pipeline logs/files = %+v", p)
+	}
+}
+
+// A negative -rate is refused, not taken as no limit.
+func TestCheckRate(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	def, err := lookupVariant("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rate, ok := range map[float64]bool{0: true, 200: true, -1: false} {
+		o := options{collector: bin, istiotel: bin, variants: []variant{def}, runs: 1, requests: 1, warmup: 1, rate: rate}
+		if err := o.check(); (err == nil) != ok {
+			t.Errorf("-rate %g: check() = %v", rate, err)
+		}
+	}
+}
+
+// A ConfigMap without the access-log pipeline's parts is an error that
+// names it.
+func TestFileLogConfigMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "configmap.yaml")
+	if err := os.WriteFile(path, []byte("data:\n  config.yaml: |\n    receivers:\n      mixer: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fileLogConfig(path, "/tmp/pods"); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("fileLogConfig = %v, want an error naming %s", err, path)
+	}
+	if _, err := fileLogConfig(filepath.Join(t.TempDir(), "none.yaml"), "/tmp/pods"); err == nil {
+		t.Error("a missing ConfigMap file accepted")
 	}
 }

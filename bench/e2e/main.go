@@ -170,6 +170,9 @@ func (o *options) check() error {
 	if o.runs < 0 || (o.runs == 0 && o.profileDir == "") || o.requests < 1 || o.warmup < 1 {
 		return errors.New("-requests and -warmup must be at least 1, and so must -runs unless -profile is given")
 	}
+	if o.rate < 0 {
+		return fmt.Errorf("-rate %g: page loads per second must not be negative (0: no limit)", o.rate)
+	}
 	return nil
 }
 
