@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -131,6 +132,9 @@ type collectorOptions struct {
 	Args   []string // further arguments
 	Health string   // health_check endpoint the configuration serves
 	Env    []string // extra environment
+	// WrapStdout, when set, puts a writer of the test's between the
+	// process's stdout pipe and Stdout (to hold the pipe up, say).
+	WrapStdout func(io.Writer) io.Writer
 }
 
 // startCollector starts otelcol-istio and waits until health_check reports it
@@ -165,6 +169,9 @@ func startCollector(t *testing.T, o collectorOptions) *collector {
 	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, Telemetry: telemetry, done: make(chan struct{})}
 	c.cmd = exec.Command(collectorBin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.Stdout, c.Stderr
+	if o.WrapStdout != nil {
+		c.cmd.Stdout = o.WrapStdout(c.Stdout)
+	}
 	c.cmd.Env = append(os.Environ(), o.Env...)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -38,8 +38,12 @@ type core struct {
 	started  int
 	attached atomic.Pointer[runtime.Attached]
 	flushDur metric.Float64Histogram
-	stop     chan struct{}
-	done     chan struct{}
+	refused  metric.Int64Counter
+	// refusedWarned is when the last refusal by the logs pipeline was
+	// logged (unix nanoseconds), to log one a minute at most.
+	refusedWarned atomic.Int64
+	stop          chan struct{}
+	done          chan struct{}
 }
 
 func acquire(set connector.Settings, cfg *Config) *core {
@@ -77,6 +81,12 @@ func (c *core) start(host component.Host) error {
 	}
 	if c.flushDur, err = meter.Float64Histogram("otelcol_istio_rules_flush_duration",
 		metric.WithDescription("Time to emit the full state of the metrics at a flush."), metric.WithUnit("s")); err != nil {
+		_ = a.Detach()
+		return err
+	}
+	if c.refused, err = meter.Int64Counter("otelcol_istio_rules_records_refused",
+		metric.WithDescription("Instance log records in batches the logs pipeline refused in whole or in part, while their bags were counted in the metrics."),
+		metric.WithUnit("{record}")); err != nil {
 		_ = a.Detach()
 		return err
 	}
@@ -174,7 +184,31 @@ func (c *core) dispatch(ctx context.Context, ld plog.Logs) error {
 	if c.logs == nil || out.LogRecordCount() == 0 {
 		return nil
 	}
-	return c.logs.ConsumeLogs(ctx, out)
+	err := c.logs.ConsumeLogs(ctx, out)
+	if err == nil || c.metrics == nil {
+		return err
+	}
+	// The bags are in the series already. Passing the refusal back would
+	// tell the sender "overloaded" for reports that stay counted, close
+	// Envoy's ALS stream, and let a stalled log output (a full queue behind
+	// a blocked stdout) take the metrics down with it. The records are
+	// lost instead, and counted.
+	c.logsRefused(ctx, out.LogRecordCount(), err)
+	return nil
+}
+
+const refusedWarnEvery = time.Minute
+
+func (c *core) logsRefused(ctx context.Context, n int, err error) {
+	c.refused.Add(ctx, int64(n))
+	now := time.Now().UnixNano()
+	last := c.refusedWarned.Load()
+	if now-last < int64(refusedWarnEvery) || !c.refusedWarned.CompareAndSwap(last, now) {
+		return
+	}
+	c.set.Logger.Warn("the logs pipeline refused instance records; their bags are still counted in the metrics "+
+		"(otelcol_istio_rules_records_refused counts the records; this is logged once a minute at most)",
+		zap.Int("records", n), zap.Error(err))
 }
 
 // side is the connector of one pipeline pair.

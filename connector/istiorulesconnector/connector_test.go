@@ -2,9 +2,11 @@ package istiorulesconnector
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -461,4 +463,100 @@ func TestSelfTelemetry(t *testing.T) {
 	assert.Equal(t, int64(len(bags)), sum.DataPoints[0].Value)
 	_, err = tel.GetMetric("otelcol_istio_rules_flush_duration")
 	assert.NoError(t, err)
+}
+
+// refusingLogs is a logs pipeline that refuses every batch, as an exporter
+// whose queue is full does, and counts the records it was offered.
+type refusingLogs struct {
+	consumertest.Consumer
+	mu      sync.Mutex
+	offered int
+}
+
+func newRefusingLogs() *refusingLogs {
+	r := &refusingLogs{}
+	r.Consumer = consumertest.NewErr(errors.New("sending queue is full"))
+	return r
+}
+
+func (r *refusingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	r.mu.Lock()
+	r.offered += ld.LogRecordCount()
+	r.mu.Unlock()
+	return r.Consumer.ConsumeLogs(ctx, ld)
+}
+
+// When the logs pipeline refuses the instance records (a stalled stdout
+// behind a full istio_stdio queue), the bags still count in the metrics,
+// the sender is not told to back off for reports that were counted, and
+// the lost records are counted. Without a metrics pipeline nothing was
+// counted, and the refusal goes back to the sender.
+func TestLogsRefused(t *testing.T) {
+	h := startConfig(t, istioconfigextension.SourceConfig{Embedded: "istio-1.1"})
+	f := NewFactory()
+	newSettings := func() (connector.Settings, *componenttest.Telemetry) {
+		tel := componenttest.NewTelemetry()
+		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+		set := connectortest.NewNopSettings(f.Type())
+		set.TelemetrySettings = tel.NewTelemetrySettings()
+		return set, tel
+	}
+	refusedCount := func(tel *componenttest.Telemetry) int64 {
+		t.Helper()
+		m, err := tel.GetMetric("otelcol_istio_rules_records_refused")
+		require.NoError(t, err)
+		sum := m.Data.(metricdata.Sum[int64])
+		require.Len(t, sum.DataPoints, 1)
+		return sum.DataPoints[0].Value
+	}
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 11, Enriched: true, MTLS: true})
+
+	t.Run("with metrics", func(t *testing.T) {
+		set, tel := newSettings()
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.FlushInterval = time.Hour
+		msink, refusing := new(consumertest.MetricsSink), newRefusingLogs()
+		m, err := f.CreateLogsToMetrics(context.Background(), set, cfg, msink)
+		require.NoError(t, err)
+		l, err := f.CreateLogsToLogs(context.Background(), set, cfg, refusing)
+		require.NoError(t, err)
+		require.NoError(t, m.Start(context.Background(), h))
+		require.NoError(t, l.Start(context.Background(), h))
+		t.Cleanup(func() {
+			assert.NoError(t, m.Shutdown(context.Background()))
+			assert.NoError(t, l.Shutdown(context.Background()))
+		})
+		sent := 0
+		for range 3 {
+			bags := g.Next()
+			sent += len(bags)
+			ld := bagsToLogs(bags)
+			require.NoError(t, m.ConsumeLogs(context.Background(), ld))
+			require.NoError(t, l.ConsumeLogs(context.Background(), ld), "a refusal after the bags were counted is not passed back")
+		}
+		p := &pair{metrics: m, msink: msink}
+		total := 0.0
+		for _, v := range series(t, p.flush(t), "istio_requests_total") {
+			total += v
+		}
+		assert.Equal(t, float64(sent), total, "every bag counted")
+		assert.Equal(t, sent, refusing.offered, "one accesslog record per bag was offered")
+		assert.Equal(t, int64(sent), refusedCount(tel))
+	})
+
+	t.Run("logs only", func(t *testing.T) {
+		set, tel := newSettings()
+		cfg := f.CreateDefaultConfig().(*Config)
+		refusing := newRefusingLogs()
+		l, err := f.CreateLogsToLogs(context.Background(), set, cfg, refusing)
+		require.NoError(t, err)
+		require.NoError(t, l.Start(context.Background(), h))
+		t.Cleanup(func() { assert.NoError(t, l.Shutdown(context.Background())) })
+		bags := g.Next()
+		err = l.ConsumeLogs(context.Background(), bagsToLogs(bags))
+		require.EqualError(t, err, "sending queue is full")
+		assert.Equal(t, len(bags), refusing.offered)
+		_, err = tel.GetMetric("otelcol_istio_rules_records_refused")
+		assert.Error(t, err, "nothing is counted as refused when the refusal reaches the sender")
+	})
 }

@@ -89,3 +89,14 @@ func TestDefaultConfig(t *testing.T) {
 	cfg.Config = component.ID{}
 	assert.ErrorContains(t, cfg.Validate(), "must name the istio_config extension")
 }
+
+// The queue is bounded in lines whatever the size of a Report, and keeps
+// them in order.
+func TestDefaultQueue(t *testing.T) {
+	q := createDefaultConfig().(*Config).QueueConfig
+	require.True(t, q.HasValue())
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, q.Get().Sizer)
+	assert.Equal(t, int64(20_000), q.Get().QueueSize)
+	assert.Equal(t, 1, q.Get().NumConsumers)
+	assert.False(t, q.Get().BlockOnOverflow, "a stalled output must not hold up the rules")
+}
