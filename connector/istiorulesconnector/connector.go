@@ -90,6 +90,8 @@ func (c *core) start(host component.Host) error {
 		_ = a.Detach()
 		return err
 	}
+	// Exported at 0 from the start, so that "nothing lost" is a value.
+	c.refused.Add(context.Background(), 0)
 	c.attached.Store(a)
 	if c.metrics != nil {
 		c.stop, c.done = make(chan struct{}), make(chan struct{})
