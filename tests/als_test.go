@@ -43,8 +43,8 @@ func TestALSMatchesMixer(t *testing.T) {
 	httpReports, tcpReports, connections := alsExpectedTraffic(seed, pageLoads, tcpEvery)
 	require.Positive(t, connections)
 
-	viaALS := alsEmbeddedCollector(t)
-	viaMixer := alsEmbeddedCollector(t)
+	viaALS := startEmbeddedCollector(t, "")
+	viaMixer := startEmbeddedCollector(t, "")
 	args := []string{"--requests", strconv.Itoa(pageLoads), "--seed", strconv.Itoa(seed), "--tcp-every", strconv.Itoa(tcpEvery)}
 	out := loadgen(t, viaALS.Mixer, append(args, "--protocol", "als")...)
 	require.Contains(t, out, fmt.Sprintf(": %d reports in ", httpReports+tcpReports), out)
@@ -110,25 +110,6 @@ func alsExpectedTraffic(seed uint64, pageLoads, tcpEvery int) (httpReports, tcpR
 		}
 	}
 	return httpReports, tcpReports, connections
-}
-
-// alsEmbeddedCollector runs the embedded default configuration on free
-// ports, flushing every 200ms.
-func alsEmbeddedCollector(t *testing.T) *mixerCollector {
-	t.Helper()
-	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	c := startCollector(t, collectorOptions{
-		Health: health,
-		Args: []string{
-			"--set=extensions.health_check.endpoint=" + health,
-			"--set=receivers.mixer.endpoint=" + mixer,
-			"--set=exporters.prometheus.endpoint=" + prom,
-			"--set=connectors.istio_rules.flush_interval=200ms",
-		},
-	})
-	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 
 // alsSeries maps series (name and sorted labels) to values.

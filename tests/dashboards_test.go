@@ -380,19 +380,26 @@ func (p *prometheusServer) labelValues(t *testing.T, label, match string) []stri
 // on free ports with a short flush interval.
 func startEmbeddedCollector(t *testing.T, config string) *mixerCollector {
 	t.Helper()
+	return startEmbeddedCollectorWith(t, config, collectorOptions{})
+}
+
+// startEmbeddedCollectorWith is startEmbeddedCollector with further options
+// (Env, WrapStdout); it sets Health and the ports itself.
+func startEmbeddedCollectorWith(t *testing.T, config string, o collectorOptions) *mixerCollector {
+	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var args []string
 	if config != "" {
-		args = append(args, "--config="+config)
+		o.Args = append(o.Args, "--config="+config)
 	}
-	args = append(args,
+	o.Args = append(o.Args,
 		"--set=extensions.health_check.endpoint="+health,
 		"--set=receivers.mixer.endpoint="+mixer,
 		"--set=exporters.prometheus.endpoint="+prom,
 		"--set=connectors.istio_rules.flush_interval=200ms")
-	c := startCollector(t, collectorOptions{Health: health, Args: args})
+	o.Health = health
+	c := startCollector(t, o)
 	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 

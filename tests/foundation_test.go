@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,19 +20,7 @@ import (
 // default telemetry config must expose istio_requests_total and write
 // accesslog lines to stdout.
 func TestEmbeddedDefault(t *testing.T) {
-	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	c := startCollector(t, collectorOptions{
-		Health: health,
-		Args: []string{
-			"--set=extensions.health_check.endpoint=" + health,
-			"--set=receivers.mixer.endpoint=" + mixer,
-			"--set=exporters.prometheus.endpoint=" + prom,
-			"--set=connectors.istio_rules.flush_interval=200ms",
-		},
-	})
-	m := &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+	m := startEmbeddedCollector(t, "")
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 1, Enriched: true, MTLS: true})
 	var bags []mixerreport.Bag
 	for range 3 {
@@ -54,7 +41,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		return strings.Contains(m.exposition(t), `istio_requests_total{connection_security_policy="mutual_tls",destination_app="productpage",destination_principal="cluster.local/ns/default/sa/bookinfo-productpage",destination_service="productpage.default.svc.cluster.local",destination_service_name="productpage",destination_service_namespace="default",destination_version="v1",destination_workload="productpage-v1",destination_workload_namespace="default",permissive_response_code="none",permissive_response_policyid="none",reporter="destination",request_protocol="http",response_code="200",response_flags="-",source_app="istio-ingressgateway",source_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",source_version="unknown",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"} 3`)
 	})
 	waitFor(t, 10*time.Second, "an accesslog line per report", func() bool {
-		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) == len(bags)
+		return strings.Count(m.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) == len(bags)
 	})
 }
 

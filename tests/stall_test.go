@@ -66,24 +66,15 @@ func sentAndRefused(t *testing.T, out string) (sent, refused int) {
 // ALS streams alike. When stdout is read again the queued lines come out,
 // and only the counted ones are missing.
 func TestStalledStdoutKeepsMetrics(t *testing.T) {
-	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	var stdout *gate
-	c := startCollector(t, collectorOptions{
-		Health: health,
-		Args: []string{
-			"--set=extensions.health_check.endpoint=" + health,
-			"--set=receivers.mixer.endpoint=" + mixer,
-			"--set=exporters.prometheus.endpoint=" + prom,
-			"--set=connectors.istio_rules.flush_interval=200ms",
-		},
+	m := startEmbeddedCollectorWith(t, "", collectorOptions{
 		WrapStdout: func(w io.Writer) io.Writer { stdout = newGate(w, true); return stdout },
 	})
+	c, mixer := m.collector, m.Mixer
 	// Before the collector is stopped, whatever the test's outcome: it
 	// drains its queue to stdout on the way out.
 	t.Cleanup(stdout.open)
-	metrics, self := "http://"+prom+"/metrics", "http://"+c.Telemetry+"/metrics"
+	metrics, self := m.Metrics, "http://"+c.Telemetry+"/metrics"
 
 	// More reports than the queue's 20 000 lines and the pipe hold, one
 	// accesslog line each.
