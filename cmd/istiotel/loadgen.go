@@ -64,7 +64,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.caFile, "ca", "", "PEM file of the CA that signed the server certificate (with --tls)")
 	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (with --tls)")
 	fs.Float64Var(&c.rate, "rate", 0, "page loads per second; 0 sends as fast as the collector takes them")
-	fs.IntVar(&c.requests, "requests", 100, "page loads to send (0: until --duration ends)")
+	fs.IntVar(&c.requests, "requests", 100, "page loads to send (0, or --duration without --requests: until --duration ends)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: after --requests)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the traffic: the same seed sends the same reports")
 	fs.IntVar(&c.batch, "batch", 100, "reports per request (Istio 1.1 proxies sent up to 100 per Report)")
@@ -85,6 +85,11 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	// --duration alone means a run of that length, not the default count
+	// of page loads, which would end it after a fraction of a second.
+	if c.duration > 0 && !flagSet(fs, "requests") {
+		c.requests = 0
 	}
 	if err := c.check(); err != nil || fs.NArg() > 0 {
 		if err != nil {
@@ -109,6 +114,13 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func protocolNames() []string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -60,5 +61,44 @@ func TestLoadgenDurationFinishesInFlight(t *testing.T) {
 	}
 	if sent == 0 || m.reports.Load() != sent {
 		t.Errorf("server got %d reports, summary says %d: %s", m.reports.Load(), sent, out)
+	}
+}
+
+// --duration without --requests runs for the duration, past the default of
+// 100 page loads; with --requests as well, whichever ends first stops it.
+func TestLoadgenDurationAlone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	m := &slowMixer{}
+	mixerpb.RegisterMixerServer(srv, m)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		base := []string{"--target", ln.Addr().String(), "--progress=false", "--rate", "1000", "--start", "2020-07-01T10:00:00Z"}
+		if code := runLoadgen(append(base, args...), &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	pageLoads := func(out string) int {
+		t.Helper()
+		var n int
+		if _, err := fmt.Sscanf(out, "sent %d page loads", &n); err != nil {
+			t.Fatalf("summary %q: %v", out, err)
+		}
+		return n
+	}
+	// 1 000 page loads a second for 500 ms: about 500, far above 100.
+	if n := pageLoads(run("--duration", "500ms")); n <= 200 {
+		t.Errorf("--duration 500ms alone sent %d page loads", n)
+	}
+	if n := pageLoads(run("--duration", "500ms", "--requests", "50")); n != 50 {
+		t.Errorf("--duration 500ms --requests 50 sent %d page loads", n)
 	}
 }
