@@ -30,21 +30,29 @@ func (m *slowMixer) Report(_ context.Context, req *mixerpb.ReportRequest) (*mixe
 	return &mixerpb.ReportResponse{}, nil
 }
 
-// TestLoadgenDurationFinishesInFlight: the request in flight when
-// --duration ends is delivered, not cancelled and counted as refused.
-func TestLoadgenDurationFinishesInFlight(t *testing.T) {
+// serveMixer serves m's Report on a loopback port until the test ends and
+// returns the address.
+func serveMixer(t *testing.T, m mixerpb.MixerServer) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	m := &slowMixer{delay: 300 * time.Millisecond}
 	mixerpb.RegisterMixerServer(srv, m)
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// TestLoadgenDurationFinishesInFlight: the request in flight when
+// --duration ends is delivered, not cancelled and counted as refused.
+func TestLoadgenDurationFinishesInFlight(t *testing.T) {
+	m := &slowMixer{delay: 300 * time.Millisecond}
+	target := serveMixer(t, m)
 
 	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--target", ln.Addr().String(), "--requests", "0", "--duration", "500ms",
+	code := runLoadgen([]string{"--target", target, "--requests", "0", "--duration", "500ms",
 		"--batch", "10", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
@@ -67,20 +75,12 @@ func TestLoadgenDurationFinishesInFlight(t *testing.T) {
 // --duration without --requests runs for the duration, past the default of
 // 100 page loads; with --requests as well, whichever ends first stops it.
 func TestLoadgenDurationAlone(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	m := &slowMixer{}
-	mixerpb.RegisterMixerServer(srv, m)
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	target := serveMixer(t, &slowMixer{})
 
 	run := func(args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		base := []string{"--target", ln.Addr().String(), "--progress=false", "--rate", "1000", "--start", "2020-07-01T10:00:00Z"}
+		base := []string{"--target", target, "--progress=false", "--rate", "1000", "--start", "2020-07-01T10:00:00Z"}
 		if code := runLoadgen(append(base, args...), &stdout, &stderr); code != 0 {
 			t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
 		}
