@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -85,7 +86,7 @@ func (c *core) start(host component.Host) error {
 		return err
 	}
 	if c.refused, err = meter.Int64Counter("otelcol_istio_rules_records_refused",
-		metric.WithDescription("Instance log records in batches the logs pipeline refused in whole or in part, while their bags were counted in the metrics."),
+		metric.WithDescription("Instance log records the logs pipeline refused (all of a batch, unless its error names the records that failed), while their bags were counted in the metrics."),
 		metric.WithUnit("{record}")); err != nil {
 		_ = a.Detach()
 		return err
@@ -195,7 +196,12 @@ func (c *core) dispatch(ctx context.Context, ld plog.Logs) error {
 	// Envoy's ALS stream, and let a stalled log output (a full queue behind
 	// a blocked stdout) take the metrics down with it. The records are
 	// lost instead, and counted.
-	c.logsRefused(ctx, out.LogRecordCount(), err)
+	n := out.LogRecordCount()
+	var part consumererror.Logs
+	if errors.As(err, &part) {
+		n = part.Data().LogRecordCount() // the records that failed, when the error says
+	}
+	c.logsRefused(ctx, n, err)
 	return nil
 }
 

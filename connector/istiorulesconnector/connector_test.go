@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -542,6 +544,35 @@ func TestLogsRefused(t *testing.T) {
 		assert.Equal(t, float64(sent), total, "every bag counted")
 		assert.Equal(t, sent, refusing.offered, "one accesslog record per bag was offered")
 		assert.Equal(t, int64(sent), refusedCount(tel))
+	})
+
+	t.Run("error naming the records that failed", func(t *testing.T) {
+		set, tel := newSettings()
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.FlushInterval = time.Hour
+		// Refuses the first record of each batch only, as an exporter whose
+		// one handler failed does.
+		partial, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+			failed := plog.NewLogs()
+			first := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+			first.CopyTo(failed.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
+			return consumererror.NewLogs(errors.New("write /var/log/x: no space left on device"), failed)
+		})
+		require.NoError(t, err)
+		m, err := f.CreateLogsToMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+		require.NoError(t, err)
+		l, err := f.CreateLogsToLogs(context.Background(), set, cfg, partial)
+		require.NoError(t, err)
+		require.NoError(t, m.Start(context.Background(), h))
+		require.NoError(t, l.Start(context.Background(), h))
+		t.Cleanup(func() {
+			assert.NoError(t, m.Shutdown(context.Background()))
+			assert.NoError(t, l.Shutdown(context.Background()))
+		})
+		for range 3 {
+			require.NoError(t, l.ConsumeLogs(context.Background(), bagsToLogs(g.Next())))
+		}
+		assert.Equal(t, int64(3), refusedCount(tel), "one record of each of the three batches")
 	})
 
 	t.Run("logs only", func(t *testing.T) {
