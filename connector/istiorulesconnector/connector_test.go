@@ -512,31 +512,38 @@ func TestLogsRefused(t *testing.T) {
 		return sum.DataPoints[0].Value
 	}
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 11, Enriched: true, MTLS: true})
-
-	t.Run("with metrics", func(t *testing.T) {
+	// withMetrics starts both sides of a connector whose logs pipeline is logs.
+	withMetrics := func(t *testing.T, logs consumer.Logs) (*pair, *componenttest.Telemetry) {
+		t.Helper()
 		set, tel := newSettings()
 		cfg := f.CreateDefaultConfig().(*Config)
 		cfg.FlushInterval = time.Hour
-		msink, refusing := new(consumertest.MetricsSink), newRefusingLogs()
-		m, err := f.CreateLogsToMetrics(context.Background(), set, cfg, msink)
+		p := &pair{msink: new(consumertest.MetricsSink)}
+		var err error
+		p.metrics, err = f.CreateLogsToMetrics(context.Background(), set, cfg, p.msink)
 		require.NoError(t, err)
-		l, err := f.CreateLogsToLogs(context.Background(), set, cfg, refusing)
+		p.logs, err = f.CreateLogsToLogs(context.Background(), set, cfg, logs)
 		require.NoError(t, err)
-		require.NoError(t, m.Start(context.Background(), h))
-		require.NoError(t, l.Start(context.Background(), h))
+		require.NoError(t, p.metrics.Start(context.Background(), h))
+		require.NoError(t, p.logs.Start(context.Background(), h))
 		t.Cleanup(func() {
-			assert.NoError(t, m.Shutdown(context.Background()))
-			assert.NoError(t, l.Shutdown(context.Background()))
+			assert.NoError(t, p.metrics.Shutdown(context.Background()))
+			assert.NoError(t, p.logs.Shutdown(context.Background()))
 		})
+		return p, tel
+	}
+
+	t.Run("with metrics", func(t *testing.T) {
+		refusing := newRefusingLogs()
+		p, tel := withMetrics(t, refusing)
 		sent := 0
 		for range 3 {
 			bags := g.Next()
 			sent += len(bags)
 			ld := bagsToLogs(bags)
-			require.NoError(t, m.ConsumeLogs(context.Background(), ld))
-			require.NoError(t, l.ConsumeLogs(context.Background(), ld), "a refusal after the bags were counted is not passed back")
+			require.NoError(t, p.metrics.ConsumeLogs(context.Background(), ld))
+			require.NoError(t, p.logs.ConsumeLogs(context.Background(), ld), "a refusal after the bags were counted is not passed back")
 		}
-		p := &pair{metrics: m, msink: msink}
 		total := 0.0
 		for _, v := range series(t, p.flush(t), "istio_requests_total") {
 			total += v
@@ -547,9 +554,6 @@ func TestLogsRefused(t *testing.T) {
 	})
 
 	t.Run("error naming the records that failed", func(t *testing.T) {
-		set, tel := newSettings()
-		cfg := f.CreateDefaultConfig().(*Config)
-		cfg.FlushInterval = time.Hour
 		// Refuses the first record of each batch only, as an exporter whose
 		// one handler failed does.
 		partial, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
@@ -559,18 +563,9 @@ func TestLogsRefused(t *testing.T) {
 			return consumererror.NewLogs(errors.New("write /var/log/x: no space left on device"), failed)
 		})
 		require.NoError(t, err)
-		m, err := f.CreateLogsToMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
-		require.NoError(t, err)
-		l, err := f.CreateLogsToLogs(context.Background(), set, cfg, partial)
-		require.NoError(t, err)
-		require.NoError(t, m.Start(context.Background(), h))
-		require.NoError(t, l.Start(context.Background(), h))
-		t.Cleanup(func() {
-			assert.NoError(t, m.Shutdown(context.Background()))
-			assert.NoError(t, l.Shutdown(context.Background()))
-		})
+		p, tel := withMetrics(t, partial)
 		for range 3 {
-			require.NoError(t, l.ConsumeLogs(context.Background(), bagsToLogs(g.Next())))
+			require.NoError(t, p.logs.ConsumeLogs(context.Background(), bagsToLogs(g.Next())))
 		}
 		assert.Equal(t, int64(3), refusedCount(tel), "one record of each of the three batches")
 	})
