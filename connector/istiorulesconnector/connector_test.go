@@ -65,18 +65,27 @@ type pair struct {
 // logs pipeline.
 func startConnector(t *testing.T, h host, mutate func(*Config)) *pair {
 	t.Helper()
+	lsink := new(consumertest.LogsSink)
+	p := startConnectorWith(t, h, connectortest.NewNopSettings(componentType), mutate, lsink)
+	p.lsink = lsink
+	return p
+}
+
+// startConnectorWith is startConnector with the given settings and logs
+// pipeline.
+func startConnectorWith(t *testing.T, h host, set connector.Settings, mutate func(*Config), logs consumer.Logs) *pair {
+	t.Helper()
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.FlushInterval = time.Hour // the tests flush explicitly
 	if mutate != nil {
 		mutate(cfg)
 	}
-	set := connectortest.NewNopSettings(f.Type())
-	p := &pair{msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink)}
+	p := &pair{msink: new(consumertest.MetricsSink)}
 	var err error
 	p.metrics, err = f.CreateLogsToMetrics(context.Background(), set, cfg, p.msink)
 	require.NoError(t, err)
-	p.logs, err = f.CreateLogsToLogs(context.Background(), set, cfg, p.lsink)
+	p.logs, err = f.CreateLogsToLogs(context.Background(), set, cfg, logs)
 	require.NoError(t, err)
 	require.NoError(t, p.metrics.Start(context.Background(), h))
 	require.NoError(t, p.logs.Start(context.Background(), h))
@@ -516,21 +525,7 @@ func TestLogsRefused(t *testing.T) {
 	withMetrics := func(t *testing.T, logs consumer.Logs) (*pair, *componenttest.Telemetry) {
 		t.Helper()
 		set, tel := newSettings()
-		cfg := f.CreateDefaultConfig().(*Config)
-		cfg.FlushInterval = time.Hour
-		p := &pair{msink: new(consumertest.MetricsSink)}
-		var err error
-		p.metrics, err = f.CreateLogsToMetrics(context.Background(), set, cfg, p.msink)
-		require.NoError(t, err)
-		p.logs, err = f.CreateLogsToLogs(context.Background(), set, cfg, logs)
-		require.NoError(t, err)
-		require.NoError(t, p.metrics.Start(context.Background(), h))
-		require.NoError(t, p.logs.Start(context.Background(), h))
-		t.Cleanup(func() {
-			assert.NoError(t, p.metrics.Shutdown(context.Background()))
-			assert.NoError(t, p.logs.Shutdown(context.Background()))
-		})
-		return p, tel
+		return startConnectorWith(t, h, set, nil, logs), tel
 	}
 
 	t.Run("with metrics", func(t *testing.T) {
