@@ -124,6 +124,8 @@ type collector struct {
 	Telemetry string // the collector's own metrics, host:port
 	done      chan struct{}
 	err       error // exit error, valid after done is closed
+	// terminated is set once the test has sent SIGTERM itself.
+	terminated bool
 }
 
 // collectorOptions says how to start the collector.
@@ -215,8 +217,37 @@ func (c *collector) waitHealthy(limit time.Duration) {
 
 var panicRE = regexp.MustCompile(`(?m)^panic: |^goroutine \d+ \[running\]`)
 
+// terminate sends SIGTERM and waits up to limit for the process to exit,
+// which it sees from /proc: Wait (c.done) also waits for the copy of stdout,
+// which a test may be holding up.
+func (c *collector) terminate(limit time.Duration) {
+	c.t.Helper()
+	c.terminated = true
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid)
+	waitFor(c.t, limit, "the collector to exit after SIGTERM", func() bool {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return true // reaped
+		}
+		// pid (comm) state ...: exited and not yet reaped is Z.
+		_, rest, _ := strings.Cut(string(b), ") ")
+		return strings.HasPrefix(rest, "Z")
+	})
+}
+
 // stop sends SIGTERM, waits for a clean exit and checks the output.
 func (c *collector) stop() {
+	if c.terminated {
+		<-c.done
+		if c.err != nil {
+			c.t.Errorf("collector did not exit cleanly: %v\nstderr:\n%s", c.err, c.Stderr)
+		}
+		c.checkOutput()
+		return
+	}
 	select {
 	case <-c.done:
 		c.t.Errorf("collector exited on its own: %v\nstderr:\n%s", c.err, c.Stderr)
@@ -234,6 +265,11 @@ func (c *collector) stop() {
 		<-c.done
 		c.t.Errorf("collector did not stop within 30s of SIGTERM\nstderr:\n%s", c.Stderr)
 	}
+	c.checkOutput()
+}
+
+// checkOutput fails the test if the collector panicked.
+func (c *collector) checkOutput() {
 	for _, out := range []string{c.Stdout.String(), c.Stderr.String()} {
 		if panicRE.MatchString(out) {
 			c.t.Errorf("collector panicked:\n%s", out)

@@ -2,6 +2,7 @@ package istiostdioexporter // import "github.com/otelcol-istio/otelcol-istio/exp
 
 import (
 	"errors"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -18,6 +19,11 @@ type Config struct {
 	// handler is written with the stdio adapter's defaults.
 	Config component.ID `mapstructure:"config"`
 
+	// ShutdownTimeout bounds how long shutdown waits for stdout or stderr,
+	// when it is a pipe, to take the lines still queued; what is left after
+	// it is dropped. 0 waits as long as it takes.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig                  configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
@@ -30,6 +36,9 @@ var _ component.Config = (*Config)(nil)
 func (c *Config) Validate() error {
 	if c.Config.Type().String() == "" {
 		return errors.New("config: must name the istio_config extension, e.g. `config: istio_config`")
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("shutdown_timeout: must not be negative (0 waits as long as it takes)")
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ func TestLoadConfig(t *testing.T) {
 	custom := createDefaultConfig().(*Config)
 	custom.Config = component.MustNewIDWithName("istio_config", "mesh")
 	custom.Timeout = 2 * time.Second
+	custom.ShutdownTimeout = 20 * time.Second
 	q := custom.QueueConfig.Get()
 	q.NumConsumers = 2
 	q.QueueSize = 500
@@ -49,6 +50,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(componentType, "no_queue"), want: noQueue},
 		{id: component.NewIDWithName(componentType, "no_extension"), wantErr: "'config' id must not be empty"},
 		{id: component.NewIDWithName(componentType, "bad_timeout"), wantErr: "timeout"},
+		{id: component.NewIDWithName(componentType, "bad_shutdown_timeout"), wantErr: "shutdown_timeout: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -83,6 +85,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, "istio_config", cfg.Config.String())
 	require.True(t, cfg.QueueConfig.HasValue())
 	assert.Equal(t, 1, cfg.QueueConfig.Get().NumConsumers)
+	assert.Equal(t, 5*time.Second, cfg.ShutdownTimeout)
 	assert.NoError(t, confmap.Validate(cfg))
 
 	// A config built in code can still lack the extension id.

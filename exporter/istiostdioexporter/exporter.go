@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -43,6 +45,14 @@ type stdioExporter struct {
 	mu      sync.Mutex
 	outputs map[outputKey]*output
 	closed  bool
+	// stopBy, once set at shutdown, is the deadline of every write to a
+	// process stream.
+	stopBy time.Time
+	gaveUp sync.Once
+	// dropped counts the lines given up on at shutdown, for one summary:
+	// the collector samples its log, so exporterhelper's line per batch
+	// does not add up.
+	dropped atomic.Int64
 	// reported holds the handlers already logged about, so that a
 	// misconfiguration is logged once and not once per batch.
 	reported map[string]struct{}
@@ -80,8 +90,30 @@ func (e *stdioExporter) start(_ context.Context, host component.Host) error {
 	return nil
 }
 
+// stopWriting gives the writes to the process streams grace to finish, from
+// now on. The queue is written out at shutdown, and a stdout whose reader
+// has stalled would otherwise hold shutdown until the collector is killed,
+// with the other exporters' queues still unsent. Once it has passed, every
+// write to them fails at once, so the rest of the queue is dropped (and
+// counted as failed by exporterhelper). grace <= 0 sets no deadline.
+func (e *stdioExporter) stopWriting(grace time.Duration) {
+	if grace <= 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopBy = time.Now().Add(grace)
+	for _, out := range e.outputs {
+		out.setDeadline(e.stopBy)
+	}
+}
+
 // shutdown closes the files. It is safe without start and more than once.
 func (e *stdioExporter) shutdown(context.Context) error {
+	if n := e.dropped.Load(); n > 0 {
+		e.logger.Warn("lines dropped at shutdown: their output did not take them within shutdown_timeout",
+			zap.Int64("lines", n), zap.Duration("shutdown_timeout", e.cfg.ShutdownTimeout))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true
@@ -131,6 +163,15 @@ func (b *batch) pendingFor(key outputKey, params *istioconfig.StdioParams) *pend
 	p.key, p.params = key, *params
 	b.pending = append(b.pending, p)
 	return p
+}
+
+// records counts the log records of p's scopes in ld: its lines.
+func (p *pending) records(ld plog.Logs) int {
+	n := 0
+	for _, r := range p.scopes {
+		n += ld.ResourceLogs().At(r.resource).ScopeLogs().At(r.scope).LogRecords().Len()
+	}
+	return n
 }
 
 func (b *batch) reset() {
@@ -199,6 +240,17 @@ func (e *stdioExporter) pushLogs(_ context.Context, ld plog.Logs) error {
 		err = fmt.Errorf("handler %s: %w", strings.Join(uniq(p.handlers), ", "), err)
 		var cfgErr *configError
 		if errors.As(err, &cfgErr) {
+			permanent = append(permanent, err)
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Only shutdown sets a deadline: no retry, and one word
+			// about it rather than one per batch.
+			e.gaveUp.Do(func() {
+				e.logger.Warn("shutdown_timeout passed with lines still queued for an output that does not take them: dropping the rest",
+					zap.String("output", p.key.String()), zap.Duration("shutdown_timeout", e.cfg.ShutdownTimeout))
+			})
+			e.dropped.Add(int64(p.records(ld)))
 			permanent = append(permanent, err)
 			continue
 		}

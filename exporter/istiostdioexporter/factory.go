@@ -2,6 +2,7 @@ package istiostdioexporter // import "github.com/otelcol-istio/otelcol-istio/exp
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -25,6 +26,10 @@ func NewFactory() exporter.Factory {
 // seconds at a node's usual rate.
 const defaultQueueLines = 20_000
 
+// defaultShutdownTimeout leaves most of a pod's default 30 s grace period
+// to the other exporters when stdout has stalled.
+const defaultShutdownTimeout = 5 * time.Second
+
 func createDefaultConfig() component.Config {
 	queue := exporterhelper.NewDefaultQueueConfig()
 	// One consumer keeps batches, and so lines, in the order they arrived;
@@ -36,17 +41,23 @@ func createDefaultConfig() component.Config {
 	queue.Sizer = exporterhelper.RequestSizerTypeItems
 	queue.QueueSize = defaultQueueLines
 	return &Config{
-		Config:        component.MustNewID("istio_config"),
-		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
-		QueueConfig:   configoptional.Some(queue),
-		RetryConfig:   configretry.NewDefaultBackOffConfig(),
+		Config:          component.MustNewID("istio_config"),
+		ShutdownTimeout: defaultShutdownTimeout,
+		TimeoutConfig:   exporterhelper.NewDefaultTimeoutConfig(),
+		QueueConfig:     configoptional.Some(queue),
+		RetryConfig:     configretry.NewDefaultBackOffConfig(),
 	}
 }
 
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	c := cfg.(*Config)
-	e := newStdioExporter(c, set.Logger)
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	return newLogsExporter(ctx, set, newStdioExporter(c, set.Logger))
+}
+
+// newLogsExporter puts e behind exporterhelper's timeout, retry and queue.
+func newLogsExporter(ctx context.Context, set exporter.Settings, e *stdioExporter) (exporter.Logs, error) {
+	c := e.cfg
+	exp, err := exporterhelper.NewLogs(ctx, set, c, e.pushLogs,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.RetryConfig),
@@ -54,4 +65,20 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return &logsExporter{Logs: exp, stdio: e}, nil
+}
+
+// logsExporter sets the write deadline before exporterhelper drains its
+// queue, which it does before it calls the exporter's own shutdown.
+type logsExporter struct {
+	exporter.Logs
+	stdio *stdioExporter
+}
+
+func (l *logsExporter) Shutdown(ctx context.Context) error {
+	l.stdio.stopWriting(l.stdio.cfg.ShutdownTimeout)
+	return l.Logs.Shutdown(ctx)
 }

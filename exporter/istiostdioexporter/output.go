@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
+	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
@@ -88,6 +91,15 @@ func (o *output) write(b []byte) error {
 	return nil
 }
 
+// setDeadline bounds the writes to o, the one in progress included, when o
+// can be interrupted (a process stream that is a pipe). It does not take
+// o.mu, which a blocked write holds.
+func (o *output) setDeadline(t time.Time) {
+	if d, ok := o.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(t)
+	}
+}
+
 func (o *output) close() error {
 	if o.closer == nil {
 		return nil
@@ -95,6 +107,44 @@ func (o *output) close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.closer.Close()
+}
+
+// processStream is the output for stdout or stderr. When the stream is a
+// pipe, as a container's is, it is written through a second open file
+// description of the pipe (via /proc/self/fd), non-blocking and in Go's
+// poller, so that a write a stalled reader holds up can be given a deadline
+// at shutdown. The descriptor itself keeps its blocking mode for the
+// collector's other writers (its own log on stderr may share the pipe).
+// A terminal, a file or a socket is written as it is: the first two do not
+// stall, and a socket cannot be opened again.
+func processStream(w io.Writer) *output {
+	f, ok := w.(*os.File)
+	if !ok {
+		return &output{w: w}
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return &output{w: w}
+	}
+	// Not f.Fd(), which would put a pollable f into blocking mode.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return &output{w: w}
+	}
+	fd := -1
+	if rc.Control(func(u uintptr) { fd = int(u) }) != nil {
+		return &output{w: w}
+	}
+	// O_NONBLOCK: opening a named pipe blocks until it has a reader.
+	p, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fd), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return &output{w: w}
+	}
+	if p.SetWriteDeadline(time.Time{}) != nil { // not in the poller after all
+		_ = p.Close()
+		return &output{w: w}
+	}
+	return &output{w: p, closer: p}
 }
 
 // configError marks a handler whose params cannot work, whatever the retry.
@@ -118,6 +168,9 @@ func (e *stdioExporter) output(key outputKey, p *istioconfig.StdioParams) (*outp
 	if err != nil {
 		return nil, err
 	}
+	if !e.stopBy.IsZero() {
+		out.setDeadline(e.stopBy)
+	}
 	e.outputs[key] = out
 	return out, nil
 }
@@ -125,9 +178,9 @@ func (e *stdioExporter) output(key outputKey, p *istioconfig.StdioParams) (*outp
 func (e *stdioExporter) open(key outputKey, p *istioconfig.StdioParams) (*output, error) {
 	switch key.stream {
 	case istioconfig.StreamStdout:
-		return &output{w: e.stdout}, nil
+		return processStream(e.stdout), nil
 	case istioconfig.StreamStderr:
-		return &output{w: e.stderr}, nil
+		return processStream(e.stderr), nil
 	}
 	if key.path == "" {
 		return nil, &configError{msg: fmt.Sprintf("log_stream %s needs an output_path", key.stream)}
