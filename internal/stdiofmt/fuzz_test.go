@@ -195,6 +195,10 @@ func FuzzPackedBody(f *testing.F) {
 		slices.SortStableFunc(rest, func(a, b kvpack.Pair) int { return strings.Compare(a.Key, b.Key) })
 		if len(pairs) > len(sorted) {
 			sorted = append([]kvpack.Pair{pairs[0]}, sorted...)
+		} else if ts == 0 && len(sorted) > 0 && sorted[0].Key == "" && sorted[0].Kind == kvpack.Str {
+			// Moved to the front, a field named "" would be read as the
+			// time pair: a different record, not the same one in order.
+			return
 		}
 		lr.Body().SetEmptyBytes().FromRaw(repack(sorted))
 		if want := e.AppendRecord(nil, lr, kind, &p); string(line) != string(want) {
