@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
@@ -116,35 +117,48 @@ func (o *output) close() error {
 // at shutdown. The descriptor itself keeps its blocking mode for the
 // collector's other writers (its own log on stderr may share the pipe).
 // A terminal, a file or a socket is written as it is: the first two do not
-// stall, and a socket cannot be opened again.
-func processStream(w io.Writer) *output {
+// stall, and a socket cannot be opened again. reopen tells why a pipe is
+// written as it is: one created by another user than the collector's (a
+// container runtime that does not hand it over) cannot be opened again.
+func processStream(w io.Writer) (out *output, reopen error) {
 	f, ok := w.(*os.File)
 	if !ok {
-		return &output{w: w}
+		return &output{w: w}, nil
 	}
 	fi, err := f.Stat()
 	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		return &output{w: w}
+		return &output{w: w}, nil
 	}
 	// Not f.Fd(), which would put a pollable f into blocking mode.
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return &output{w: w}
+		return &output{w: w}, err
 	}
 	fd := -1
-	if rc.Control(func(u uintptr) { fd = int(u) }) != nil {
-		return &output{w: w}
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return &output{w: w}, err
 	}
 	// O_NONBLOCK: opening a named pipe blocks until it has a reader.
 	p, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fd), os.O_WRONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return &output{w: w}
+		return &output{w: w}, err
 	}
-	if p.SetWriteDeadline(time.Time{}) != nil { // not in the poller after all
+	if err := p.SetWriteDeadline(time.Time{}); err != nil { // not in the poller after all
 		_ = p.Close()
-		return &output{w: w}
+		return &output{w: w}, err
 	}
-	return &output{w: p, closer: p}
+	return &output{w: p, closer: p}, nil
+}
+
+// processStream opens key's process stream, saying so when a stalled one
+// would hold shutdown.
+func (e *stdioExporter) processStream(key outputKey, w io.Writer) *output {
+	out, err := processStream(w)
+	if err != nil {
+		e.logger.Info("the stream is a pipe the collector cannot open again: if its reader stalls, shutdown waits for it (shutdown_timeout does not apply)",
+			zap.String("output", key.String()), zap.Error(err))
+	}
+	return out
 }
 
 // configError marks a handler whose params cannot work, whatever the retry.
@@ -178,9 +192,9 @@ func (e *stdioExporter) output(key outputKey, p *istioconfig.StdioParams) (*outp
 func (e *stdioExporter) open(key outputKey, p *istioconfig.StdioParams) (*output, error) {
 	switch key.stream {
 	case istioconfig.StreamStdout:
-		return processStream(e.stdout), nil
+		return e.processStream(key, e.stdout), nil
 	case istioconfig.StreamStderr:
-		return processStream(e.stderr), nil
+		return e.processStream(key, e.stderr), nil
 	}
 	if key.path == "" {
 		return nil, &configError{msg: fmt.Sprintf("log_stream %s needs an output_path", key.stream)}
