@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -49,6 +50,8 @@ type stdioExporter struct {
 	// process stream.
 	stopBy time.Time
 	gaveUp sync.Once
+	// readerGone logs a broken pipe once.
+	readerGone sync.Once
 	// dropped counts the lines given up on at shutdown, for one summary:
 	// the collector samples its log, so exporterhelper's line per batch
 	// does not add up.
@@ -251,6 +254,17 @@ func (e *stdioExporter) pushLogs(_ context.Context, ld plog.Logs) error {
 					zap.String("output", p.key.String()), zap.Duration("shutdown_timeout", e.cfg.ShutdownTimeout))
 			})
 			e.dropped.Add(int64(p.records(ld)))
+			permanent = append(permanent, err)
+			continue
+		}
+		if errors.Is(err, syscall.EPIPE) {
+			// Nobody reads this pipe any more, and nobody will: a retry
+			// cannot help. (A write to fd 1 or 2 itself would have
+			// ended the process with SIGPIPE.)
+			e.readerGone.Do(func() {
+				e.logger.Warn("the output's reader has gone (broken pipe): its lines are dropped from now on",
+					zap.String("output", p.key.String()))
+			})
 			permanent = append(permanent, err)
 			continue
 		}
