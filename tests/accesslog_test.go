@@ -120,22 +120,42 @@ type accessLogCollector struct {
 
 func startAccessLogCollector(t *testing.T) *accessLogCollector {
 	t.Helper()
-	logDir := t.TempDir()
+	return startAccessLogCollectorWith(t, accessLogOptions{})
+}
+
+// accessLogOptions says how to tail the pod logs.
+type accessLogOptions struct {
+	Dir     string // the /var/log/pods stand-in; empty: a new temporary one
+	Storage string // a file_storage directory for file_log's checkpoints, as the DaemonSet keeps them; empty: none, and start_at: beginning
+}
+
+func startAccessLogCollectorWith(t *testing.T, o accessLogOptions) *accessLogCollector {
+	t.Helper()
+	logDir := o.Dir
+	if logDir == "" {
+		logDir = t.TempDir()
+	}
 	cfgDir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "telemetry.yaml"), []byte(accessLogIstioConfig), 0o600))
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startAt, storage, storageExt, extensions := "beginning", "", "", "[health_check, istio_config]"
+	if o.Storage != "" {
+		startAt, storage = "end", "\n    storage: file_storage"
+		storageExt = fmt.Sprintf("\n  file_storage:\n    directory: %s\n    create_directory: true", o.Storage)
+		extensions = "[health_check, istio_config, file_storage]"
+	}
 	cfg := fmt.Sprintf(`
 extensions:
   health_check:
     endpoint: %s
   istio_config:
     sources:
-      - path: %s
+      - path: %s%s
 receivers:
   file_log:
     include: [%s]
-    start_at: beginning
+    start_at: %s%s
     include_file_path: true
     poll_interval: 50ms
     operators:
@@ -152,12 +172,12 @@ exporters:
     translation_strategy: NoTranslation
   istio_stdio: {}
 service:
-  extensions: [health_check, istio_config]
+  extensions: %s
   pipelines:
     logs/lines: {receivers: [file_log], processors: [envoy_access_log], exporters: [istio_rules]}
     metrics: {receivers: [istio_rules], exporters: [prometheus]}
     logs/entries: {receivers: [istio_rules], exporters: [istio_stdio]}
-`, health, cfgDir, filepath.Join(logDir, "*", accesslog.Container, "*.log"), prom)
+`, health, cfgDir, storageExt, filepath.Join(logDir, "*", accesslog.Container, "*.log"), startAt, storage, prom, extensions)
 	c := startCollector(t, collectorOptions{Config: cfg, Health: health})
 	return &accessLogCollector{collector: c, Dir: logDir, Metrics: "http://" + prom + "/metrics",
 		SelfMetrics: "http://" + c.Telemetry + "/metrics"}
@@ -334,4 +354,47 @@ func TestAccessLogOff(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // several flush intervals of istio_rules
 	assert.NotContains(t, httpBody(c.Metrics), "istio_requests_total")
 	assert.NotContains(t, c.Stdout.String(), `"instance":"accesslog.instance.istio-system"`)
+}
+
+// With its checkpoints in a file_storage directory, as the DaemonSet keeps
+// them, file_log resumes where it stopped: the lines written while the
+// collector was down are counted after it restarts, and none read before is
+// read again. (Without them, start_at: end would skip the lines written
+// while it was down, and start_at: beginning would count everything twice.)
+func TestAccessLogResumesAfterRestart(t *testing.T) {
+	logDir, storage := t.TempDir(), t.TempDir()
+	f, err := accesslog.Preset("istio-1.23")
+	require.NoError(t, err)
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	write := func(from, n int) {
+		w := accesslog.NewPodLogs(logDir, f, accesslog.CRI)
+		for i := from; i < from+n; i++ {
+			require.NoError(t, w.Write(teapotBag(start.Add(time.Duration(i)*time.Millisecond), true)))
+		}
+		require.NoError(t, w.Close())
+	}
+	requests := func(c *accessLogCollector) float64 {
+		return counterValue(httpBody(c.Metrics), "istio_requests_total")
+	}
+	entries := func(c *accessLogCollector) int {
+		return strings.Count(c.Stdout.String(), `"instance":"accesslog.instance.istio-system"`)
+	}
+
+	first := startAccessLogCollectorWith(t, accessLogOptions{Dir: logDir, Storage: storage})
+	// A file that appears after file_log's first poll is read from its
+	// start, start_at: end or not.
+	time.Sleep(time.Second)
+	write(0, 5)
+	waitFor(t, 30*time.Second, "the first 5 lines counted", func() bool { return requests(first) == 5 })
+	first.terminate(30 * time.Second)
+	<-first.done
+	require.NoError(t, first.err)
+	assert.Equal(t, 5, entries(first))
+
+	write(5, 7) // while no collector runs
+	second := startAccessLogCollectorWith(t, accessLogOptions{Dir: logDir, Storage: storage})
+	waitFor(t, 30*time.Second, "the 7 lines written while it was down", func() bool { return requests(second) >= 7 })
+	time.Sleep(time.Second) // several polls more: nothing read twice
+	assert.Equal(t, 7.0, requests(second))
+	assert.Equal(t, 7, entries(second))
 }

@@ -299,10 +299,12 @@ func loadDeployment(t *testing.T) *deployment {
 
 // collectorConfig is what the tests need from the collector configuration.
 type collectorConfig struct {
-	raw        string
-	ports      map[string]int // component → port of its endpoint
-	fileGlobs  []string       // file_log include patterns
-	components map[string]bool
+	raw       string
+	ports     map[string]int // component → port of its endpoint
+	fileGlobs []string       // file_log include patterns
+	// file_storage's directory, where file_log's storage names it
+	checkpoints string
+	components  map[string]bool
 	// memory_limiter's limit_percentage, 0 without one
 	memoryLimitPercentage int
 }
@@ -359,6 +361,12 @@ func parseCollectorConfig(t *testing.T, raw string) collectorConfig {
 	if fl, ok := c.Receivers["file_log"]; ok {
 		for _, g := range fl["include"].([]any) {
 			cc.fileGlobs = append(cc.fileGlobs, g.(string))
+		}
+		if st, _ := fl["storage"].(string); st != "" {
+			ext, ok := c.Extensions[st]
+			require.True(t, ok, "file_log's storage %s is not an extension", st)
+			cc.checkpoints, _ = ext["directory"].(string)
+			require.NotEmpty(t, cc.checkpoints, "extension %s has no directory", st)
 		}
 	}
 	return cc
@@ -477,6 +485,22 @@ func TestDeployDaemonSet(t *testing.T) {
 			assert.True(t, slices.ContainsFunc(hostMounts, func(m string) bool { return strings.HasPrefix(g, m+"/") }),
 				"file_log path %s is not under a hostPath mount %v", g, hostMounts)
 		}
+	})
+	// The root filesystem is read-only: file_log's checkpoints need a
+	// volume of their own, one that outlives the container.
+	t.Run("file_log's checkpoints are on a writable volume", func(t *testing.T) {
+		require.NotEmpty(t, d.collector.checkpoints, "file_log keeps no checkpoints")
+		var found bool
+		for _, v := range pod.Volumes {
+			m, ok := mounts[v.Name]
+			if !ok || !strings.HasPrefix(d.collector.checkpoints+"/", strings.TrimSuffix(m.MountPath, "/")+"/") {
+				continue
+			}
+			found = true
+			assert.False(t, m.ReadOnly, "volume %s is mounted read-only", v.Name)
+			assert.True(t, v.EmptyDir != nil || v.HostPath != nil, "volume %s does not outlive the container", v.Name)
+		}
+		assert.True(t, found, "no volume holds %s", d.collector.checkpoints)
 	})
 	t.Run("non-root, read-only root filesystem, no privileges", func(t *testing.T) {
 		psc, sc := pod.SecurityContext, c.SecurityContext
@@ -706,6 +730,7 @@ func TestDeployConfigRuns(t *testing.T) {
 	set(mixer, "receivers", "mixer", "endpoint")
 	set(prom, "exporters", "prometheus", "endpoint")
 	set([]any{filepath.Join(logDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
+	set(filepath.Join(t.TempDir(), "checkpoints"), "extensions", "file_storage", "directory")
 	// The harness moves the collector's own metrics to a free port.
 	set("200ms", "connectors", "istio_rules", "flush_interval")
 	sources := conf["extensions"].(map[string]any)["istio_config"].(map[string]any)["sources"].([]any)

@@ -143,14 +143,19 @@ func TestPaced(t *testing.T) {
 // tails the pod-log layout under its directory and feeds the rules engine.
 func TestFileLogConfig(t *testing.T) {
 	var cfg struct {
+		Extensions map[string]struct {
+			Directory string `yaml:"directory"`
+		} `yaml:"extensions"`
 		Receivers struct {
 			FileLog struct {
 				Include []string `yaml:"include"`
 				StartAt string   `yaml:"start_at"`
+				Storage string   `yaml:"storage"`
 			} `yaml:"file_log"`
 		} `yaml:"receivers"`
 		Service struct {
-			Pipelines map[string]struct {
+			Extensions []string `yaml:"extensions"`
+			Pipelines  map[string]struct {
 				Receivers, Processors, Exporters []string
 			} `yaml:"pipelines"`
 		} `yaml:"service"`
@@ -167,6 +172,12 @@ func TestFileLogConfig(t *testing.T) {
 	}
 	if cfg.Receivers.FileLog.StartAt != "beginning" {
 		t.Errorf("start_at = %q: lines written before the first poll would be lost", cfg.Receivers.FileLog.StartAt)
+	}
+	if cfg.Receivers.FileLog.Storage == "" || cfg.Extensions[cfg.Receivers.FileLog.Storage].Directory != "/tmp/a b/checkpoints" {
+		t.Errorf("storage %q, extensions %+v: the checkpoints go next to the pod logs", cfg.Receivers.FileLog.Storage, cfg.Extensions)
+	}
+	if !slices.Contains(cfg.Service.Extensions, cfg.Receivers.FileLog.Storage) || !slices.Contains(cfg.Service.Extensions, "istio_config") {
+		t.Errorf("service extensions = %q", cfg.Service.Extensions)
 	}
 	p := cfg.Service.Pipelines["logs/files"]
 	if !slices.Equal(p.Receivers, []string{"file_log"}) || !slices.Equal(p.Processors, []string{"envoy_access_log"}) || !slices.Equal(p.Exporters, []string{"istio_rules"}) {

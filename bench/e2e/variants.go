@@ -139,8 +139,12 @@ func fileLogConfig(configMap, dir string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", configMap, err)
 	}
 	var col struct {
+		Extensions map[string]map[string]any `yaml:"extensions"`
 		Receivers  map[string]map[string]any `yaml:"receivers"`
 		Processors map[string]map[string]any `yaml:"processors"`
+		Service    struct {
+			Extensions []string `yaml:"extensions"`
+		} `yaml:"service"`
 	}
 	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &col); err != nil {
 		return nil, fmt.Errorf("%s: config.yaml: %w", configMap, err)
@@ -151,11 +155,26 @@ func fileLogConfig(configMap, dir string) ([]byte, error) {
 	}
 	fileLog["include"] = []string{filepath.Join(dir, "*", "istio-proxy", "*.log")}
 	fileLog["start_at"] = "beginning"
-	return yaml.Marshal(map[string]any{
+	service := map[string]any{"pipelines": map[string]any{"logs/files": map[string]any{
+		"receivers": []string{"file_log"}, "processors": []string{"envoy_access_log"}, "exporters": []string{"istio_rules"},
+	}}}
+	cfg := map[string]any{
 		"receivers":  map[string]any{"file_log": fileLog},
 		"processors": map[string]any{"envoy_access_log": accessLog},
-		"service": map[string]any{"pipelines": map[string]any{"logs/files": map[string]any{
-			"receivers": []string{"file_log"}, "processors": []string{"envoy_access_log"}, "exporters": []string{"istio_rules"},
-		}}},
-	})
+		"service":    service,
+	}
+	// Checkpoints as the DaemonSet keeps them (they cost a write per poll),
+	// next to the pod logs. The ConfigMap's extension list replaces the
+	// embedded default's, which names the same others.
+	if st, _ := fileLog["storage"].(string); st != "" {
+		ext := col.Extensions[st]
+		if ext == nil {
+			return nil, fmt.Errorf("%s: file_log's storage %q is not an extension", configMap, st)
+		}
+		ext["directory"] = filepath.Join(filepath.Dir(dir), "checkpoints")
+		ext["create_directory"] = true
+		cfg["extensions"] = map[string]any{st: ext}
+		service["extensions"] = col.Service.Extensions
+	}
+	return yaml.Marshal(cfg)
 }

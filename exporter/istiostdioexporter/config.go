@@ -19,9 +19,9 @@ type Config struct {
 	// handler is written with the stdio adapter's defaults.
 	Config component.ID `mapstructure:"config"`
 
-	// ShutdownTimeout bounds how long shutdown waits for stdout or stderr,
-	// when it is a pipe, to take the lines still queued; what is left after
-	// it is dropped. 0 waits as long as it takes.
+	// ShutdownTimeout bounds how long shutdown waits for stdout or stderr
+	// to take the lines still queued; what is left after it is dropped.
+	// 0 waits as long as it takes.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`

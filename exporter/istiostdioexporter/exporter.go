@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -46,12 +45,11 @@ type stdioExporter struct {
 	mu      sync.Mutex
 	outputs map[outputKey]*output
 	closed  bool
-	// stopBy, once set at shutdown, is the deadline of every write to a
-	// process stream.
-	stopBy time.Time
-	gaveUp sync.Once
-	// readerGone logs a broken pipe once.
-	readerGone sync.Once
+	// stop is closed when shutdown_timeout has passed after shutdown
+	// began: the process streams are not waited for any more.
+	stop     chan struct{}
+	stopOnce sync.Once
+	gaveUp   sync.Once
 	// dropped counts the lines given up on at shutdown, for one summary:
 	// the collector samples its log, so exporterhelper's line per batch
 	// does not add up.
@@ -72,6 +70,7 @@ func newStdioExporter(cfg *Config, logger *zap.Logger) *stdioExporter {
 		stderr:   os.Stderr,
 		outputs:  make(map[outputKey]*output),
 		reported: make(map[string]struct{}),
+		stop:     make(chan struct{}),
 		batches:  sync.Pool{New: func() any { return new(batch) }},
 	}
 }
@@ -93,22 +92,18 @@ func (e *stdioExporter) start(_ context.Context, host component.Host) error {
 	return nil
 }
 
-// stopWriting gives the writes to the process streams grace to finish, from
+// stopWriting gives the process streams grace to take what is queued, from
 // now on. The queue is written out at shutdown, and a stdout whose reader
 // has stalled would otherwise hold shutdown until the collector is killed,
-// with the other exporters' queues still unsent. Once it has passed, every
-// write to them fails at once, so the rest of the queue is dropped (and
-// counted as failed by exporterhelper). grace <= 0 sets no deadline.
+// with the other exporters' queues still unsent. Once grace has passed, the
+// write in progress is not waited for and every later one fails at once,
+// so the rest of the queue is dropped (and counted as failed by
+// exporterhelper). grace <= 0 waits as long as it takes.
 func (e *stdioExporter) stopWriting(grace time.Duration) {
 	if grace <= 0 {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.stopBy = time.Now().Add(grace)
-	for _, out := range e.outputs {
-		out.setDeadline(e.stopBy)
-	}
+	e.stopOnce.Do(func() { time.AfterFunc(grace, func() { close(e.stop) }) })
 }
 
 // shutdown closes the files. It is safe without start and more than once.
@@ -247,24 +242,14 @@ func (e *stdioExporter) pushLogs(_ context.Context, ld plog.Logs) error {
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Only shutdown sets a deadline: no retry, and one word
-			// about it rather than one per batch.
+			// Only shutdown gives up on a stream: no retry, and one
+			// word about it rather than one per batch.
 			e.gaveUp.Do(func() {
 				e.logger.Warn("shutdown_timeout passed with lines still queued for an output that does not take them: dropping the rest",
 					zap.String("output", p.key.String()), zap.Duration("shutdown_timeout", e.cfg.ShutdownTimeout))
 			})
 			e.dropped.Add(int64(p.records(ld)))
-			permanent = append(permanent, err)
-			continue
-		}
-		if errors.Is(err, syscall.EPIPE) {
-			// Nobody reads this pipe any more, and nobody will: a retry
-			// cannot help. (A write to fd 1 or 2 itself would have
-			// ended the process with SIGPIPE.)
-			e.readerGone.Do(func() {
-				e.logger.Warn("the output's reader has gone (broken pipe): its lines are dropped from now on",
-					zap.String("output", p.key.String()))
-			})
+			p.buf = nil // it may still be being written
 			permanent = append(permanent, err)
 			continue
 		}

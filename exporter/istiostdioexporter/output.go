@@ -7,12 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
-	"time"
 
-	"go.uber.org/zap"
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
@@ -63,6 +59,34 @@ type output struct {
 	// write larger than the file size limit and rotates only between
 	// writes, so a batch goes to it in pieces that end on a line.
 	chunk int
+
+	// A process stream is written by a goroutine of its own (streamWriter),
+	// so that shutdown can stop waiting for a write that a stalled reader
+	// holds up: the write itself stays blocking, in the kernel, which keeps
+	// up with a busy collector as a write through Go's poller does not.
+	stream bool
+	reqs   chan []byte // nil once closed
+	done   chan error
+	stop   <-chan struct{} // closed when shutdown_timeout has passed
+	gaveUp bool            // a write was given up on: the stream is not written again
+}
+
+// errGaveUp is what a write to a process stream returns once
+// shutdown_timeout has passed without the stream taking it.
+var errGaveUp = fmt.Errorf("not taken within shutdown_timeout: %w", os.ErrDeadlineExceeded)
+
+// streamOutput is the output for stdout or stderr.
+func streamOutput(w io.Writer, stop <-chan struct{}) *output {
+	o := &output{w: w, stream: true, reqs: make(chan []byte), done: make(chan error, 1), stop: stop}
+	go streamWriter(w, o.reqs, o.done)
+	return o
+}
+
+func streamWriter(w io.Writer, reqs <-chan []byte, done chan<- error) {
+	for b := range reqs {
+		_, err := w.Write(b)
+		done <- err
+	}
 }
 
 // rotatedChunk is the largest piece of a batch handed to lumberjack at once:
@@ -73,6 +97,9 @@ const rotatedChunk = 64 << 10
 func (o *output) write(b []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.stream {
+		return o.writeStream(b)
+	}
 	for len(b) > 0 {
 		n := len(b)
 		if o.chunk > 0 && n > o.chunk {
@@ -92,73 +119,47 @@ func (o *output) write(b []byte) error {
 	return nil
 }
 
-// setDeadline bounds the writes to o, the one in progress included, when o
-// can be interrupted (a process stream that is a pipe). It does not take
-// o.mu, which a blocked write holds.
-func (o *output) setDeadline(t time.Time) {
-	if d, ok := o.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		_ = d.SetWriteDeadline(t)
+// writeStream hands b to the stream's writer and waits for it, or for
+// shutdown_timeout to pass. Given up, b may still be being written: the
+// caller must not reuse it.
+func (o *output) writeStream(b []byte) error {
+	if o.gaveUp {
+		return errGaveUp
+	}
+	if o.reqs == nil {
+		return errors.New("output is closed")
+	}
+	select {
+	case o.reqs <- b:
+	case <-o.stop:
+		o.gaveUp = true
+		return errGaveUp
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-o.stop:
+		o.gaveUp = true
+		return errGaveUp
 	}
 }
 
 func (o *output) close() error {
+	if o.stream {
+		// Shutdown closes once the queue has drained: no write holds o.mu.
+		o.mu.Lock()
+		if o.reqs != nil {
+			close(o.reqs) // a writer still blocked in a write ends with the process
+			o.reqs = nil
+		}
+		o.mu.Unlock()
+	}
 	if o.closer == nil {
 		return nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.closer.Close()
-}
-
-// processStream is the output for stdout or stderr. When the stream is a
-// pipe, as a container's is, it is written through a second open file
-// description of the pipe (via /proc/self/fd), non-blocking and in Go's
-// poller, so that a write a stalled reader holds up can be given a deadline
-// at shutdown. The descriptor itself keeps its blocking mode for the
-// collector's other writers (its own log on stderr may share the pipe).
-// A terminal, a file or a socket is written as it is: the first two do not
-// stall, and a socket cannot be opened again. reopen tells why a pipe is
-// written as it is: one created by another user than the collector's (a
-// container runtime that does not hand it over) cannot be opened again.
-func processStream(w io.Writer) (out *output, reopen error) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return &output{w: w}, nil
-	}
-	fi, err := f.Stat()
-	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		return &output{w: w}, nil
-	}
-	// Not f.Fd(), which would put a pollable f into blocking mode.
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return &output{w: w}, err
-	}
-	fd := -1
-	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
-		return &output{w: w}, err
-	}
-	// O_NONBLOCK: opening a named pipe blocks until it has a reader.
-	p, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fd), os.O_WRONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return &output{w: w}, err
-	}
-	if err := p.SetWriteDeadline(time.Time{}); err != nil { // not in the poller after all
-		_ = p.Close()
-		return &output{w: w}, err
-	}
-	return &output{w: p, closer: p}, nil
-}
-
-// processStream opens key's process stream, saying so when a stalled one
-// would hold shutdown.
-func (e *stdioExporter) processStream(key outputKey, w io.Writer) *output {
-	out, err := processStream(w)
-	if err != nil {
-		e.logger.Info("the stream is a pipe the collector cannot open again: if its reader stalls, shutdown waits for it (shutdown_timeout does not apply)",
-			zap.String("output", key.String()), zap.Error(err))
-	}
-	return out
 }
 
 // configError marks a handler whose params cannot work, whatever the retry.
@@ -182,9 +183,6 @@ func (e *stdioExporter) output(key outputKey, p *istioconfig.StdioParams) (*outp
 	if err != nil {
 		return nil, err
 	}
-	if !e.stopBy.IsZero() {
-		out.setDeadline(e.stopBy)
-	}
 	e.outputs[key] = out
 	return out, nil
 }
@@ -192,9 +190,9 @@ func (e *stdioExporter) output(key outputKey, p *istioconfig.StdioParams) (*outp
 func (e *stdioExporter) open(key outputKey, p *istioconfig.StdioParams) (*output, error) {
 	switch key.stream {
 	case istioconfig.StreamStdout:
-		return e.processStream(key, e.stdout), nil
+		return streamOutput(e.stdout, e.stop), nil
 	case istioconfig.StreamStderr:
-		return e.processStream(key, e.stderr), nil
+		return streamOutput(e.stderr, e.stop), nil
 	}
 	if key.path == "" {
 		return nil, &configError{msg: fmt.Sprintf("log_stream %s needs an output_path", key.stream)}

@@ -15,11 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // blockingPipe returns a pipe whose write end is in blocking mode and
@@ -153,27 +151,4 @@ func sentFailed(t *testing.T, tel *componenttest.Telemetry) int64 {
 		n += dp.Value
 	}
 	return n
-}
-
-// A stdout pipe whose reader has gone fails its batches for good, without
-// retries, and the collector goes on (a write to fd 1 itself would have
-// ended it with SIGPIPE).
-func TestStdoutReaderGone(t *testing.T) {
-	r, w := blockingPipe(t)
-	core, logs := observer.New(zap.InfoLevel)
-	e := newStdioExporter(createDefaultConfig().(*Config), zap.New(core))
-	e.stdout = w
-	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { assert.NoError(t, e.shutdown(context.Background())) })
-	ld := buildLogs(stdioScope("h.stdio.istio-system", newlog("info", 0)))
-
-	require.NoError(t, e.pushLogs(context.Background(), ld))
-	require.NoError(t, r.Close())
-	for range 3 {
-		err := e.pushLogs(context.Background(), ld)
-		require.Error(t, err)
-		assert.True(t, consumererror.IsPermanent(err), "not retried: %v", err)
-		assert.ErrorIs(t, err, syscall.EPIPE)
-	}
-	assert.Equal(t, 1, logs.FilterMessageSnippet("reader has gone").Len(), "said once")
 }
