@@ -51,7 +51,7 @@ var wantComponents = map[string][]string{
 	"processors": {"batch", "memory_limiter", "transform", "filter", "istio_rules"},
 	"connectors": {"istio_rules"},
 	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "istio_stdio"},
-	"extensions": {"health_check", "pprof", "zpages", "istio_config"},
+	"extensions": {"health_check", "pprof", "zpages", "file_storage", "istio_config"},
 }
 
 func TestComponentsCommand(t *testing.T) {
