@@ -62,8 +62,9 @@ type output struct {
 
 	// A process stream is written by a goroutine of its own (streamWriter),
 	// so that shutdown can stop waiting for a write that a stalled reader
-	// holds up: the write itself stays blocking, in the kernel, which keeps
-	// up with a busy collector as a write through Go's poller does not.
+	// holds up. The write itself stays blocking, in the kernel: written
+	// through Go's poller, stdout fell behind a busy collector with one
+	// processor (docs/benchmarks.md, "When the output stalls").
 	stream bool
 	reqs   chan []byte // nil once closed
 	done   chan error
