@@ -45,6 +45,7 @@ import (
 const (
 	deployDir       = "../deploy/kubernetes"
 	v2Overlay       = "../deploy/telemetry-v2"
+	nodeCheckpoints = "../deploy/node-checkpoints"
 	grafanaDir      = "../deploy/grafana"
 	dockerfilePath  = "../deploy/docker/Dockerfile"
 	kubeDocPath     = "../docs/kubernetes.md"
@@ -868,6 +869,55 @@ func TestDeployKustomize(t *testing.T) {
 		}
 		assert.Equal(t, "istio-telemetry-v2", profile)
 	})
+	// The component, used as its comment says, puts the checkpoint volume
+	// on the node and gives it to the collector's user before it starts.
+	t.Run("deploy/node-checkpoints", func(t *testing.T) {
+		dir := t.TempDir()
+		rel := func(p string) string {
+			abs, err := filepath.Abs(p)
+			require.NoError(t, err)
+			r, err := filepath.Rel(dir, abs)
+			require.NoError(t, err)
+			return r
+		}
+		k := fmt.Sprintf("resources: [%s]\ncomponents: [%s]\n", rel(deployDir), rel(nodeCheckpoints))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600))
+		got := render(t, dir)
+		assert.Len(t, got, len(d.objects), "rendered objects")
+		var ds *appsv1.DaemonSet
+		for _, o := range got {
+			if o, ok := o.obj.(*appsv1.DaemonSet); ok {
+				ds = o
+			}
+		}
+		require.NotNil(t, ds)
+		pod := ds.Spec.Template.Spec
+		var vol *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "checkpoints" {
+				vol = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, vol, "no checkpoints volume")
+		require.NotNil(t, vol.HostPath, "the checkpoints are not on the node")
+		assert.Nil(t, vol.EmptyDir, "the emptyDir is replaced, not kept beside")
+		require.Len(t, pod.InitContainers, 1)
+		init := pod.InitContainers[0]
+		require.Len(t, init.VolumeMounts, 1)
+		assert.Equal(t, "checkpoints", init.VolumeMounts[0].Name)
+		assert.Equal(t, []string{"chown", fmt.Sprintf("%d:%d", *pod.SecurityContext.RunAsUser, *pod.SecurityContext.RunAsGroup), init.VolumeMounts[0].MountPath},
+			init.Command, "the collector's user gets the directory it writes")
+		require.NotNil(t, init.SecurityContext)
+		assert.Equal(t, []corev1.Capability{"CHOWN"}, init.SecurityContext.Capabilities.Add, "chown and nothing else")
+		var mount string
+		for _, m := range pod.Containers[0].VolumeMounts {
+			if m.Name == "checkpoints" {
+				mount = m.MountPath
+			}
+		}
+		assert.Equal(t, init.VolumeMounts[0].MountPath, mount)
+		assert.True(t, strings.HasPrefix(d.collector.checkpoints, mount+"/"), "file_storage writes under %s", mount)
+	})
 	t.Run("deploy/grafana", func(t *testing.T) {
 		got := render(t, grafanaDir)
 		dashboards, err := filepath.Glob(filepath.Join(grafanaDir, "dashboards", "*.json"))
@@ -1069,4 +1119,44 @@ func goMemLimitBytes(v string) (int64, error) {
 		return 0, fmt.Errorf("GOMEMLIMIT %q is not a positive byte count", v)
 	}
 	return n << shift, nil
+}
+
+// The node-checkpoints component's patch, checked without kubectl: a
+// DaemonSet patch that decodes strictly and names the collector's own
+// checkpoint volume and mount path.
+func TestNodeCheckpointsComponent(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(nodeCheckpoints, "kustomization.yaml"))
+	require.NoError(t, err)
+	var k struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Patches    []struct {
+			Patch string `json:"patch"`
+		} `json:"patches"`
+	}
+	require.NoError(t, sigsyaml.UnmarshalStrict(data, &k))
+	assert.Equal(t, "kustomize.config.k8s.io/v1alpha1/Component", k.APIVersion+"/"+k.Kind)
+	require.Len(t, k.Patches, 1)
+	objs := decodeManifests(t, "node-checkpoints patch", []byte(k.Patches[0].Patch))
+	require.Len(t, objs, 1)
+	patch, ok := objs[0].obj.(*appsv1.DaemonSet)
+	require.True(t, ok, "the patch is a %s", objs[0].kind)
+	d := loadDeployment(t)
+	assert.Equal(t, d.daemonSet.Name, objs[0].name)
+	assert.Equal(t, d.daemonSet.Namespace, objs[0].ns)
+
+	var mount string
+	for _, m := range d.daemonSet.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.Name == "checkpoints" {
+			mount = m.MountPath
+		}
+	}
+	require.NotEmpty(t, mount, "the DaemonSet mounts no checkpoints volume")
+	spec := patch.Spec.Template.Spec
+	require.Len(t, spec.Volumes, 1)
+	assert.Equal(t, "checkpoints", spec.Volumes[0].Name)
+	require.NotNil(t, spec.Volumes[0].HostPath)
+	assert.Equal(t, mount, spec.Volumes[0].HostPath.Path, "the same path on the node as in the container")
+	require.Len(t, spec.InitContainers, 1)
+	assert.Equal(t, mount, spec.InitContainers[0].Command[len(spec.InitContainers[0].Command)-1], "chown's target")
 }
