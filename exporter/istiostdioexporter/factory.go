@@ -71,8 +71,8 @@ func newLogsExporter(ctx context.Context, set exporter.Settings, e *stdioExporte
 	return &logsExporter{Logs: exp, stdio: e}, nil
 }
 
-// logsExporter sets the write deadline before exporterhelper drains its
-// queue, which it does before it calls the exporter's own shutdown.
+// logsExporter starts shutdown_timeout's clock before exporterhelper drains
+// its queue, which it does before it calls the exporter's own shutdown.
 type logsExporter struct {
 	exporter.Logs
 	stdio *stdioExporter
