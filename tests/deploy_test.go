@@ -1159,4 +1159,9 @@ func TestNodeCheckpointsComponent(t *testing.T) {
 	assert.Equal(t, mount, spec.Volumes[0].HostPath.Path, "the same path on the node as in the container")
 	require.Len(t, spec.InitContainers, 1)
 	assert.Equal(t, mount, spec.InitContainers[0].Command[len(spec.InitContainers[0].Command)-1], "chown's target")
+	// The checkpoint database is locked by the pod that has it open: a
+	// surge would start the new pod beside the old one on each node.
+	if ru := d.daemonSet.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxSurge != nil {
+		assert.Zero(t, ru.MaxSurge.IntValue(), "the rolling update surges")
+	}
 }
