@@ -909,12 +909,7 @@ func TestDeployKustomize(t *testing.T) {
 			init.Command, "the collector's user gets the directory it writes")
 		require.NotNil(t, init.SecurityContext)
 		assert.Equal(t, []corev1.Capability{"CHOWN"}, init.SecurityContext.Capabilities.Add, "chown and nothing else")
-		var mount string
-		for _, m := range pod.Containers[0].VolumeMounts {
-			if m.Name == "checkpoints" {
-				mount = m.MountPath
-			}
-		}
+		mount := mountPath(pod.Containers[0], "checkpoints")
 		assert.Equal(t, init.VolumeMounts[0].MountPath, mount)
 		assert.True(t, strings.HasPrefix(d.collector.checkpoints, mount+"/"), "file_storage writes under %s", mount)
 	})
@@ -1145,12 +1140,7 @@ func TestNodeCheckpointsComponent(t *testing.T) {
 	assert.Equal(t, d.daemonSet.Name, objs[0].name)
 	assert.Equal(t, d.daemonSet.Namespace, objs[0].ns)
 
-	var mount string
-	for _, m := range d.daemonSet.Spec.Template.Spec.Containers[0].VolumeMounts {
-		if m.Name == "checkpoints" {
-			mount = m.MountPath
-		}
-	}
+	mount := mountPath(d.daemonSet.Spec.Template.Spec.Containers[0], "checkpoints")
 	require.NotEmpty(t, mount, "the DaemonSet mounts no checkpoints volume")
 	spec := patch.Spec.Template.Spec
 	require.Len(t, spec.Volumes, 1)
@@ -1164,4 +1154,14 @@ func TestNodeCheckpointsComponent(t *testing.T) {
 	if ru := d.daemonSet.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxSurge != nil {
 		assert.Zero(t, ru.MaxSurge.IntValue(), "the rolling update surges")
 	}
+}
+
+// mountPath is where c mounts the volume named volume, "" if nowhere.
+func mountPath(c corev1.Container, volume string) string {
+	for _, m := range c.VolumeMounts {
+		if m.Name == volume {
+			return m.MountPath
+		}
+	}
+	return ""
 }

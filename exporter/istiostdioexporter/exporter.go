@@ -49,7 +49,8 @@ type stdioExporter struct {
 	// began: the process streams are not waited for any more.
 	stop     chan struct{}
 	stopOnce sync.Once
-	gaveUp   sync.Once
+	// gaveUpLogged logs the first stream given up on, once.
+	gaveUpLogged sync.Once
 	// dropped counts the lines given up on at shutdown, for one summary:
 	// the collector samples its log, so exporterhelper's line per batch
 	// does not add up.
@@ -241,10 +242,10 @@ func (e *stdioExporter) pushLogs(_ context.Context, ld plog.Logs) error {
 			permanent = append(permanent, err)
 			continue
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, errGaveUp) {
 			// Only shutdown gives up on a stream: no retry, and one
 			// word about it rather than one per batch.
-			e.gaveUp.Do(func() {
+			e.gaveUpLogged.Do(func() {
 				e.logger.Warn("shutdown_timeout passed with lines still queued for an output that does not take them: dropping the rest",
 					zap.String("output", p.key.String()), zap.Duration("shutdown_timeout", e.cfg.ShutdownTimeout))
 			})

@@ -74,7 +74,7 @@ type output struct {
 
 // errGaveUp is what a write to a process stream returns once
 // shutdown_timeout has passed without the stream taking it.
-var errGaveUp = fmt.Errorf("not taken within shutdown_timeout: %w", os.ErrDeadlineExceeded)
+var errGaveUp = errors.New("not taken within shutdown_timeout")
 
 // streamOutput is the output for stdout or stderr.
 func streamOutput(w io.Writer, stop <-chan struct{}) *output {
