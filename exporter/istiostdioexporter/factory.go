@@ -2,14 +2,17 @@ package istiostdioexporter // import "github.com/otelcol-istio/otelcol-istio/exp
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 var componentType = component.MustNewType("istio_stdio")
@@ -68,14 +71,55 @@ func newLogsExporter(ctx context.Context, set exporter.Settings, e *stdioExporte
 	if err != nil {
 		return nil, err
 	}
-	return &logsExporter{Logs: exp, stdio: e}, nil
+	return &logsExporter{Logs: exp, stdio: e, maxLines: queuedLines(c)}, nil
+}
+
+// queuedLines is the most lines one queued request holds (0: no limit, for
+// an exporter without a queue).
+func queuedLines(c *Config) int {
+	if !c.QueueConfig.HasValue() {
+		return 0
+	}
+	q := c.QueueConfig.Get()
+	if q.Sizer == exporterhelper.RequestSizerTypeItems && q.QueueSize > 0 && q.QueueSize < maxQueuedLines {
+		return int(q.QueueSize)
+	}
+	return maxQueuedLines
 }
 
 // logsExporter starts shutdown_timeout's clock before exporterhelper drains
 // its queue, which it does before it calls the exporter's own shutdown.
 type logsExporter struct {
 	exporter.Logs
-	stdio *stdioExporter
+	stdio    *stdioExporter
+	maxLines int
+}
+
+// ConsumeLogs queues a batch of more than maxLines lines in parts. When some
+// parts are refused, the error names their records, so that the connector
+// counts only those as lost.
+func (l *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if l.maxLines <= 0 || ld.LogRecordCount() <= l.maxLines {
+		return l.Logs.ConsumeLogs(ctx, ld)
+	}
+	var errs []error
+	failed := plog.NewLogs()
+	for _, part := range splitLogs(ld, l.maxLines) {
+		err := l.Logs.ConsumeLogs(ctx, part)
+		if err == nil {
+			continue
+		}
+		errs = append(errs, err)
+		var named consumererror.Logs
+		if errors.As(err, &named) {
+			part = named.Data()
+		}
+		part.ResourceLogs().MoveAndAppendTo(failed.ResourceLogs())
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return consumererror.NewLogs(errors.Join(errs...), failed)
 }
 
 func (l *logsExporter) Shutdown(ctx context.Context) error {
