@@ -107,3 +107,36 @@ func TestStalledStdoutKeepsMetrics(t *testing.T) {
 	assert.Equal(t, want, lines(), "the lines written are those sent less those counted as lost")
 	assert.Equal(t, lost, counterValue(httpBody(self), "otelcol_istio_rules_records_refused"), "nothing lost once stdout is read")
 }
+
+// Bag records relayed over OTLP come in whatever batches their sender
+// makes. One larger than the istio_stdio queue used to be refused whole,
+// even by an empty queue; now it is queued in parts, which wait for room
+// with block_on_overflow, and every line comes out.
+func TestBatchLargerThanStdioQueue(t *testing.T) {
+	otlp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	m := startEmbeddedCollectorWith(t, "", collectorOptions{Args: []string{
+		"--set=receivers.otlp.protocols.grpc.endpoint=" + otlp,
+		// A batch of 5 000 bag records is about 10 MB.
+		"--set=receivers.otlp.protocols.grpc.max_recv_msg_size_mib=64",
+		"--set=service.pipelines.logs/bags.receivers=[mixer,otlp]",
+		"--set=exporters.istio_stdio.sending_queue.queue_size=3000",
+		"--set=exporters.istio_stdio.sending_queue.block_on_overflow=true",
+	}})
+	c := m.collector
+
+	sent, refused := sentAndRefused(t, loadgen(t, otlp, "--protocol", "otlp", "--batch", "5000", "--requests", "700"))
+	require.Greater(t, sent, 5_000, "one batch of 5 000 reports, more than the queue holds")
+	assert.Zero(t, refused)
+
+	lines := func() int {
+		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`)
+	}
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d accesslog lines", sent), func() bool { return lines() >= sent })
+	assert.Equal(t, sent, lines(), "one accesslog line per report")
+	waitFor(t, 20*time.Second, "every report counted in istio_requests_total", func() bool {
+		return counterValue(httpBody(m.Metrics), "istio_requests_total") == float64(sent)
+	})
+	tel := httpBody("http://" + c.Telemetry + "/metrics")
+	assert.Zero(t, counterValue(tel, "otelcol_istio_rules_records_refused"))
+	assert.Zero(t, counterValue(tel, "otelcol_exporter_enqueue_failed_log_records", `exporter="istio_stdio"`))
+}
