@@ -12,7 +12,7 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-unit test-e2e generate generate-proto check-generate bench fuzz lint demo clean tools
+.PHONY: all build run test test-unit test-e2e kubeapiserver generate generate-proto check-generate bench fuzz lint demo clean tools
 
 all: build
 
@@ -25,14 +25,20 @@ run: build
 	$(BIN)/otelcol-istio
 
 # Everything CI checks, in one command: formatting, vet, unit and e2e tests.
-test: lint
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+test: lint kubeapiserver
+	KUBEAPISERVER_BIN=$(BIN)/kubeapiserver $(GO) test -count=1 -timeout 20m $(PKGS)
+
+# A real kube-apiserver on an embedded etcd for tests/ (TestDeployOnAPIServer),
+# built from k8s.io/kubernetes in a module of its own; the first build takes
+# several minutes. `go test ./tests/` builds it by itself when it is not given.
+kubeapiserver:
+	cd tests/kubeapiserver && $(GO) vet . && $(GO) build -trimpath -o ../../$(BIN)/kubeapiserver .
 
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
 
-test-e2e:
-	$(GO) test -count=1 -timeout 20m ./tests/...
+test-e2e: kubeapiserver
+	KUBEAPISERVER_BIN=$(BIN)/kubeapiserver $(GO) test -count=1 -timeout 20m ./tests/...
 
 # Regenerate the distribution's sources from builder-config.yaml, and the
 # Mixer API code from internal/mixerpb/*.proto.

@@ -33,7 +33,6 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
-	"github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 )
 
 // The manifests of deploy/kubernetes (issue 10). Every document is decoded
@@ -686,16 +685,21 @@ func TestDeployConfigValidates(t *testing.T) {
 	}
 }
 
-// TestDeployConfigRuns runs the ConfigMap's configuration itself, moved to
-// loopback ports and a temporary /var/log/pods, without its kubernetes
-// source (there is no cluster): Mixer reports over gRPC and an istio-proxy
-// access-log line in a pod log must both become series, and the log entries
-// must reach stdout.
-func TestDeployConfigRuns(t *testing.T) {
-	d := loadDeployment(t)
+// deployRun says how startDeployCollector runs the ConfigMap's configuration.
+type deployRun struct {
+	LogDir     string   // stands in for /var/log/pods
+	Kubernetes bool     // keep the kubernetes config source (there is a cluster)
+	Env        []string // on top of the DaemonSet container's environment
+}
+
+// startDeployCollector runs the ConfigMap's configuration itself, moved to
+// loopback ports, r.LogDir and a temporary checkpoint directory, with the
+// DaemonSet container's environment (Go's settings, the profile), so that
+// the collector runs as the DaemonSet runs it.
+func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollector {
+	t.Helper()
 	var conf map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(d.collector.raw), &conf))
-	logDir := t.TempDir()
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -730,41 +734,42 @@ func TestDeployConfigRuns(t *testing.T) {
 	set(health, "extensions", "health_check", "endpoint")
 	set(mixer, "receivers", "mixer", "endpoint")
 	set(prom, "exporters", "prometheus", "endpoint")
-	set([]any{filepath.Join(logDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
+	set([]any{filepath.Join(r.LogDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
 	set(filepath.Join(t.TempDir(), "checkpoints"), "extensions", "file_storage", "directory")
 	// The harness moves the collector's own metrics to a free port.
 	set("200ms", "connectors", "istio_rules", "flush_interval")
-	sources := conf["extensions"].(map[string]any)["istio_config"].(map[string]any)["sources"].([]any)
-	sources = slices.DeleteFunc(sources, func(s any) bool { _, kube := s.(map[string]any)["kubernetes"]; return kube })
-	set(sources, "extensions", "istio_config", "sources")
+	if !r.Kubernetes {
+		sources := conf["extensions"].(map[string]any)["istio_config"].(map[string]any)["sources"].([]any)
+		sources = slices.DeleteFunc(sources, func(s any) bool { _, kube := s.(map[string]any)["kubernetes"]; return kube })
+		set(sources, "extensions", "istio_config", "sources")
+	}
 	out, err := yaml.Marshal(conf)
 	require.NoError(t, err)
 
-	// The container's environment (Go's settings, the profile), so the
-	// collector runs as the DaemonSet runs it. Outside a cluster workload
-	// enrichment stays off by itself; an inherited KUBECONFIG would turn it on.
-	env := []string{"KUBECONFIG="}
+	var env []string
 	for _, e := range d.daemonSet.Spec.Template.Spec.Containers[0].Env {
 		require.Nil(t, e.ValueFrom, "env %s: only literal values run here", e.Name)
 		env = append(env, e.Name+"="+e.Value)
 	}
-	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: env})
-	m := &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...)})
+	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+}
+
+// TestDeployConfigRuns runs the ConfigMap's configuration itself, moved to
+// loopback ports and a temporary /var/log/pods, without its kubernetes
+// source (there is no cluster): Mixer reports over gRPC and an istio-proxy
+// access-log line in a pod log must both become series, and the log entries
+// must reach stdout.
+func TestDeployConfigRuns(t *testing.T) {
+	d := loadDeployment(t)
+	logDir := t.TempDir()
+	// Outside a cluster workload enrichment stays off by itself; an
+	// inherited KUBECONFIG would turn it on.
+	m := startDeployCollector(t, d, deployRun{LogDir: logDir, Env: []string{"KUBECONFIG="}})
 
 	// Mixer reports: a Bookinfo page load.
-	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 3, Enriched: true, MTLS: true})
-	var bags []mixerreport.Bag
-	for _, b := range g.Next() {
-		var rb mixerreport.Bag
-		for _, a := range b {
-			rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
-		}
-		bags = append(bags, rb)
-	}
-	req, err := mixerreport.NewDefaultEncoder().Encode(bags, mixerreport.ProxyLayout(221))
-	require.NoError(t, err)
-	_, err = m.client(t).Report(context.Background(), req)
-	require.NoError(t, err)
+	bags := bookinfo.NewGenerator(bookinfo.Options{Seed: 3, Enriched: true, MTLS: true}).Next()
+	m.report(t, bags)
 
 	// An access-log line (istio.io's access-log task, client side) in a
 	// sleep pod's istio-proxy log, as containerd writes it. The file is
@@ -803,12 +808,12 @@ func TestDeployConfigRuns(t *testing.T) {
 		return mixerSeries && fileSeries
 	})
 	waitFor(t, 10*time.Second, "accesslog entries on stdout", func() bool {
-		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) >= len(bags)+1
+		return strings.Count(m.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) >= len(bags)+1
 	})
 	// The line's reporter is the pod whose log it is: envoy_access_log reads
 	// it from the file's path, as the container parser is told not to.
-	assert.Contains(t, c.Stdout.String(), `"sourceName":"sleep-dd98b5f48-djwdw","sourceNamespace":"foo"`)
-	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
+	assert.Contains(t, m.Stdout.String(), `"sourceName":"sleep-dd98b5f48-djwdw","sourceNamespace":"foo"`)
+	resp, err := http.Get("http://" + m.Telemetry + "/metrics")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -819,7 +824,7 @@ func TestDeployConfigRuns(t *testing.T) {
 	// one up for less than it, the runtime prints no trace line at all.
 	if up, err := os.ReadFile("/proc/uptime"); err == nil {
 		if secs, err := strconv.ParseFloat(strings.Fields(string(up))[0], 64); err == nil && secs < float64(math.MaxInt32)/1000 {
-			assert.NotContains(t, c.Stderr.String(), "SCHED ", "a scheduler trace line in the log")
+			assert.NotContains(t, m.Stderr.String(), "SCHED ", "a scheduler trace line in the log")
 		}
 	}
 }

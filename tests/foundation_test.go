@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
-	"github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 )
 
 // TestEmbeddedDefault starts the binary with no --config (moved to free
@@ -22,20 +20,11 @@ import (
 func TestEmbeddedDefault(t *testing.T) {
 	m := startEmbeddedCollector(t, "")
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 1, Enriched: true, MTLS: true})
-	var bags []mixerreport.Bag
+	var bags []bookinfo.Bag
 	for range 3 {
-		for _, b := range g.Next() {
-			var rb mixerreport.Bag
-			for _, a := range b {
-				rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
-			}
-			bags = append(bags, rb)
-		}
+		bags = append(bags, g.Next()...)
 	}
-	req, err := mixerreport.NewDefaultEncoder().Encode(bags, mixerreport.ProxyLayout(221))
-	require.NoError(t, err)
-	_, err = m.client(t).Report(context.Background(), req)
-	require.NoError(t, err)
+	m.report(t, bags)
 
 	waitFor(t, 20*time.Second, "istio_requests_total for the gateway's requests", func() bool {
 		return strings.Contains(m.exposition(t), `istio_requests_total{connection_security_policy="mutual_tls",destination_app="productpage",destination_principal="cluster.local/ns/default/sa/bookinfo-productpage",destination_service="productpage.default.svc.cluster.local",destination_service_name="productpage",destination_service_namespace="default",destination_version="v1",destination_workload="productpage-v1",destination_workload_namespace="default",permissive_response_code="none",permissive_response_policyid="none",reporter="destination",request_protocol="http",response_code="200",response_flags="-",source_app="istio-ingressgateway",source_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",source_version="unknown",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"} 3`)

@@ -27,12 +27,16 @@ var (
 
 // TestMain builds both binaries once. OTELCOL_ISTIO_BIN / ISTIOTEL_BIN point
 // at prebuilt ones instead (for example the output of `make build`).
+// buildDir holds the binaries the tests build, for the whole run.
+var buildDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "otelcol-istio-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	buildDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
 		var err error

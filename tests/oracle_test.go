@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
 	"github.com/otelcol-istio/otelcol-istio/internal/mixerpb"
 	"github.com/otelcol-istio/otelcol-istio/internal/mixerreport"
 	"github.com/otelcol-istio/otelcol-istio/internal/oracle"
@@ -71,6 +72,24 @@ func (m *mixerCollector) client(t *testing.T) mixerpb.MixerClient {
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return mixerpb.NewMixerClient(conn)
+}
+
+// report sends bags to the mixer receiver in one Report, as an Istio 1.1
+// sidecar encodes it.
+func (m *mixerCollector) report(t *testing.T, bags []bookinfo.Bag) {
+	t.Helper()
+	var rbs []mixerreport.Bag
+	for _, b := range bags {
+		var rb mixerreport.Bag
+		for _, a := range b {
+			rb = append(rb, mixerreport.FromValue(a.Name, a.Value))
+		}
+		rbs = append(rbs, rb)
+	}
+	req, err := mixerreport.NewDefaultEncoder().Encode(rbs, mixerreport.ProxyLayout(221))
+	require.NoError(t, err)
+	_, err = m.client(t).Report(context.Background(), req)
+	require.NoError(t, err)
 }
 
 func (m *mixerCollector) exposition(t *testing.T) string {

@@ -1,0 +1,415 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+)
+
+// apiServer is a real kube-apiserver on loopback, on an embedded etcd
+// (tests/kubeapiserver): RBAC, service-account tokens, CRDs and watches as
+// in a cluster, but no kubelet or controllers.
+type apiServer struct {
+	Dir        string // its working directory: ca.crt, admin.kubeconfig
+	URL        string
+	admin      *rest.Config
+	clients    *kubernetes.Clientset
+	dynamic    *dynamic.DynamicClient
+	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	stderrPath string
+}
+
+var (
+	apiServerBuild    sync.Once
+	apiServerBin      string
+	apiServerBuildErr error
+)
+
+// startAPIServer builds tests/kubeapiserver (once; a module of its own, so
+// its first build takes minutes) and starts it; it is stopped when the test
+// ends. KUBEAPISERVER_BIN names a prebuilt binary instead.
+func startAPIServer(t *testing.T) *apiServer {
+	t.Helper()
+	apiServerBuild.Do(func() {
+		if p := os.Getenv("KUBEAPISERVER_BIN"); p != "" {
+			if !filepath.IsAbs(p) { // relative to the repository root
+				p = filepath.Join("..", p)
+			}
+			apiServerBin, apiServerBuildErr = filepath.Abs(p)
+			return
+		}
+		apiServerBin = filepath.Join(buildDir, "kubeapiserver")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", apiServerBin, ".")
+		cmd.Dir = "kubeapiserver"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			apiServerBuildErr = fmt.Errorf("building tests/kubeapiserver: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, apiServerBuildErr)
+
+	s := &apiServer{Dir: t.TempDir()}
+	s.stderrPath = filepath.Join(s.Dir, "kube-apiserver.log")
+	logFile, err := os.Create(s.stderrPath)
+	require.NoError(t, err)
+	cmd := exec.Command(apiServerBin, "-dir", s.Dir)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+	})
+
+	readyLine := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if url, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+				readyLine <- url
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case s.URL = <-readyLine:
+	case <-done:
+		t.Fatalf("kube-apiserver exited before it was ready:\n%s", s.logTail())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("kube-apiserver not ready within 3 minutes:\n%s", s.logTail())
+	}
+
+	s.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(s.Dir, "admin.kubeconfig"))
+	require.NoError(t, err)
+	s.clients = kubernetes.NewForConfigOrDie(s.admin)
+	s.dynamic = dynamic.NewForConfigOrDie(s.admin)
+	s.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(s.admin)))
+	return s
+}
+
+// logTail is the end of the server's log, for failure messages.
+func (s *apiServer) logTail() string {
+	b, _ := os.ReadFile(s.stderrPath)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// create creates every object of a YAML stream, with strict field
+// validation: a field the server does not know fails, as `kubectl apply`
+// would report it.
+func (s *apiServer) create(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var created []*unstructured.Unstructured
+	for i, doc := range yamlDocuments(t, data) {
+		j, err := sigsyaml.YAMLToJSON(doc)
+		require.NoError(t, err)
+		obj := &unstructured.Unstructured{}
+		require.NoError(t, json.Unmarshal(j, &obj.Object), "%s, document %d", name, i+1)
+		gvk := obj.GroupVersionKind()
+		mapping, err := s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		require.NoError(t, err, "%s, document %d: %s", name, i+1, gvk)
+		var client dynamic.ResourceInterface = s.dynamic.Resource(mapping.Resource)
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			client = s.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
+		}
+		out, err := client.Create(context.Background(), obj, metav1.CreateOptions{FieldValidation: "Strict", FieldManager: "otelcol-istio-tests"})
+		require.NoError(t, err, "%s: creating %s %s/%s", name, gvk.Kind, obj.GetNamespace(), obj.GetName())
+		created = append(created, out)
+	}
+	return created
+}
+
+// waitEstablished waits until the server serves the CRDs, then forgets what
+// it discovered before them.
+func (s *apiServer) waitEstablished(t *testing.T, crds []*unstructured.Unstructured) {
+	t.Helper()
+	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	for _, crd := range crds {
+		waitFor(t, 30*time.Second, "CRD "+crd.GetName()+" to be established", func() bool {
+			got, err := s.dynamic.Resource(gvr).Get(context.Background(), crd.GetName(), metav1.GetOptions{})
+			require.NoError(t, err)
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			for _, c := range conds {
+				c, _ := c.(map[string]any)
+				if c["type"] == "Established" && c["status"] == "True" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	s.mapper.Reset()
+}
+
+// serviceAccountConfig is a kubeconfig file that authenticates as the
+// service account with a token the server issued, as the pod's projected
+// token would.
+func (s *apiServer) serviceAccountConfig(t *testing.T, namespace, name string) string {
+	t.Helper()
+	tr, err := s.clients.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	path := filepath.Join(s.Dir, name+".kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n  - name: c\n    cluster: {server: %q, certificate-authority: %q}\nusers:\n  - name: u\n    user: {token: %q}\ncontexts:\n  - name: c\n    context: {cluster: c, user: u}\ncurrent-context: c\n",
+		s.URL, filepath.Join(s.Dir, "ca.crt"), tr.Status.Token)
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	return path
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// bookinfoPods stores the Bookinfo workloads the load generator reports
+// about as pods, each owned by a ReplicaSet that a Deployment owns, bound to
+// a node and given its IP, as the kubelet and the controllers would leave
+// them.
+func (s *apiServer) bookinfoPods(t *testing.T, workloads []*bookinfo.Workload) {
+	t.Helper()
+	ctx := context.Background()
+	const node = "node-1"
+	for _, w := range workloads {
+		podLabels := map[string]string{"app": w.App, "pod-template-hash": w.PodHash}
+		if w.Version != "" {
+			podLabels["version"] = w.Version
+		}
+		rsName := w.Name() + "-" + w.PodHash
+		rs := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "ReplicaSet",
+			"metadata": map[string]any{
+				"name": rsName, "namespace": w.Namespace,
+				"ownerReferences": []any{map[string]any{
+					"apiVersion": "apps/v1", "kind": "Deployment", "name": w.Name(),
+					"uid": "00000000-0000-0000-0000-" + fmt.Sprintf("%012x", len(w.Pod)), "controller": true,
+				}},
+			},
+			"spec": map[string]any{
+				"selector": map[string]any{"matchLabels": toAny(podLabels)},
+				"template": map[string]any{
+					"metadata": map[string]any{"labels": toAny(podLabels)},
+					"spec":     map[string]any{"containers": []any{map[string]any{"name": w.App, "image": "docker.io/istio/examples-bookinfo-" + w.App}}},
+				},
+			},
+		}}
+		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+		created, err := s.dynamic.Resource(gvr).Namespace(w.Namespace).Create(ctx, rs, metav1.CreateOptions{FieldValidation: "Strict"})
+		require.NoError(t, err, "ReplicaSet %s/%s", w.Namespace, rsName)
+
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: w.Pod, Namespace: w.Namespace, Labels: podLabels,
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rsName, UID: types.UID(created.GetUID()), Controller: ptrTo(true),
+				}},
+			},
+			Spec: corev1.PodSpec{
+				NodeName:           node,
+				ServiceAccountName: w.ServiceAccount,
+				Containers:         []corev1.Container{{Name: w.App, Image: "docker.io/istio/examples-bookinfo-" + w.App}, {Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.1.17"}},
+			},
+		}
+		p, err := s.clients.CoreV1().Pods(w.Namespace).Create(ctx, pod, metav1.CreateOptions{FieldValidation: "Strict"})
+		require.NoError(t, err, "pod %s/%s", w.Namespace, w.Pod)
+		p.Status = corev1.PodStatus{
+			Phase: corev1.PodRunning, HostIP: "10.128.0.7", HostIPs: []corev1.HostIP{{IP: "10.128.0.7"}},
+			PodIP: w.IP.String(), PodIPs: []corev1.PodIP{{IP: w.IP.String()}},
+		}
+		_, err = s.clients.CoreV1().Pods(w.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		require.NoError(t, err, "status of pod %s/%s", w.Namespace, w.Pod)
+	}
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// TestDeployOnAPIServer puts deploy/kubernetes on a real API server and runs
+// the ConfigMap's configuration against it, with its kubernetes config
+// source and workload enrichment, authenticated as the DaemonSet's service
+// account:
+//   - every manifest is accepted with strict field validation, the CRDs are
+//     established;
+//   - the ClusterRoles grant the service account what the collector reads
+//     and nothing it does not;
+//   - Istio resources created through the API after the collector started
+//     are loaded, and a broken one is rejected by name while the rest keeps
+//     working;
+//   - reports that carry no workload attributes get them from the pods the
+//     server holds (Mixer's kubernetesenv adapter), so the series carry the
+//     workload labels.
+func TestDeployOnAPIServer(t *testing.T) {
+	api := startAPIServer(t)
+	d := loadDeployment(t)
+	ctx := context.Background()
+
+	// The manifests, in the kustomization's order.
+	for _, f := range d.kustomization.Resources {
+		data, err := os.ReadFile(filepath.Join(deployDir, f))
+		require.NoError(t, err)
+		objs := api.create(t, f, data)
+		var crds []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == "CustomResourceDefinition" {
+				crds = append(crds, o)
+			}
+		}
+		api.waitEstablished(t, crds)
+	}
+	for _, plural := range d.crdPlurals {
+		_, err := api.mapper.ResourceFor(schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: plural})
+		require.NoError(t, err, "config.istio.io/v1alpha2 %s is not served", plural)
+	}
+
+	// What the service account may do, as the server decides it.
+	sa := d.account
+	kubeconfig := api.serviceAccountConfig(t, sa.Namespace, sa.Name)
+	saREST, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	saClients := kubernetes.NewForConfigOrDie(saREST)
+	for _, c := range []struct {
+		group, resource, verb string
+		allowed               bool
+	}{
+		{"config.istio.io", "rules", "watch", true},
+		{"config.istio.io", "attributemanifests", "list", true},
+		{"config.istio.io", "kubernetesenvs", "list", true},
+		{"", "pods", "watch", true},
+		{"apps", "replicasets", "list", true},
+		{"batch", "jobs", "watch", true},
+		{"config.istio.io", "rules", "create", false},
+		{"", "secrets", "list", false},
+		{"apps", "deployments", "list", false},
+		{"", "configmaps", "list", false},
+	} {
+		review, err := saClients.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Group: c.group, Resource: c.resource, Verb: c.verb,
+			}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, c.allowed, review.Status.Allowed, "service account %s/%s: %s %s.%s in all namespaces", sa.Namespace, sa.Name, c.verb, c.resource, c.group)
+	}
+
+	// The collector, as the DaemonSet runs it, with the service account's
+	// credentials. The pods are there before it starts, as in a cluster.
+	workloads := []*bookinfo.Workload{bookinfo.Gateway, bookinfo.ProductPage, bookinfo.Details, bookinfo.ReviewsV1,
+		bookinfo.ReviewsV2, bookinfo.ReviewsV3, bookinfo.Ratings, bookinfo.RatingsV2, bookinfo.MongoDB}
+	api.bookinfoPods(t, workloads)
+	m := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true, Env: []string{"KUBECONFIG=" + kubeconfig}})
+	assert.Contains(t, m.Stderr.String(), "Kubernetes enrichment is on")
+	waitFor(t, 20*time.Second, "the pod cache to hold the Bookinfo pods", func() bool {
+		return telemetryValue(t, m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(workloads))
+	})
+
+	// Istio resources through the API: the walkthrough's double request
+	// count, whose labels are workload names only enrichment can give here.
+	accepted := func(kind string) float64 {
+		return telemetryValue(t, m.collector, "otelcol_istio_config_resources", `kind="`+kind+`"`, `status="accepted"`)
+	}
+	rules, instances, handlers := accepted("rule"), accepted("instance"), accepted("handler")
+	require.Positive(t, rules, "the embedded profile's rules")
+	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
+	require.NoError(t, err)
+	api.create(t, "double-request-count.yaml", walkthrough)
+	waitFor(t, 20*time.Second, "the collector to load the instance, handler and rule created through the API", func() bool {
+		return accepted("rule") == rules+1 && accepted("instance") == instances+1 && accepted("handler") == handlers+1
+	})
+
+	// A page load whose reports carry no workload attributes (Enriched off).
+	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 3, MTLS: true}).Next())
+	waitFor(t, 20*time.Second, "series with the workload labels of the pods", func() bool {
+		e := m.exposition(t)
+		return strings.Contains(e, `istio_requests_total{connection_security_policy="mutual_tls",destination_app="productpage",destination_principal="cluster.local/ns/default/sa/bookinfo-productpage",destination_service="productpage.default.svc.cluster.local",destination_service_name="productpage",destination_service_namespace="default",destination_version="v1",destination_workload="productpage-v1",destination_workload_namespace="default",permissive_response_code="none",permissive_response_policyid="none",reporter="destination",request_protocol="http",response_code="200",response_flags="-",source_app="istio-ingressgateway",source_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",source_version="unknown",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"} 1`) &&
+			strings.Contains(e, `istio_double_request_count{destination="productpage-v1",message="twice the fun!",reporter="server",source="istio-ingressgateway"} 2`)
+	})
+	e := m.exposition(t)
+	assert.NotContains(t, e, `destination_workload="unknown"`, "a report whose destination pod was not found")
+	assert.NotContains(t, e, `source="unknown"`, "a report whose source pod was not found")
+
+	// A broken rule through the API: rejected by name, the rest keeps
+	// counting.
+	broken := []byte("apiVersion: config.istio.io/v1alpha2\nkind: rule\nmetadata:\n  name: brokenrule\n  namespace: istio-system\nspec:\n  match: request.size >\n  actions:\n  - handler: doublehandler\n    instances: [doublerequestcount]\n")
+	api.create(t, "broken rule", broken)
+	waitFor(t, 20*time.Second, "the broken rule to be rejected", func() bool {
+		return telemetryValue(t, m.collector, "otelcol_istio_config_resources", `kind="rule"`, `status="rejected"`) == 1
+	})
+	assert.Regexp(t, `rule/istio-system/brokenrule: match: `, m.Stderr.String())
+	assert.Equal(t, rules+1, accepted("rule"), "the rules in force")
+	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 4, MTLS: true}).Next())
+	waitFor(t, 20*time.Second, "the double count of the second page load", func() bool {
+		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="productpage-v1",message="twice the fun!",reporter="server",source="istio-ingressgateway"} 4`)
+	})
+	assert.NotContains(t, m.Stderr.String(), "forbidden", "an API request the service account may not make")
+}
+
+// telemetryValue is the sum of a metric's samples on the collector's own
+// metrics endpoint whose labels contain every one of labels ("kind=\"rule\""):
+// 0 when there is none, as for a gauge not observed yet.
+func telemetryValue(t *testing.T, c *collector, name string, labels ...string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? (\S+)$`)
+	sum := 0.0
+next:
+	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
+		for _, l := range labels {
+			if !strings.Contains(m[1], l) {
+				continue next
+			}
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		require.NoError(t, err)
+		sum += v
+	}
+	return sum
+}

@@ -1,0 +1,272 @@
+// Command kubeapiserver runs a real Kubernetes control-plane API server for
+// the end-to-end tests: kube-apiserver (k8s.io/kubernetes, the released
+// code) on an embedded etcd, both on loopback, with RBAC authorization and
+// service-account tokens, so that the manifests in deploy/kubernetes, their
+// RBAC and the collector's informers meet the server they are written for.
+// There is no kubelet, scheduler or controller manager: objects are stored
+// and served, nothing runs them.
+//
+// It is a module of its own so that the collector's module does not depend on
+// k8s.io/kubernetes.
+//
+//	kubeapiserver -dir DIR
+//
+// writes DIR/admin.kubeconfig (a token in system:masters) and DIR/ca.crt,
+// prints "ready https://127.0.0.1:PORT" once /readyz answers, and runs until
+// it is signalled.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	dir := flag.String("dir", "", "working directory: etcd's data, certificates, keys, the admin kubeconfig")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "kubeapiserver: -dir is required")
+		os.Exit(2)
+	}
+	if err := run(*dir); err != nil {
+		fmt.Fprintln(os.Stderr, "kubeapiserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	etcd, err := startEtcd(filepath.Join(dir, "etcd"), ports[0], ports[1])
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	saKey := filepath.Join(dir, "service-account.key")
+	if err := writeRSAKey(saKey); err != nil {
+		return err
+	}
+	token, err := randomToken()
+	if err != nil {
+		return err
+	}
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(token+",admin,admin,system:masters\n"), 0o600); err != nil {
+		return err
+	}
+	certDir := filepath.Join(dir, "certs")
+	server := "https://127.0.0.1:" + strconv.Itoa(ports[2])
+
+	cmd := app.NewAPIServerCommand()
+	cmd.SetArgs([]string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(ports[0]),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(ports[2]),
+		"--cert-dir=" + certDir,
+		"--token-auth-file=" + tokens,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + saKey,
+		"--service-account-signing-key-file=" + saKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		// Pods are stored, never run: no service account token volumes to
+		// mount, and no queueing of a test's handful of requests.
+		"--disable-admission-plugins=ServiceAccount",
+		"--enable-priority-and-fairness=false",
+		// The "kubernetes" Service's endpoints would be the loopback
+		// address, which the reconciler refuses; nothing here calls it.
+		"--endpoint-reconciler-type=none",
+	})
+	served := make(chan error, 1)
+	go func() { served <- cmd.ExecuteContext(ctx) }()
+
+	// The serving certificate is self-signed and written when the server
+	// starts; it is the clients' CA.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("kube-apiserver ended before it was ready: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("kube-apiserver not ready within 2 minutes")
+		}
+		ok, err := ready(server, filepath.Join(certDir, "apiserver.crt"), token)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+	}
+	ca, err := os.ReadFile(filepath.Join(certDir, "apiserver.crt"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin.kubeconfig"), []byte(kubeconfig(server, filepath.Join(dir, "ca.crt"), token)), 0o600); err != nil {
+		return err
+	}
+	fmt.Println("ready", server)
+
+	select {
+	case err := <-served:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("kube-apiserver: %v", err)
+	case <-ctx.Done():
+		// ExecuteContext shuts the server down on cancellation; give it the
+		// time it asks for, then let etcd close.
+		select {
+		case <-served:
+		case <-time.After(30 * time.Second):
+		}
+		return nil
+	}
+}
+
+// ready reports whether /readyz answers 200. A missing certificate means the
+// server has not written it yet.
+func ready(server, caFile, token string) (bool, error) {
+	pemCA, err := os.ReadFile(caFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCA) {
+		return false, nil // written, not yet whole
+	}
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+	req, err := http.NewRequest(http.MethodGet, server+"/readyz", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, nil
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
+	cfg := embed.NewConfig()
+	cfg.Dir = dir
+	cfg.LogLevel = "error"
+	client := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(clientPort)}
+	peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(peerPort)}
+	cfg.ListenClientUrls = []url.URL{client}
+	cfg.AdvertiseClientUrls = []url.URL{client}
+	cfg.ListenPeerUrls = []url.URL{peer}
+	cfg.AdvertisePeerUrls = []url.URL{peer}
+	cfg.InitialCluster = cfg.Name + "=" + peer.String()
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, err
+	case <-time.After(time.Minute):
+		e.Close()
+		return nil, errors.New("not ready within a minute")
+	}
+}
+
+// freePorts returns n loopback ports that were free a moment ago, all
+// different.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func writeRSAKey(path string) error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// kubeconfig is a kubeconfig for server, trusting caFile, authenticating with
+// a bearer token.
+func kubeconfig(server, caFile, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+  - name: test
+    cluster:
+      server: %s
+      certificate-authority: %s
+users:
+  - name: test
+    user:
+      token: %s
+contexts:
+  - name: test
+    context: {cluster: test, user: test}
+current-context: test
+`, server, caFile, token)
+}
