@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -138,12 +140,14 @@ func (s *apiServer) logTail() string {
 	return string(b)
 }
 
-// create creates every object of a YAML stream, with strict field
-// validation: a field the server does not know fails, as `kubectl apply`
-// would report it.
-func (s *apiServer) create(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
+// apply creates every object of a YAML stream, or replaces it when it
+// exists, with strict field validation: a field the server does not know,
+// or that a CRD's schema would prune, fails with the field's name. (Server-
+// side apply prunes such fields of custom resources without an error.)
+func (s *apiServer) apply(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
 	t.Helper()
-	var created []*unstructured.Unstructured
+	ctx := context.Background()
+	var applied []*unstructured.Unstructured
 	for i, doc := range yamlDocuments(t, data) {
 		j, err := sigsyaml.YAMLToJSON(doc)
 		require.NoError(t, err)
@@ -156,19 +160,29 @@ func (s *apiServer) create(t *testing.T, name string, data []byte) []*unstructur
 		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 			client = s.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
 		}
-		out, err := client.Create(context.Background(), obj, metav1.CreateOptions{FieldValidation: "Strict", FieldManager: "otelcol-istio-tests"})
-		require.NoError(t, err, "%s: creating %s %s/%s", name, gvk.Kind, obj.GetNamespace(), obj.GetName())
-		created = append(created, out)
+		out, err := client.Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict", FieldManager: "otelcol-istio-tests"})
+		if apierrors.IsAlreadyExists(err) {
+			var old *unstructured.Unstructured
+			old, err = client.Get(ctx, obj.GetName(), metav1.GetOptions{})
+			require.NoError(t, err)
+			obj.SetResourceVersion(old.GetResourceVersion())
+			out, err = client.Update(ctx, obj, metav1.UpdateOptions{FieldValidation: "Strict", FieldManager: "otelcol-istio-tests"})
+		}
+		require.NoError(t, err, "%s: %s %s/%s", name, gvk.Kind, obj.GetNamespace(), obj.GetName())
+		applied = append(applied, out)
 	}
-	return created
+	return applied
 }
 
-// waitEstablished waits until the server serves the CRDs, then forgets what
-// it discovered before them.
-func (s *apiServer) waitEstablished(t *testing.T, crds []*unstructured.Unstructured) {
+// waitEstablished waits until the server serves the CRDs among objs, then
+// forgets what it discovered before them.
+func (s *apiServer) waitEstablished(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
 	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	for _, crd := range crds {
+	for _, crd := range objs {
+		if crd.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
 		waitFor(t, 30*time.Second, "CRD "+crd.GetName()+" to be established", func() bool {
 			got, err := s.dynamic.Resource(gvr).Get(context.Background(), crd.GetName(), metav1.GetOptions{})
 			require.NoError(t, err)
@@ -292,14 +306,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	for _, f := range d.kustomization.Resources {
 		data, err := os.ReadFile(filepath.Join(deployDir, f))
 		require.NoError(t, err)
-		objs := api.create(t, f, data)
-		var crds []*unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetKind() == "CustomResourceDefinition" {
-				crds = append(crds, o)
-			}
-		}
-		api.waitEstablished(t, crds)
+		api.waitEstablished(t, api.apply(t, f, data))
 	}
 	for _, plural := range d.crdPlurals {
 		_, err := api.mapper.ResourceFor(schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: plural})
@@ -356,7 +363,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	require.Positive(t, rules, "the embedded profile's rules")
 	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
 	require.NoError(t, err)
-	api.create(t, "double-request-count.yaml", walkthrough)
+	api.apply(t, "double-request-count.yaml", walkthrough)
 	waitFor(t, 20*time.Second, "the collector to load the instance, handler and rule created through the API", func() bool {
 		return accepted("rule") == rules+1 && accepted("instance") == instances+1 && accepted("handler") == handlers+1
 	})
@@ -375,7 +382,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	// A broken rule through the API: rejected by name, the rest keeps
 	// counting.
 	broken := []byte("apiVersion: config.istio.io/v1alpha2\nkind: rule\nmetadata:\n  name: brokenrule\n  namespace: istio-system\nspec:\n  match: request.size >\n  actions:\n  - handler: doublehandler\n    instances: [doublerequestcount]\n")
-	api.create(t, "broken rule", broken)
+	api.apply(t, "broken rule", broken)
 	waitFor(t, 20*time.Second, "the broken rule to be rejected", func() bool {
 		return telemetryValue(t, m.collector, "otelcol_istio_config_resources", `kind="rule"`, `status="rejected"`) == 1
 	})
@@ -386,6 +393,115 @@ func TestDeployOnAPIServer(t *testing.T) {
 		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="productpage-v1",message="twice the fun!",reporter="server",source="istio-ingressgateway"} 4`)
 	})
 	assert.NotContains(t, m.Stderr.String(), "forbidden", "an API request the service account may not make")
+}
+
+// TestIstioConfigThroughAPIServer applies Istio 1.1's default telemetry
+// config and the walkthrough's tasks unchanged through a real API server
+// (with the CRDs of deploy/kubernetes) and runs two collectors side by side on
+// the same Reports: one reading the resources from the server, one from the
+// embedded profile and files. Their series and log lines must be the same,
+// and stay the same after the walkthrough's edit of the log rule, made
+// through the API on one side and in the file on the other.
+func TestIstioConfigThroughAPIServer(t *testing.T) {
+	api := startAPIServer(t)
+	for _, f := range []string{"namespace.yaml", "crds.yaml"} {
+		data, err := os.ReadFile(filepath.Join(deployDir, f))
+		require.NoError(t, err)
+		api.waitEstablished(t, api.apply(t, f, data))
+	}
+	profile, err := os.ReadFile("../internal/istioconfig/profiles/istio-1.1.yaml")
+	require.NoError(t, err)
+	api.apply(t, "istio-1.1.yaml", profile)
+	dir := t.TempDir()
+	for _, f := range []string{"metrics.yaml", "log-entry.yaml"} {
+		api.apply(t, f, readSeed(t, f))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), readSeed(t, f), 0o600))
+	}
+
+	files := startMixerCollector(t, dir, "      - embedded: istio-1.1\n")
+	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", "KUBECONFIG="+filepath.Join(api.Dir, "admin.kubeconfig"))
+	resources := func(c *collector) string {
+		return metricLines(t, c, "otelcol_istio_config_resources")
+	}
+	require.Equal(t, resources(files.collector), resources(kube.collector), "resources in force")
+	require.Contains(t, resources(kube.collector), `otelcol_istio_config_resources{kind="rule",status="accepted"} 10`)
+
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 9, Enriched: true, MTLS: true})
+	same := func(round int) (httpReports int) {
+		t.Helper()
+		bags := append(g.Next(), g.Next()...)
+		httpReports = len(bags)
+		bags = append(bags, g.TCPConnection()...)
+		files.report(t, bags)
+		kube.report(t, bags)
+		var want []string
+		waitFor(t, 20*time.Second, "both collectors to write their log lines", func() bool {
+			want = files.stdoutLines()
+			return len(want) > 0 && len(want) == len(kube.stdoutLines()) &&
+				strings.Count(files.exposition(t), "istio_double_request_count{") > 0
+		})
+		got := kube.stdoutLines()
+		slices.Sort(want)
+		slices.Sort(got)
+		assert.Equal(t, want, got, "round %d: log lines", round)
+		waitFor(t, 20*time.Second, "the same series from both collectors", func() bool {
+			return istioSeries(files.exposition(t)) == istioSeries(kube.exposition(t))
+		})
+		return httpReports
+	}
+	httpReports := same(1)
+	out := strings.Join(files.stdoutLines(), "\n")
+	// newlog's fields need request attributes: a TCP report makes no entry.
+	require.Equal(t, httpReports, strings.Count(out, `"instance":"newlog.instance.istio-system"`), "a newlog line per HTTP report")
+	require.Contains(t, out, `"instance":"accesslog.logentry.istio-system"`)
+	require.Contains(t, out, `"instance":"tcpaccesslog.logentry.istio-system"`)
+
+	// The walkthrough's edit: newlog for details only.
+	applied := telemetryValue(t, kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
+	api.apply(t, "log-entry-details.yaml", readSeed(t, "log-entry-details.yaml"))
+	waitFor(t, 20*time.Second, "the collector to load the edit made through the API", func() bool {
+		return telemetryValue(t, kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`) > applied
+	})
+	writeConfig(t, files.collector, dir, "log-entry.yaml", readSeed(t, "log-entry-details.yaml"))
+	before := len(files.stdoutLines())
+	same(2)
+	newlog := 0
+	for _, l := range files.stdoutLines()[before:] {
+		if strings.Contains(l, `"instance":"newlog.instance.istio-system"`) {
+			newlog++
+			assert.Contains(t, l, `"destination":"details"`)
+		}
+	}
+	assert.Equal(t, 4, newlog, "newlog lines: productpage → details, reported by both sides, in two page loads")
+}
+
+// istioSeries is the istio_* samples of an exposition, sorted.
+func istioSeries(exposition string) string {
+	var out []string
+	for _, l := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(l, "istio_") {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
+}
+
+// metricLines is a metric's samples on the collector's own metrics endpoint.
+func metricLines(t *testing.T, c *collector, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // telemetryValue is the sum of a metric's samples on the collector's own

@@ -29,7 +29,7 @@ type mixerCollector struct {
 	Metrics string // URL of the Prometheus exposition
 }
 
-func startMixerCollector(t *testing.T, istioConfig string, extraSources string) *mixerCollector {
+func startMixerCollector(t *testing.T, istioConfig string, extraSources string, env ...string) *mixerCollector {
 	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -62,7 +62,7 @@ service:
     metrics: {receivers: [istio_rules], exporters: [prometheus]}
     logs/entries: {receivers: [istio_rules], exporters: [istio_stdio]}
 `, health, extraSources, istioConfig, mixer, prom)
-	c := startCollector(t, collectorOptions{Config: cfg, Health: health})
+	c := startCollector(t, collectorOptions{Config: cfg, Health: health, Env: env})
 	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 
