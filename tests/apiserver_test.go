@@ -87,7 +87,10 @@ func startAPIServer(t *testing.T) *apiServer {
 	s.stderrPath = filepath.Join(s.Dir, "kube-apiserver.log")
 	logFile, err := os.Create(s.stderrPath)
 	require.NoError(t, err)
-	cmd := exec.Command(apiServerBin, "-dir", s.Dir)
+	// Ports from the harness, so that no collector of a later test is
+	// handed one of them.
+	cmd := exec.Command(apiServerBin, "-dir", s.Dir, "-port", strconv.Itoa(freePort(t)),
+		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t)))
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)

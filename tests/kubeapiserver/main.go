@@ -9,7 +9,7 @@
 // It is a module of its own so that the collector's module does not depend on
 // k8s.io/kubernetes.
 //
-//	kubeapiserver -dir DIR
+//	kubeapiserver -dir DIR [-port P -etcd-port P -etcd-peer-port P]
 //
 // writes DIR/admin.kubeconfig (a token in system:masters) and DIR/ca.crt,
 // prints "ready https://127.0.0.1:PORT" once /readyz answers, and runs until
@@ -43,24 +43,35 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "working directory: etcd's data, certificates, keys, the admin kubeconfig")
+	port := flag.Int("port", 0, "the API server's port on 127.0.0.1 (0: a free one)")
+	etcdPort := flag.Int("etcd-port", 0, "etcd's client port on 127.0.0.1 (0: a free one)")
+	etcdPeerPort := flag.Int("etcd-peer-port", 0, "etcd's peer port on 127.0.0.1 (0: a free one)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "kubeapiserver: -dir is required")
 		os.Exit(2)
 	}
-	if err := run(*dir); err != nil {
+	ports := []int{*etcdPort, *etcdPeerPort, *port}
+	if err := run(*dir, ports); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeapiserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
+// run serves until it is signalled; ports are etcd's client and peer ports
+// and the API server's, 0 where any free one will do.
+func run(dir string, ports []int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ports, err := freePorts(3)
+	free, err := freePorts(3)
 	if err != nil {
 		return err
+	}
+	for i := range ports {
+		if ports[i] == 0 {
+			ports[i] = free[i]
+		}
 	}
 	etcd, err := startEtcd(filepath.Join(dir, "etcd"), ports[0], ports[1])
 	if err != nil {
