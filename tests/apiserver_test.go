@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -354,13 +352,13 @@ func TestDeployOnAPIServer(t *testing.T) {
 	m := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true, Env: []string{"KUBECONFIG=" + kubeconfig}})
 	assert.Contains(t, m.Stderr.String(), "Kubernetes enrichment is on")
 	waitFor(t, 20*time.Second, "the pod cache to hold the Bookinfo pods", func() bool {
-		return telemetryValue(t, m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(workloads))
+		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(workloads))
 	})
 
 	// Istio resources through the API: the walkthrough's double request
 	// count, whose labels are workload names only enrichment can give here.
 	accepted := func(kind string) float64 {
-		return telemetryValue(t, m.collector, "otelcol_istio_config_resources", `kind="`+kind+`"`, `status="accepted"`)
+		return ownMetric(m.collector, "otelcol_istio_config_resources", `kind="`+kind+`"`, `status="accepted"`)
 	}
 	rules, instances, handlers := accepted("rule"), accepted("instance"), accepted("handler")
 	require.Positive(t, rules, "the embedded profile's rules")
@@ -387,7 +385,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	broken := []byte("apiVersion: config.istio.io/v1alpha2\nkind: rule\nmetadata:\n  name: brokenrule\n  namespace: istio-system\nspec:\n  match: request.size >\n  actions:\n  - handler: doublehandler\n    instances: [doublerequestcount]\n")
 	api.apply(t, "broken rule", broken)
 	waitFor(t, 20*time.Second, "the broken rule to be rejected", func() bool {
-		return telemetryValue(t, m.collector, "otelcol_istio_config_resources", `kind="rule"`, `status="rejected"`) == 1
+		return ownMetric(m.collector, "otelcol_istio_config_resources", `kind="rule"`, `status="rejected"`) == 1
 	})
 	assert.Regexp(t, `rule/istio-system/brokenrule: match: `, m.Stderr.String())
 	assert.Equal(t, rules+1, accepted("rule"), "the rules in force")
@@ -424,7 +422,7 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	files := startMixerCollector(t, dir, "      - embedded: istio-1.1\n")
 	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", "KUBECONFIG="+filepath.Join(api.Dir, "admin.kubeconfig"))
 	resources := func(c *collector) string {
-		return metricLines(t, c, "otelcol_istio_config_resources")
+		return metricLines(c, "otelcol_istio_config_resources")
 	}
 	require.Equal(t, resources(files.collector), resources(kube.collector), "resources in force")
 	require.Contains(t, resources(kube.collector), `otelcol_istio_config_resources{kind="rule",status="accepted"} 10`)
@@ -460,10 +458,10 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	require.Contains(t, out, `"instance":"tcpaccesslog.logentry.istio-system"`)
 
 	// The walkthrough's edit: newlog for details only.
-	applied := telemetryValue(t, kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
+	applied := ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
 	api.apply(t, "log-entry-details.yaml", readSeed(t, "log-entry-details.yaml"))
 	waitFor(t, 20*time.Second, "the collector to load the edit made through the API", func() bool {
-		return telemetryValue(t, kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`) > applied
+		return ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`) > applied
 	})
 	writeConfig(t, files.collector, dir, "log-entry.yaml", readSeed(t, "log-entry-details.yaml"))
 	before := len(files.stdoutLines())
@@ -491,15 +489,9 @@ func istioSeries(exposition string) string {
 }
 
 // metricLines is a metric's samples on the collector's own metrics endpoint.
-func metricLines(t *testing.T, c *collector, name string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+func metricLines(c *collector, name string) string {
 	var out []string
-	for _, l := range strings.Split(string(body), "\n") {
+	for _, l := range strings.Split(httpBody("http://"+c.Telemetry+"/metrics"), "\n") {
 		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
 			out = append(out, l)
 		}
@@ -507,28 +499,9 @@ func metricLines(t *testing.T, c *collector, name string) string {
 	return strings.Join(out, "\n")
 }
 
-// telemetryValue is the sum of a metric's samples on the collector's own
-// metrics endpoint whose labels contain every one of labels ("kind=\"rule\""):
-// 0 when there is none, as for a gauge not observed yet.
-func telemetryValue(t *testing.T, c *collector, name string, labels ...string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + c.Telemetry + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? (\S+)$`)
-	sum := 0.0
-next:
-	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
-		for _, l := range labels {
-			if !strings.Contains(m[1], l) {
-				continue next
-			}
-		}
-		v, err := strconv.ParseFloat(m[2], 64)
-		require.NoError(t, err)
-		sum += v
-	}
-	return sum
+// ownMetric sums the samples of a metric on the collector's own metrics
+// endpoint whose lines contain every one of labels (`kind="rule"`): 0 when
+// there is none, as for a gauge not observed yet.
+func ownMetric(c *collector, name string, labels ...string) float64 {
+	return counterValue(httpBody("http://"+c.Telemetry+"/metrics"), name, labels...)
 }
