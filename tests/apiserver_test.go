@@ -44,13 +44,14 @@ import (
 // (tests/kubeapiserver): RBAC, service-account tokens, CRDs and watches as
 // in a cluster, but no kubelet or controllers.
 type apiServer struct {
-	Dir        string // its working directory: ca.crt, admin.kubeconfig
-	URL        string
-	admin      *rest.Config
-	clients    *kubernetes.Clientset
-	dynamic    *dynamic.DynamicClient
-	mapper     *restmapper.DeferredDiscoveryRESTMapper
-	stderrPath string
+	Dir     string // its working directory: etcd's data, ca.crt, admin.kubeconfig
+	URL     string
+	args    []string
+	stop    func()
+	admin   *rest.Config
+	clients *kubernetes.Clientset
+	dynamic *dynamic.DynamicClient
+	mapper  *restmapper.DeferredDiscoveryRESTMapper
 }
 
 var (
@@ -82,20 +83,35 @@ func startAPIServer(t *testing.T) *apiServer {
 	require.NoError(t, apiServerBuildErr)
 
 	s := &apiServer{Dir: t.TempDir()}
-	s.stderrPath = filepath.Join(s.Dir, "kube-apiserver.log")
-	logFile, err := os.Create(s.stderrPath)
-	require.NoError(t, err)
 	// Ports from the harness, so that no collector of a later test is
 	// handed one of them.
-	cmd := exec.Command(apiServerBin, "-dir", s.Dir, "-port", strconv.Itoa(freePort(t)),
-		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t)))
+	s.args = []string{"-dir", s.Dir, "-port", strconv.Itoa(freePort(t)),
+		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t))}
+	s.start(t)
+	t.Cleanup(func() { s.stop() })
+
+	var err error
+	s.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(s.Dir, "admin.kubeconfig"))
+	require.NoError(t, err)
+	s.clients = kubernetes.NewForConfigOrDie(s.admin)
+	s.dynamic = dynamic.NewForConfigOrDie(s.admin)
+	s.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(s.admin)))
+	return s
+}
+
+// start runs the server process and waits until it is ready.
+func (s *apiServer) start(t *testing.T) {
+	t.Helper()
+	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	cmd := exec.Command(apiServerBin, s.args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	s.stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -104,7 +120,7 @@ func startAPIServer(t *testing.T) *apiServer {
 			<-done
 		}
 		logFile.Close()
-	})
+	}
 
 	readyLine := make(chan string, 1)
 	go func() {
@@ -121,20 +137,25 @@ func startAPIServer(t *testing.T) *apiServer {
 	case <-done:
 		t.Fatalf("kube-apiserver exited before it was ready:\n%s", s.logTail())
 	case <-time.After(3 * time.Minute):
+		s.stop()
 		t.Fatalf("kube-apiserver not ready within 3 minutes:\n%s", s.logTail())
 	}
-
-	s.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(s.Dir, "admin.kubeconfig"))
-	require.NoError(t, err)
-	s.clients = kubernetes.NewForConfigOrDie(s.admin)
-	s.dynamic = dynamic.NewForConfigOrDie(s.admin)
-	s.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(s.admin)))
-	return s
 }
+
+// restart stops the server and starts it again on the same ports, etcd data,
+// keys and tokens, as a control-plane upgrade does: clients see their
+// connections and watches end, then a server that answers again.
+func (s *apiServer) restart(t *testing.T) {
+	t.Helper()
+	s.stop()
+	s.start(t)
+}
+
+func (s *apiServer) logPath() string { return filepath.Join(s.Dir, "kube-apiserver.log") }
 
 // logTail is the end of the server's log, for failure messages.
 func (s *apiServer) logTail() string {
-	b, _ := os.ReadFile(s.stderrPath)
+	b, _ := os.ReadFile(s.logPath())
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
@@ -344,6 +365,23 @@ func TestDeployOnAPIServer(t *testing.T) {
 		assert.Equal(t, c.allowed, review.Status.Allowed, "service account %s/%s: %s %s.%s in all namespaces", sa.Namespace, sa.Name, c.verb, c.resource, c.group)
 	}
 
+	// A service account no binding names, as when the collector runs under
+	// another account than rbac.yaml's: it starts on its embedded config
+	// and says what it may not read.
+	_, err = api.clients.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "unbound", Namespace: sa.Namespace}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	unbound := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true,
+		Env: []string{"KUBECONFIG=" + api.serviceAccountConfig(t, sa.Namespace, "unbound")}})
+	for _, want := range []string{
+		"Kubernetes config source: access denied; grant get, list and watch on the config.istio.io resources",
+		"Kubernetes pod cache: forbidden; grant get, list and watch on pods",
+	} {
+		assert.Contains(t, unbound.Stderr.String(), want)
+	}
+	assert.Positive(t, ownMetric(unbound.collector, "otelcol_istio_config_resources", `kind="rule"`, `status="accepted"`), "the embedded profile's rules")
+	unbound.terminate(30 * time.Second)
+
 	// The collector, as the DaemonSet runs it, with the service account's
 	// credentials. The pods are there before it starts, as in a cluster.
 	workloads := []*bookinfo.Workload{bookinfo.Gateway, bookinfo.ProductPage, bookinfo.Details, bookinfo.ReviewsV1,
@@ -400,9 +438,10 @@ func TestDeployOnAPIServer(t *testing.T) {
 // config and the walkthrough's tasks unchanged through a real API server
 // (with the CRDs of deploy/kubernetes) and runs two collectors side by side on
 // the same Reports: one reading the resources from the server, one from the
-// embedded profile and files. Their series and log lines must be the same,
-// and stay the same after the walkthrough's edit of the log rule, made
-// through the API on one side and in the file on the other.
+// embedded profile and files. Their series and log lines must be the same:
+// at first, while the server is down, and after the walkthrough's edit of
+// the log rule, made through the restarted server on one side and in the
+// file on the other.
 func TestIstioConfigThroughAPIServer(t *testing.T) {
 	api := startAPIServer(t)
 	for _, f := range []string{"namespace.yaml", "crds.yaml"} {
@@ -457,15 +496,20 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	require.Contains(t, out, `"instance":"accesslog.logentry.istio-system"`)
 	require.Contains(t, out, `"instance":"tcpaccesslog.logentry.istio-system"`)
 
-	// The walkthrough's edit: newlog for details only.
+	// A control-plane restart: while the server is down the collector keeps
+	// the configuration it has, and once the server is back its watches
+	// resume and see the walkthrough's edit (newlog for details only).
+	api.stop()
+	same(2)
+	api.start(t)
 	applied := ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
 	api.apply(t, "log-entry-details.yaml", readSeed(t, "log-entry-details.yaml"))
-	waitFor(t, 20*time.Second, "the collector to load the edit made through the API", func() bool {
+	waitFor(t, time.Minute, "the collector to load the edit made through the API after its restart", func() bool {
 		return ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`) > applied
 	})
 	writeConfig(t, files.collector, dir, "log-entry.yaml", readSeed(t, "log-entry-details.yaml"))
 	before := len(files.stdoutLines())
-	same(2)
+	same(3)
 	newlog := 0
 	for _, l := range files.stdoutLines()[before:] {
 		if strings.Contains(l, `"instance":"newlog.instance.istio-system"`) {

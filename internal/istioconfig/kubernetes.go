@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +54,10 @@ type KubernetesSource struct {
 	// missing holds the informers whose resource the API server does not
 	// serve (no CRD): Start need not wait for them.
 	missing sync.Map // *kubeInformer → bool
+	// forbidden holds the informers whose refusal was logged at warn level;
+	// unreachable is set once a failure to reach the server was.
+	forbidden   sync.Map // *kubeInformer → bool
+	unreachable atomic.Bool
 }
 
 type kubeInformer struct {
@@ -131,11 +136,19 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 
 	syncCtx, cancel := context.WithTimeout(ctx, s.opts.SyncTimeout)
 	defer cancel()
+	// Resources the server does not serve, or refuses, are not waited for:
+	// neither changes without someone installing a CRD or granting access.
 	var missing []string
 	for _, i := range infs {
-		ready := func() bool { _, gone := s.missing.Load(i); return gone || i.inf.HasSynced() }
+		ready := func() bool {
+			_, gone := s.missing.Load(i)
+			_, refused := s.forbidden.Load(i)
+			return gone || refused || i.inf.HasSynced()
+		}
 		if !cache.WaitForCacheSync(syncCtx.Done(), ready) || !i.inf.HasSynced() {
-			missing = append(missing, i.describe())
+			if _, refused := s.forbidden.Load(i); !refused { // warned of already
+				missing = append(missing, i.describe())
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -156,14 +169,36 @@ func (i *kubeInformer) describe() string {
 }
 
 // watchError notes resources the server does not know (their informer keeps
-// retrying, and picks them up once the CRD is installed).
+// retrying, and picks them up once the CRD is installed; Start reports
+// them). A refusal is logged at warn level once per resource, since a
+// missing RBAC rule leaves that kind out of the configuration for good; a
+// server that cannot be reached, once per source, since the informers keep
+// what they have and resume by themselves. The rest goes to debug.
 func (s *KubernetesSource) watchError(i *kubeInformer) cache.WatchErrorHandlerWithContext {
 	return func(_ context.Context, _ *cache.Reflector, err error) {
-		if apierrors.IsNotFound(err) {
+		log := s.opts.Logger.With(zap.String("resource", i.describe()), zap.Error(err))
+		switch {
+		case apierrors.IsNotFound(err):
 			s.missing.Store(i, true)
+		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+			if _, seen := s.forbidden.LoadOrStore(i, true); !seen {
+				log.Warn("Kubernetes config source: access denied; grant get, list and watch on the config.istio.io resources (deploy/kubernetes/rbac.yaml); resources of this kind are left out, retrying")
+				return
+			}
+		case !isExpired(err):
+			if s.unreachable.CompareAndSwap(false, true) {
+				log.Warn("Kubernetes config source: cannot list or watch; the configuration in force stays, retrying (later failures are logged at debug level)")
+				return
+			}
 		}
-		s.opts.Logger.Debug("Kubernetes watch error", zap.String("resource", i.gvr.Resource), zap.String("namespace", i.namespace), zap.Error(err))
+		log.Debug("Kubernetes watch error")
 	}
+}
+
+// isExpired reports the routine end of a watch whose resource version the
+// server no longer has; the informer lists again.
+func isExpired(err error) bool {
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
 }
 
 // Load returns the informers' current contents.

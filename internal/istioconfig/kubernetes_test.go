@@ -1,6 +1,7 @@
 package istioconfig
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -173,6 +176,63 @@ func TestKubernetesMissingCRD(t *testing.T) {
 	// Once the CRD exists, the informer's retry lists it.
 	installed.Store(true)
 	waitFor(t, 10*time.Second, "late CRD picked up", func() bool { return l.Snapshot().Handlers["later.stdio.istio-system"] != nil })
+}
+
+// A refusal names the resource once at warn level, however often the
+// informer retries; a server that cannot be reached is reported once for
+// the whole source. Both keep retrying.
+func TestKubernetesAccessErrorsLogged(t *testing.T) {
+	client := fakeClient(trioObjects("istio-system")...)
+	var allowed atomic.Bool
+	var refusals, failures atomic.Int64
+	client.PrependReactor("list", "rules", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if allowed.Load() {
+			return false, nil, nil
+		}
+		refusals.Add(1)
+		return true, nil, apierrors.NewForbidden(gvr("rules").GroupResource(), "", errors.New("RBAC: access denied"))
+	})
+	client.PrependReactor("list", "logentries", func(k8stesting.Action) (bool, runtime.Object, error) {
+		failures.Add(1)
+		return true, nil, errors.New("dial tcp 10.96.0.1:443: connect: connection refused")
+	})
+	core, logs := observer.New(zap.DebugLevel)
+	src := NewKubernetesSource(client, KubernetesOptions{SyncTimeout: time.Second, Logger: zap.New(core)})
+	l := startLoader(t, &reloads{}, src)
+	waitFor(t, 20*time.Second, "the refused and the failing listing to be retried", func() bool {
+		return refusals.Load() >= 2 && failures.Load() >= 2
+	})
+	warns := logs.FilterLevelExact(zap.WarnLevel)
+	denied := warns.FilterMessageSnippet("access denied").All()
+	if len(denied) != 1 || denied[0].ContextMap()["resource"] != "rules" {
+		t.Errorf("access denied warnings: %v", denied)
+	}
+	if n := warns.FilterMessageSnippet("cannot list or watch").Len(); n != 1 {
+		t.Errorf("%d warnings of an unreachable server, want 1", n)
+	}
+	if n := l.Snapshot().Rules; len(n) != 0 {
+		t.Errorf("rules loaded while listing them is refused: %v", n)
+	}
+	allowed.Store(true)
+	waitFor(t, 20*time.Second, "the rule once access is granted", func() bool { return len(l.Snapshot().Rules) == 1 })
+}
+
+// Start does not wait for a resource whose listing is refused: that takes
+// someone granting access, as a missing CRD takes someone installing it.
+func TestKubernetesRefusedNotWaitedFor(t *testing.T) {
+	client := fakeClient(trioObjects("istio-system")...)
+	client.PrependReactor("list", "handlers", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(gvr("handlers").GroupResource(), "", errors.New("RBAC: access denied"))
+	})
+	src := NewKubernetesSource(client, KubernetesOptions{SyncTimeout: 20 * time.Second})
+	start := time.Now()
+	l := startLoader(t, &reloads{}, src)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Start took %v: it waited for a resource the server refuses", d)
+	}
+	if s := l.Snapshot(); len(s.Instances) != 1 || len(s.Handlers) != 0 {
+		t.Errorf("the allowed kinds should load: %d instances, %d handlers", len(s.Instances), len(s.Handlers))
+	}
 }
 
 func TestFromUnstructured(t *testing.T) {

@@ -106,6 +106,7 @@ type Cache struct {
 
 	byUID, byIPHits, notFound, noInput, overflow atomic.Uint64
 	warned                                       sync.Map // informer name → true: watch problem logged
+	refused                                      sync.Map // informer name → true: listing refused (RBAC)
 }
 
 type nsName struct{ namespace, name string }
@@ -196,9 +197,15 @@ func (c *Cache) Start(ctx context.Context) error {
 		}()
 	}
 
+	// An informer whose listing is refused is not waited for: that takes
+	// someone granting access (watchError says so).
+	var waitFor []cache.InformerSynced
+	for _, n := range infs {
+		waitFor = append(waitFor, func() bool { _, refused := c.refused.Load(n.name); return refused || n.reg.HasSynced() })
+	}
 	syncCtx, done := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer done()
-	if !cache.WaitForCacheSync(syncCtx.Done(), c.synced...) {
+	if !cache.WaitForCacheSync(syncCtx.Done(), waitFor...) || !c.Synced() {
 		if ctx.Err() != nil {
 			c.Stop()
 			return ctx.Err()
@@ -251,6 +258,9 @@ func (c *Cache) Stats() Stats {
 // missing RBAC rule shows here), later ones at debug.
 func (c *Cache) watchError(name string) cache.WatchErrorHandlerWithContext {
 	return func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) {
+			c.refused.Store(name, true)
+		}
 		if _, seen := c.warned.LoadOrStore(name, true); seen {
 			c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))
 			return

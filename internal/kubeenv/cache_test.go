@@ -1,17 +1,22 @@
 package kubeenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -394,5 +399,31 @@ func TestTransformsAndTombstones(t *testing.T) {
 	c.controllerHandler(&c.replicaSets).OnDelete(cache.DeletedFinalStateUnknown{Key: "default/a-rs"})
 	if c.Len() != 0 || len(c.byIP) != 0 || len(c.replicaSets) != 0 {
 		t.Errorf("left: %d pods, %d IPs, %d ReplicaSets", c.Len(), len(c.byIP), len(c.replicaSets))
+	}
+}
+
+// A listing the server refuses (no RBAC rule for ReplicaSets) is named once
+// at warn level and not waited for: Start returns at once with the pods it
+// may read.
+func TestCacheRefusedListing(t *testing.T) {
+	client := fake.NewClientset(cluster()...)
+	client.PrependReactor("list", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "replicasets"}, "", errors.New("RBAC: access denied"))
+	})
+	core, logs := observer.New(zap.WarnLevel)
+	c := NewCache(client, Options{SyncTimeout: 20 * time.Second, Logger: zap.New(core)})
+	start := time.Now()
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Start took %v: it waited for a listing the server refuses", d)
+	}
+	if c.Len() == 0 {
+		t.Error("no pods cached")
+	}
+	if n := logs.FilterMessageSnippet("forbidden; grant get, list and watch").FilterField(zap.String("informer", "replicasets in all namespaces")).Len(); n != 1 {
+		t.Errorf("%d warnings naming the refused ReplicaSets, want 1: %v", n, logs.All())
 	}
 }

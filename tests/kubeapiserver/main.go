@@ -34,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,16 +80,17 @@ func run(dir string, ports []int) error {
 	}
 	defer etcd.Close()
 
+	// A restart on the same directory keeps the keys and the admin token,
+	// so that the tokens issued before stay valid, as in a cluster.
 	saKey := filepath.Join(dir, "service-account.key")
-	if err := writeRSAKey(saKey); err != nil {
-		return err
-	}
-	token, err := randomToken()
-	if err != nil {
-		return err
+	if _, err := os.Stat(saKey); errors.Is(err, os.ErrNotExist) {
+		if err := writeRSAKey(saKey); err != nil {
+			return err
+		}
 	}
 	tokens := filepath.Join(dir, "tokens.csv")
-	if err := os.WriteFile(tokens, []byte(token+",admin,admin,system:masters\n"), 0o600); err != nil {
+	token, err := adminToken(tokens)
+	if err != nil {
 		return err
 	}
 	certDir := filepath.Join(dir, "certs")
@@ -157,13 +159,20 @@ func run(dir string, ports []int) error {
 		}
 		return fmt.Errorf("kube-apiserver: %v", err)
 	case <-ctx.Done():
-		// ExecuteContext shuts the server down on cancellation; give it the
-		// time it asks for, then let etcd close.
+		// ExecuteContext shuts the server down on cancellation, but drains
+		// open watches for up to a minute; a test server need not wait for
+		// its clients: after 5 s the process ends and their connections
+		// with it, as when a control-plane node goes away.
 		select {
 		case <-served:
-		case <-time.After(30 * time.Second):
+			return nil
+		case <-time.After(5 * time.Second):
+			// etcd's Close would wait for the API server's connections
+			// too; its log is synced on every commit, so ending here
+			// loses nothing.
+			os.Exit(0)
+			return nil
 		}
-		return nil
 	}
 }
 
@@ -253,12 +262,24 @@ func writeRSAKey(path string) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
 }
 
-func randomToken() (string, error) {
+// adminToken returns the admin's token from the static token file, writing
+// the file with a new random token when there is none.
+func adminToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		token, _, ok := strings.Cut(string(b), ",")
+		if !ok {
+			return "", fmt.Errorf("%s: not a token file", path)
+		}
+		return token, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(b), nil
+	token := hex.EncodeToString(b)
+	return token, os.WriteFile(path, []byte(token+",admin,admin,system:masters\n"), 0o600)
 }
 
 // kubeconfig is a kubeconfig for server, trusting caFile, authenticating with
