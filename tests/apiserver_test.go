@@ -99,7 +99,9 @@ func startAPIServer(t *testing.T) *apiServer {
 	return s
 }
 
-// start runs the server process and waits until it is ready.
+// start runs the server process and waits until it is ready. After stop it
+// starts again on the same ports, etcd data, keys and tokens, as a
+// control-plane node comes back: clients' tokens stay valid.
 func (s *apiServer) start(t *testing.T) {
 	t.Helper()
 	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -140,15 +142,6 @@ func (s *apiServer) start(t *testing.T) {
 		s.stop()
 		t.Fatalf("kube-apiserver not ready within 3 minutes:\n%s", s.logTail())
 	}
-}
-
-// restart stops the server and starts it again on the same ports, etcd data,
-// keys and tokens, as a control-plane upgrade does: clients see their
-// connections and watches end, then a server that answers again.
-func (s *apiServer) restart(t *testing.T) {
-	t.Helper()
-	s.stop()
-	s.start(t)
 }
 
 func (s *apiServer) logPath() string { return filepath.Join(s.Dir, "kube-apiserver.log") }
