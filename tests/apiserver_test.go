@@ -382,8 +382,23 @@ func TestDeployOnAPIServer(t *testing.T) {
 	api.bookinfoPods(t, workloads)
 	m := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true, Env: []string{"KUBECONFIG=" + kubeconfig}})
 	assert.Contains(t, m.Stderr.String(), "Kubernetes enrichment is on")
-	waitFor(t, 20*time.Second, "the pod cache to hold the Bookinfo pods", func() bool {
-		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(workloads))
+
+	// kubernetes_enrichment.node_name: the server filters the pods by
+	// spec.nodeName, so a collector of another node holds only its own.
+	other := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sleep-7f8c9d-x2x4q", Namespace: "default", Labels: map[string]string{"app": "sleep"}},
+		Spec:       corev1.PodSpec{NodeName: "node-2", Containers: []corev1.Container{{Name: "sleep", Image: "curlimages/curl"}}},
+	}
+	_, err = api.clients.CoreV1().Pods("default").Create(ctx, other, metav1.CreateOptions{})
+	require.NoError(t, err)
+	node2 := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true, Env: []string{"KUBECONFIG=" + kubeconfig},
+		Args: []string{"--set=extensions.istio_config.kubernetes_enrichment.node_name=node-2"}})
+	waitFor(t, 20*time.Second, "the pod cache of node-2 to hold its one pod", func() bool {
+		return ownMetric(node2.collector, "otelcol_istio_config_kubernetes_pods") == 1
+	})
+	node2.terminate(30 * time.Second)
+	waitFor(t, 20*time.Second, "the pod cache to hold the Bookinfo pods and the other node's", func() bool {
+		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(workloads)+1)
 	})
 
 	// Istio resources through the API: the walkthrough's double request

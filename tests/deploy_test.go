@@ -690,6 +690,7 @@ type deployRun struct {
 	LogDir     string   // stands in for /var/log/pods
 	Kubernetes bool     // keep the kubernetes config source (there is a cluster)
 	Env        []string // on top of the DaemonSet container's environment
+	Args       []string // further arguments (--set=…)
 }
 
 // startDeployCollector runs the ConfigMap's configuration itself, moved to
@@ -751,7 +752,7 @@ func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollec
 		require.Nil(t, e.ValueFrom, "env %s: only literal values run here", e.Name)
 		env = append(env, e.Name+"="+e.Value)
 	}
-	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...)})
+	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...), Args: r.Args})
 	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 
