@@ -467,7 +467,7 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	}
 
 	files := startMixerCollector(t, dir, "      - embedded: istio-1.1\n")
-	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", "KUBECONFIG="+filepath.Join(api.Dir, "admin.kubeconfig"))
+	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + filepath.Join(api.Dir, "admin.kubeconfig")}})
 	resources := func(c *collector) string {
 		return metricLines(c, "otelcol_istio_config_resources")
 	}
@@ -526,6 +526,81 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 4, newlog, "newlog lines: productpage → details, reported by both sides, in two page loads")
+}
+
+// TestNamespacedAccessOnAPIServer runs the collector with least privilege:
+// the config source limited to two namespaces and the pod cache to one,
+// under a service account that rbac.yaml's ClusterRoles are granted to by
+// RoleBindings in just those namespaces. Nothing is refused, the
+// configuration and the pods of those namespaces are read, and a resource
+// in another namespace is not.
+func TestNamespacedAccessOnAPIServer(t *testing.T) {
+	api := startAPIServer(t)
+	for _, f := range []string{"namespace.yaml", "crds.yaml", "rbac.yaml", "rbac-enrichment.yaml"} {
+		data, err := os.ReadFile(filepath.Join(deployDir, f))
+		require.NoError(t, err)
+		api.waitEstablished(t, api.apply(t, f, data))
+	}
+	bindings := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata: {name: elsewhere}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: scoped, namespace: %[1]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: scoped-config, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio}
+subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: scoped-config, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio}
+subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: scoped-pods, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio-enrichment}
+subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
+`, deployNamespace)
+	api.apply(t, "role bindings", []byte(bindings))
+	profile, err := os.ReadFile("../internal/istioconfig/profiles/istio-1.1.yaml")
+	require.NoError(t, err)
+	api.apply(t, "istio-1.1.yaml", profile)
+	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
+	require.NoError(t, err)
+	api.apply(t, "double-request-count.yaml", walkthrough)
+	api.apply(t, "a broken rule elsewhere", []byte("apiVersion: config.istio.io/v1alpha2\nkind: rule\nmetadata: {name: unseen, namespace: elsewhere}\nspec: {match: 'request.size >'}\n"))
+	var inDefault []*bookinfo.Workload
+	for _, w := range []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details, bookinfo.ReviewsV1, bookinfo.ReviewsV2,
+		bookinfo.ReviewsV3, bookinfo.Ratings, bookinfo.RatingsV2, bookinfo.MongoDB} {
+		require.Equal(t, "default", w.Namespace)
+		inDefault = append(inDefault, w)
+	}
+	api.bookinfoPods(t, append(inDefault, bookinfo.Gateway))
+
+	kubeconfig := api.serviceAccountConfig(t, deployNamespace, "scoped")
+	m := startMixerCollector(t, t.TempDir(), "      - kubernetes: {namespaces: ["+deployNamespace+", default]}\n", collectorOptions{
+		Env:  []string{"KUBECONFIG=" + kubeconfig},
+		Args: []string{"--set=extensions.istio_config.kubernetes_enrichment.namespaces=[default]"},
+	})
+	waitFor(t, 20*time.Second, "the pod cache to hold the pods of default", func() bool {
+		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == float64(len(inDefault))
+	})
+	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 5, MTLS: true}).Next())
+	waitFor(t, 20*time.Second, "the double count of productpage → details, its workloads from the pods", func() bool {
+		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="details-v1",message="twice the fun!",reporter="client",source="productpage-v1"} 2`)
+	})
+	// The gateway's pod is in istio-system, whose pods are not read.
+	assert.Contains(t, m.exposition(t), `istio_double_request_count{destination="productpage-v1",message="twice the fun!",reporter="server",source="unknown"} 2`)
+	for _, refused := range []string{"access denied", "forbidden", "unseen"} {
+		assert.NotContains(t, m.Stderr.String(), refused)
+	}
+	assert.Zero(t, ownMetric(m.collector, "otelcol_istio_config_resources", `status="rejected"`))
 }
 
 // istioSeries is the istio_* samples of an exposition, sorted.

@@ -29,7 +29,11 @@ type mixerCollector struct {
 	Metrics string // URL of the Prometheus exposition
 }
 
-func startMixerCollector(t *testing.T, istioConfig string, extraSources string, env ...string) *mixerCollector {
+// startMixerCollector runs a collector with the mixer receiver, the rules,
+// Prometheus and stdio; the Istio config comes from extraSources (YAML list
+// items) and the directory or file istioConfig. more adds environment and
+// arguments.
+func startMixerCollector(t *testing.T, istioConfig string, extraSources string, more ...collectorOptions) *mixerCollector {
 	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -62,7 +66,12 @@ service:
     metrics: {receivers: [istio_rules], exporters: [prometheus]}
     logs/entries: {receivers: [istio_rules], exporters: [istio_stdio]}
 `, health, extraSources, istioConfig, mixer, prom)
-	c := startCollector(t, collectorOptions{Config: cfg, Health: health, Env: env})
+	o := collectorOptions{Config: cfg, Health: health}
+	for _, m := range more {
+		o.Env = append(o.Env, m.Env...)
+		o.Args = append(o.Args, m.Args...)
+	}
+	c := startCollector(t, o)
 	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 
