@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -245,39 +246,36 @@ func (s *apiServer) bookinfoPods(t *testing.T, workloads []*bookinfo.Workload) {
 			podLabels["version"] = w.Version
 		}
 		rsName := w.Name() + "-" + w.PodHash
-		rs := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "apps/v1", "kind": "ReplicaSet",
-			"metadata": map[string]any{
-				"name": rsName, "namespace": w.Namespace,
-				"ownerReferences": []any{map[string]any{
-					"apiVersion": "apps/v1", "kind": "Deployment", "name": w.Name(),
-					"uid": "00000000-0000-0000-0000-" + fmt.Sprintf("%012x", len(w.Pod)), "controller": true,
+		spec := corev1.PodSpec{
+			NodeName:           node,
+			ServiceAccountName: w.ServiceAccount,
+			Containers: []corev1.Container{{Name: w.App, Image: "docker.io/istio/examples-bookinfo-" + w.App},
+				{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.1.17"}},
+		}
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: rsName, Namespace: w.Namespace,
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "Deployment", Name: w.Name(), Controller: ptrTo(true),
+					UID: types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012s", w.PodHash)), // no Deployment is stored
 				}},
 			},
-			"spec": map[string]any{
-				"selector": map[string]any{"matchLabels": toAny(podLabels)},
-				"template": map[string]any{
-					"metadata": map[string]any{"labels": toAny(podLabels)},
-					"spec":     map[string]any{"containers": []any{map[string]any{"name": w.App, "image": "docker.io/istio/examples-bookinfo-" + w.App}}},
-				},
+			Spec: appsv1.ReplicaSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: podLabels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: podLabels}, Spec: spec},
 			},
-		}}
-		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
-		created, err := s.dynamic.Resource(gvr).Namespace(w.Namespace).Create(ctx, rs, metav1.CreateOptions{FieldValidation: "Strict"})
+		}
+		created, err := s.clients.AppsV1().ReplicaSets(w.Namespace).Create(ctx, rs, metav1.CreateOptions{FieldValidation: "Strict"})
 		require.NoError(t, err, "ReplicaSet %s/%s", w.Namespace, rsName)
 
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: w.Pod, Namespace: w.Namespace, Labels: podLabels,
 				OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rsName, UID: types.UID(created.GetUID()), Controller: ptrTo(true),
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rsName, UID: created.UID, Controller: ptrTo(true),
 				}},
 			},
-			Spec: corev1.PodSpec{
-				NodeName:           node,
-				ServiceAccountName: w.ServiceAccount,
-				Containers:         []corev1.Container{{Name: w.App, Image: "docker.io/istio/examples-bookinfo-" + w.App}, {Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.1.17"}},
-			},
+			Spec: spec,
 		}
 		p, err := s.clients.CoreV1().Pods(w.Namespace).Create(ctx, pod, metav1.CreateOptions{FieldValidation: "Strict"})
 		require.NoError(t, err, "pod %s/%s", w.Namespace, w.Pod)
@@ -288,14 +286,6 @@ func (s *apiServer) bookinfoPods(t *testing.T, workloads []*bookinfo.Workload) {
 		_, err = s.clients.CoreV1().Pods(w.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		require.NoError(t, err, "status of pod %s/%s", w.Namespace, w.Pod)
 	}
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // TestDeployOnAPIServer puts deploy/kubernetes on a real API server and runs
