@@ -531,32 +531,17 @@ func TestNamespacedAccessOnAPIServer(t *testing.T) {
 		require.NoError(t, err)
 		api.waitEstablished(t, api.apply(t, f, data))
 	}
-	bindings := fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: elsewhere}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: scoped, namespace: %[1]s}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: scoped-config, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio}
-subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: scoped-config, namespace: default}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio}
-subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: scoped-pods, namespace: default}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: otelcol-istio-enrichment}
-subjects: [{kind: ServiceAccount, name: scoped, namespace: %[1]s}]
-`, deployNamespace)
+	bindings := "apiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n---\n" +
+		"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: scoped, namespace: " + deployNamespace + "}\n"
+	for _, b := range []struct{ name, namespace, clusterRole string }{
+		{"scoped-config", deployNamespace, "otelcol-istio"},
+		{"scoped-config", "default", "otelcol-istio"},
+		{"scoped-pods", "default", "otelcol-istio-enrichment"},
+	} {
+		bindings += fmt.Sprintf("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: %s, namespace: %s}\n"+
+			"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %s}\n"+
+			"subjects: [{kind: ServiceAccount, name: scoped, namespace: %s}]\n", b.name, b.namespace, b.clusterRole, deployNamespace)
+	}
 	api.apply(t, "role bindings", []byte(bindings))
 	profile, err := os.ReadFile("../internal/istioconfig/profiles/istio-1.1.yaml")
 	require.NoError(t, err)
