@@ -578,6 +578,63 @@ func TestNamespacedAccessOnAPIServer(t *testing.T) {
 	assert.Zero(t, ownMetric(m.collector, "otelcol_istio_config_resources", `status="rejected"`))
 }
 
+// TestInClusterCredentials runs the DaemonSet's configuration as in its pod:
+// no kubeconfig, but KUBERNETES_SERVICE_HOST and _PORT and the service
+// account's token and CA in /var/run/secrets/kubernetes.io/serviceaccount,
+// where client-go's in-cluster config reads them. The collector runs in a
+// mount namespace of its own with a tmpfs on /run, so the machine's /run is
+// not touched; that takes root, or the test is skipped.
+func TestInClusterCredentials(t *testing.T) {
+	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
+		t.Skipf("no mount namespace here (unshare --mount: %v %s): in-cluster credentials not checked", err, out)
+	}
+	api := startAPIServer(t)
+	d := loadDeployment(t)
+	for _, f := range []string{"namespace.yaml", "crds.yaml", "rbac.yaml", "rbac-enrichment.yaml"} {
+		data, err := os.ReadFile(filepath.Join(deployDir, f))
+		require.NoError(t, err)
+		api.waitEstablished(t, api.apply(t, f, data))
+	}
+	api.bookinfoPods(t, []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details})
+	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
+	require.NoError(t, err)
+	api.apply(t, "double-request-count.yaml", walkthrough)
+
+	// What the kubelet mounts into the pod.
+	secrets := t.TempDir()
+	tr, err := api.clients.CoreV1().ServiceAccounts(d.account.Namespace).CreateToken(context.Background(), d.account.Name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	ca, err := os.ReadFile(filepath.Join(api.Dir, "ca.crt"))
+	require.NoError(t, err)
+	for name, data := range map[string]string{"token": tr.Status.Token, "ca.crt": string(ca), "namespace": d.account.Namespace} {
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, name), []byte(data), 0o600))
+	}
+	host, port, ok := strings.Cut(strings.TrimPrefix(api.URL, "https://"), ":")
+	require.True(t, ok, api.URL)
+	const mountScript = `mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount &&
+cp "$SECRETS"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$@"`
+	m := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true,
+		Prefix: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", mountScript, "sh"},
+		Env:    []string{"KUBECONFIG=", "SECRETS=" + secrets, "KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port},
+	})
+	if b, err := os.ReadFile("/run/secrets/kubernetes.io/serviceaccount/token"); err == nil {
+		require.NotEqual(t, tr.Status.Token, string(b), "the collector's mounts stay in its namespace")
+	}
+	assert.Contains(t, m.Stderr.String(), `"connection": "in-cluster service account"`)
+	waitFor(t, 20*time.Second, "the pod cache and the config from the API server", func() bool {
+		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == 2 &&
+			ownMetric(m.collector, "otelcol_istio_config_resources", `kind="handler"`, `status="accepted"`) == 4
+	})
+	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 6, MTLS: true}).Next())
+	waitFor(t, 20*time.Second, "the double count of productpage → details, its workloads from the pods", func() bool {
+		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="details-v1",message="twice the fun!",reporter="server",source="productpage-v1"} 2`)
+	})
+	for _, refused := range []string{"access denied", "forbidden", "Unauthorized"} {
+		assert.NotContains(t, m.Stderr.String(), refused)
+	}
+}
+
 // istioSeries is the istio_* samples of an exposition, sorted.
 func istioSeries(exposition string) string {
 	var out []string

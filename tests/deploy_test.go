@@ -691,6 +691,7 @@ type deployRun struct {
 	Kubernetes bool     // keep the kubernetes config source (there is a cluster)
 	Env        []string // on top of the DaemonSet container's environment
 	Args       []string // further arguments (--set=…)
+	Prefix     []string // a command that execs the collector (collectorOptions.Prefix)
 }
 
 // startDeployCollector runs the ConfigMap's configuration itself, moved to
@@ -752,7 +753,7 @@ func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollec
 		require.Nil(t, e.ValueFrom, "env %s: only literal values run here", e.Name)
 		env = append(env, e.Name+"="+e.Value)
 	}
-	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...), Args: r.Args})
+	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...), Args: r.Args, Prefix: r.Prefix})
 	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
 }
 

@@ -141,6 +141,9 @@ type collectorOptions struct {
 	// WrapStdout, when set, puts a writer of the test's between the
 	// process's stdout pipe and Stdout (to hold the pipe up, say).
 	WrapStdout func(io.Writer) io.Writer
+	// Prefix, when set, is a command that execs the collector binary and
+	// arguments that follow it (unshare …, say).
+	Prefix []string
 }
 
 // startCollector starts otelcol-istio and waits until health_check reports it
@@ -174,6 +177,9 @@ func startCollector(t *testing.T, o collectorOptions) *collector {
 	args = append(args, "--config=file:"+tpath)
 	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, Telemetry: telemetry, done: make(chan struct{})}
 	c.cmd = exec.Command(collectorBin, args...)
+	if len(o.Prefix) > 0 {
+		c.cmd = exec.Command(o.Prefix[0], append(append(o.Prefix[1:len(o.Prefix):len(o.Prefix)], collectorBin), args...)...)
+	}
 	c.cmd.Stdout, c.cmd.Stderr = c.Stdout, c.Stderr
 	if o.WrapStdout != nil {
 		c.cmd.Stdout = o.WrapStdout(c.Stdout)
