@@ -138,7 +138,7 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 	defer cancel()
 	// Resources the server does not serve, or refuses, are not waited for:
 	// neither changes without someone installing a CRD or granting access.
-	var missing []string
+	var missing, unanswered []string
 	for _, i := range infs {
 		ready := func() bool {
 			_, gone := s.missing.Load(i)
@@ -146,8 +146,13 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 			return gone || refused || i.inf.HasSynced()
 		}
 		if !cache.WaitForCacheSync(syncCtx.Done(), ready) || !i.inf.HasSynced() {
-			if _, refused := s.forbidden.Load(i); !refused { // warned of already
+			_, gone := s.missing.Load(i)
+			_, refused := s.forbidden.Load(i)
+			switch {
+			case gone:
 				missing = append(missing, i.describe())
+			case !refused: // a refusal was warned of already
+				unanswered = append(unanswered, i.describe())
 			}
 		}
 	}
@@ -155,8 +160,12 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 		return ctx.Err()
 	}
 	if len(missing) > 0 {
-		s.opts.Logger.Warn("Kubernetes resources not listed yet (is their CustomResourceDefinition installed? see deploy/kubernetes/crds.yaml); they are retried in the background",
+		s.opts.Logger.Warn("Kubernetes resources not served: is their CustomResourceDefinition installed? (deploy/kubernetes/crds.yaml); they are retried in the background",
 			zap.Strings("resources", missing))
+	}
+	if len(unanswered) > 0 {
+		s.opts.Logger.Warn("Kubernetes resources not listed within the sync timeout (is the API server reachable?); they are retried in the background and loaded when listed",
+			zap.Strings("resources", unanswered), zap.Duration("waited", s.opts.SyncTimeout))
 	}
 	return nil
 }

@@ -164,11 +164,16 @@ func TestKubernetesMissingCRD(t *testing.T) {
 		}
 		return true, nil, apierrors.NewNotFound(gvr("stdios").GroupResource(), "")
 	})
-	src := NewKubernetesSource(client, KubernetesOptions{SyncTimeout: 20 * time.Second})
+	core, logs := observer.New(zap.WarnLevel)
+	src := NewKubernetesSource(client, KubernetesOptions{SyncTimeout: 20 * time.Second, Logger: zap.New(core)})
 	start := time.Now()
 	l := startLoader(t, &reloads{}, src)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Start took %v: it waited for a resource the server does not serve", d)
+	}
+	if w := logs.FilterMessageSnippet("not served: is their CustomResourceDefinition installed?").All(); len(w) != 1 ||
+		!slices.Equal(w[0].ContextMap()["resources"].([]any), []any{"stdios"}) {
+		t.Errorf("warning of the missing CRD: %v", logs.All())
 	}
 	if s := l.Snapshot(); len(s.Rules) != 1 || s.Err() != nil || len(s.Handlers) != 1 {
 		t.Errorf("the installed kinds should load: %d rules, %d handlers, %v", len(s.Rules), len(s.Handlers), s.Err())
@@ -209,6 +214,12 @@ func TestKubernetesAccessErrorsLogged(t *testing.T) {
 	}
 	if n := warns.FilterMessageSnippet("cannot list or watch").Len(); n != 1 {
 		t.Errorf("%d warnings of an unreachable server, want 1", n)
+	}
+	// Start's own warning names what it waited for in vain, not what was
+	// refused.
+	late := warns.FilterMessageSnippet("not listed within the sync timeout").All()
+	if len(late) != 1 || !slices.Equal(late[0].ContextMap()["resources"].([]any), []any{"logentries"}) {
+		t.Errorf("Start's warning of unlisted resources: %v", late)
 	}
 	if n := l.Snapshot().Rules; len(n) != 0 {
 		t.Errorf("rules loaded while listing them is refused: %v", n)
