@@ -28,7 +28,7 @@ run: build
 test: lint kubeapiserver
 	KUBEAPISERVER_BIN=$(BIN)/kubeapiserver $(GO) test -count=1 -timeout 20m $(PKGS)
 
-# A real kube-apiserver on an embedded etcd for tests/ (TestDeployOnAPIServer),
+# A real kube-apiserver on an embedded etcd for tests/ (tests/apiserver_test.go),
 # built from k8s.io/kubernetes in a module of its own; the first build takes
 # several minutes. `go test ./tests/` builds it by itself when it is not given.
 kubeapiserver:

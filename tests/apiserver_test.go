@@ -55,6 +55,12 @@ type apiServer struct {
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 }
 
+// Istio resources the API server tests apply, from tests/.
+const (
+	istio11Profile     = "../internal/istioconfig/profiles/istio-1.1.yaml"
+	doubleRequestCount = "../docs/examples/istio/double-request-count.yaml"
+)
+
 var (
 	apiServerBuild    sync.Once
 	apiServerBin      string
@@ -190,6 +196,26 @@ func (s *apiServer) apply(t *testing.T, name string, data []byte) []*unstructure
 	return applied
 }
 
+// applyFiles applies files (paths from tests/) in order, waiting for the CRDs
+// among them to be served before the next.
+func (s *apiServer) applyFiles(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		s.waitEstablished(t, s.apply(t, filepath.Base(p), data))
+	}
+}
+
+// applyDeploy applies what the collector needs of deploy/kubernetes to read
+// the cluster: its namespace, the CRDs and the RBAC.
+func (s *apiServer) applyDeploy(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{"namespace.yaml", "crds.yaml", "rbac.yaml", "rbac-enrichment.yaml"} {
+		s.applyFiles(t, filepath.Join(deployDir, f))
+	}
+}
+
 // waitEstablished waits until the server serves the CRDs among objs, then
 // forgets what it discovered before them.
 func (s *apiServer) waitEstablished(t *testing.T, objs []*unstructured.Unstructured) {
@@ -220,14 +246,21 @@ func (s *apiServer) waitEstablished(t *testing.T, objs []*unstructured.Unstructu
 // token would.
 func (s *apiServer) serviceAccountConfig(t *testing.T, namespace, name string) string {
 	t.Helper()
+	path := filepath.Join(s.Dir, name+".kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n  - name: c\n    cluster: {server: %q, certificate-authority: %q}\nusers:\n  - name: u\n    user: {token: %q}\ncontexts:\n  - name: c\n    context: {cluster: c, user: u}\ncurrent-context: c\n",
+		s.URL, filepath.Join(s.Dir, "ca.crt"), s.serviceAccountToken(t, namespace, name))
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	return path
+}
+
+// serviceAccountToken is a token the server issues to the service account
+// for an hour (TokenRequest).
+func (s *apiServer) serviceAccountToken(t *testing.T, namespace, name string) string {
+	t.Helper()
 	tr, err := s.clients.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	path := filepath.Join(s.Dir, name+".kubeconfig")
-	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n  - name: c\n    cluster: {server: %q, certificate-authority: %q}\nusers:\n  - name: u\n    user: {token: %q}\ncontexts:\n  - name: c\n    context: {cluster: c, user: u}\ncurrent-context: c\n",
-		s.URL, filepath.Join(s.Dir, "ca.crt"), tr.Status.Token)
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	return path
+	return tr.Status.Token
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -309,9 +342,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 
 	// The manifests, in the kustomization's order.
 	for _, f := range d.kustomization.Resources {
-		data, err := os.ReadFile(filepath.Join(deployDir, f))
-		require.NoError(t, err)
-		api.waitEstablished(t, api.apply(t, f, data))
+		api.applyFiles(t, filepath.Join(deployDir, f))
 	}
 	for _, plural := range d.crdPlurals {
 		_, err := api.mapper.ResourceFor(schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: plural})
@@ -398,9 +429,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	}
 	rules, instances, handlers := accepted("rule"), accepted("instance"), accepted("handler")
 	require.Positive(t, rules, "the embedded profile's rules")
-	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
-	require.NoError(t, err)
-	api.apply(t, "double-request-count.yaml", walkthrough)
+	api.applyFiles(t, doubleRequestCount)
 	waitFor(t, 20*time.Second, "the collector to load the instance, handler and rule created through the API", func() bool {
 		return accepted("rule") == rules+1 && accepted("instance") == instances+1 && accepted("handler") == handlers+1
 	})
@@ -442,14 +471,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 // file on the other.
 func TestIstioConfigThroughAPIServer(t *testing.T) {
 	api := startAPIServer(t)
-	for _, f := range []string{"namespace.yaml", "crds.yaml"} {
-		data, err := os.ReadFile(filepath.Join(deployDir, f))
-		require.NoError(t, err)
-		api.waitEstablished(t, api.apply(t, f, data))
-	}
-	profile, err := os.ReadFile("../internal/istioconfig/profiles/istio-1.1.yaml")
-	require.NoError(t, err)
-	api.apply(t, "istio-1.1.yaml", profile)
+	api.applyFiles(t, filepath.Join(deployDir, "namespace.yaml"), filepath.Join(deployDir, "crds.yaml"), istio11Profile)
 	dir := t.TempDir()
 	for _, f := range []string{"metrics.yaml", "log-entry.yaml"} {
 		api.apply(t, f, readSeed(t, f))
@@ -526,11 +548,7 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 // in another namespace is not.
 func TestNamespacedAccessOnAPIServer(t *testing.T) {
 	api := startAPIServer(t)
-	for _, f := range []string{"namespace.yaml", "crds.yaml", "rbac.yaml", "rbac-enrichment.yaml"} {
-		data, err := os.ReadFile(filepath.Join(deployDir, f))
-		require.NoError(t, err)
-		api.waitEstablished(t, api.apply(t, f, data))
-	}
+	api.applyDeploy(t)
 	bindings := "apiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n---\n" +
 		"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: scoped, namespace: " + deployNamespace + "}\n"
 	for _, b := range []struct{ name, namespace, clusterRole string }{
@@ -543,19 +561,10 @@ func TestNamespacedAccessOnAPIServer(t *testing.T) {
 			"subjects: [{kind: ServiceAccount, name: scoped, namespace: %s}]\n", b.name, b.namespace, b.clusterRole, deployNamespace)
 	}
 	api.apply(t, "role bindings", []byte(bindings))
-	profile, err := os.ReadFile("../internal/istioconfig/profiles/istio-1.1.yaml")
-	require.NoError(t, err)
-	api.apply(t, "istio-1.1.yaml", profile)
-	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
-	require.NoError(t, err)
-	api.apply(t, "double-request-count.yaml", walkthrough)
+	api.applyFiles(t, istio11Profile, doubleRequestCount)
 	api.apply(t, "a broken rule elsewhere", []byte("apiVersion: config.istio.io/v1alpha2\nkind: rule\nmetadata: {name: unseen, namespace: elsewhere}\nspec: {match: 'request.size >'}\n"))
-	var inDefault []*bookinfo.Workload
-	for _, w := range []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details, bookinfo.ReviewsV1, bookinfo.ReviewsV2,
-		bookinfo.ReviewsV3, bookinfo.Ratings, bookinfo.RatingsV2, bookinfo.MongoDB} {
-		require.Equal(t, "default", w.Namespace)
-		inDefault = append(inDefault, w)
-	}
+	inDefault := []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details, bookinfo.ReviewsV1, bookinfo.ReviewsV2,
+		bookinfo.ReviewsV3, bookinfo.Ratings, bookinfo.RatingsV2, bookinfo.MongoDB}
 	api.bookinfoPods(t, append(inDefault, bookinfo.Gateway))
 
 	kubeconfig := api.serviceAccountConfig(t, deployNamespace, "scoped")
@@ -590,24 +599,16 @@ func TestInClusterCredentials(t *testing.T) {
 	}
 	api := startAPIServer(t)
 	d := loadDeployment(t)
-	for _, f := range []string{"namespace.yaml", "crds.yaml", "rbac.yaml", "rbac-enrichment.yaml"} {
-		data, err := os.ReadFile(filepath.Join(deployDir, f))
-		require.NoError(t, err)
-		api.waitEstablished(t, api.apply(t, f, data))
-	}
+	api.applyDeploy(t)
 	api.bookinfoPods(t, []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details})
-	walkthrough, err := os.ReadFile("../docs/examples/istio/double-request-count.yaml")
-	require.NoError(t, err)
-	api.apply(t, "double-request-count.yaml", walkthrough)
+	api.applyFiles(t, doubleRequestCount)
 
 	// What the kubelet mounts into the pod.
 	secrets := t.TempDir()
-	tr, err := api.clients.CoreV1().ServiceAccounts(d.account.Namespace).CreateToken(context.Background(), d.account.Name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	token := api.serviceAccountToken(t, d.account.Namespace, d.account.Name)
 	ca, err := os.ReadFile(filepath.Join(api.Dir, "ca.crt"))
 	require.NoError(t, err)
-	for name, data := range map[string]string{"token": tr.Status.Token, "ca.crt": string(ca), "namespace": d.account.Namespace} {
+	for name, data := range map[string]string{"token": token, "ca.crt": string(ca), "namespace": d.account.Namespace} {
 		require.NoError(t, os.WriteFile(filepath.Join(secrets, name), []byte(data), 0o600))
 	}
 	host, port, ok := strings.Cut(strings.TrimPrefix(api.URL, "https://"), ":")
@@ -619,7 +620,7 @@ cp "$SECRETS"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$@"`
 		Env:    []string{"KUBECONFIG=", "SECRETS=" + secrets, "KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port},
 	})
 	if b, err := os.ReadFile("/run/secrets/kubernetes.io/serviceaccount/token"); err == nil {
-		require.NotEqual(t, tr.Status.Token, string(b), "the collector's mounts stay in its namespace")
+		require.NotEqual(t, token, string(b), "the collector's mounts stay in its namespace")
 	}
 	assert.Contains(t, m.Stderr.String(), `"connection": "in-cluster service account"`)
 	waitFor(t, 20*time.Second, "the pod cache and the config from the API server", func() bool {

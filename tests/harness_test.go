@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,11 +26,11 @@ var (
 	istiotelBin  string // path of the built istiotel
 )
 
-// TestMain builds both binaries once. OTELCOL_ISTIO_BIN / ISTIOTEL_BIN point
-// at prebuilt ones instead (for example the output of `make build`).
 // buildDir holds the binaries the tests build, for the whole run.
 var buildDir string
 
+// TestMain builds both binaries once. OTELCOL_ISTIO_BIN / ISTIOTEL_BIN point
+// at prebuilt ones instead (for example the output of `make build`).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "otelcol-istio-e2e-")
 	if err != nil {
@@ -176,10 +177,8 @@ func startCollector(t *testing.T, o collectorOptions) *collector {
 	}
 	args = append(args, "--config=file:"+tpath)
 	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, Telemetry: telemetry, done: make(chan struct{})}
-	c.cmd = exec.Command(collectorBin, args...)
-	if len(o.Prefix) > 0 {
-		c.cmd = exec.Command(o.Prefix[0], append(append(o.Prefix[1:len(o.Prefix):len(o.Prefix)], collectorBin), args...)...)
-	}
+	argv := append(append(slices.Clone(o.Prefix), collectorBin), args...)
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Stdout, c.cmd.Stderr = c.Stdout, c.Stderr
 	if o.WrapStdout != nil {
 		c.cmd.Stdout = o.WrapStdout(c.Stdout)

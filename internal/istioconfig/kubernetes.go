@@ -141,13 +141,11 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 	var missing, unanswered []string
 	for _, i := range infs {
 		ready := func() bool {
-			_, gone := s.missing.Load(i)
-			_, refused := s.forbidden.Load(i)
+			gone, refused := s.settled(i)
 			return gone || refused || i.inf.HasSynced()
 		}
 		if !cache.WaitForCacheSync(syncCtx.Done(), ready) || !i.inf.HasSynced() {
-			_, gone := s.missing.Load(i)
-			_, refused := s.forbidden.Load(i)
+			gone, refused := s.settled(i)
 			switch {
 			case gone:
 				missing = append(missing, i.describe())
@@ -168,6 +166,14 @@ func (s *KubernetesSource) Start(ctx context.Context, changed func()) error {
 			zap.Strings("resources", unanswered), zap.Duration("waited", s.opts.SyncTimeout))
 	}
 	return nil
+}
+
+// settled reports whether the server does not serve i's resource (no CRD)
+// or refuses to list it: either stays so until someone acts.
+func (s *KubernetesSource) settled(i *kubeInformer) (gone, refused bool) {
+	_, gone = s.missing.Load(i)
+	_, refused = s.forbidden.Load(i)
+	return gone, refused
 }
 
 func (i *kubeInformer) describe() string {

@@ -65,14 +65,8 @@ func run(dir string, ports []int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	free, err := freePorts(3)
-	if err != nil {
+	if err := fillFreePorts(ports); err != nil {
 		return err
-	}
-	for i := range ports {
-		if ports[i] == 0 {
-			ports[i] = free[i]
-		}
 	}
 	etcd, err := startEtcd(filepath.Join(dir, "etcd"), ports[0], ports[1])
 	if err != nil {
@@ -233,25 +227,21 @@ func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
 	}
 }
 
-// freePorts returns n loopback ports that were free a moment ago, all
-// different.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
+// fillFreePorts replaces each 0 in ports with a loopback port that was free
+// a moment ago, all different.
+func fillFreePorts(ports []int) error {
+	for i := range ports {
+		if ports[i] != 0 {
+			continue
 		}
-	}()
-	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		defer l.Close() // held until all are chosen, so none is chosen twice
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	return ports, nil
+	return nil
 }
 
 func writeRSAKey(path string) error {
