@@ -519,7 +519,14 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	// A control-plane restart: while the server is down the collector keeps
 	// the configuration it has, and once the server is back its watches
 	// resume and see the walkthrough's edit (newlog for details only).
+	// The outage is logged once, though all ten informers retry, and shows
+	// in the collector's telemetry.
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
 	api.stop()
+	waitFor(t, 30*time.Second, "the collector to notice the API server is gone", func() bool {
+		return strings.Contains(kube.Stderr.String(), "Kubernetes API server unreachable")
+	})
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 0", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
 	same(2)
 	api.start(t)
 	applied := ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
@@ -527,6 +534,12 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	waitFor(t, time.Minute, "the collector to load the edit made through the API after its restart", func() bool {
 		return ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`) > applied
 	})
+	log := kube.Stderr.String()
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server unreachable"), "warnings of the outage")
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server answers again"), "notes of the server's return")
+	assert.NotContains(t, log, "cannot list or watch", "the outage reported again by the informers")
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
+	assert.Empty(t, metricLines(files.collector, "otelcol_istio_config_kubernetes_api_up"), "a collector without a Kubernetes client")
 	writeConfig(t, files.collector, dir, "log-entry.yaml", readSeed(t, "log-entry-details.yaml"))
 	before := len(files.stdoutLines())
 	same(3)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
@@ -12,9 +11,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
 
@@ -112,26 +110,14 @@ func (c *KubernetesEnrichmentConfig) validate() []error {
 
 // kubeClient connects to the cluster for the pod cache: in-cluster
 // credentials, else KUBECONFIG; with EnrichmentOn also ~/.kube/config. A
-// nil client without error means no cluster (auto mode only). Tests
-// replace it.
-var kubeClient = func(mode EnrichmentMode) (kubernetes.Interface, string, error) {
-	cfg, err := rest.InClusterConfig()
-	how := "in-cluster service account"
-	if err != nil {
-		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-			return nil, "", fmt.Errorf("in-cluster Kubernetes config: %w", err)
-		}
-		if mode != EnrichmentOn && os.Getenv("KUBECONFIG") == "" {
-			return nil, "", nil
-		}
-		rules := clientcmd.NewDefaultClientConfigLoadingRules() // KUBECONFIG, else ~/.kube/config
-		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-		if err != nil {
-			return nil, "", fmt.Errorf("no in-cluster config and no usable kubeconfig: %w", err)
-		}
-		how = "kubeconfig"
+// nil client without error means no cluster (auto mode only). api follows
+// the client's requests. Tests replace it.
+var kubeClient = func(mode EnrichmentMode, api *kubeconn.Monitor) (kubernetes.Interface, string, error) {
+	cfg, how, err := kubeconn.Config(mode != EnrichmentOn)
+	if err != nil || cfg == nil {
+		return nil, "", err
 	}
-	cfg.UserAgent = "otelcol-istio"
+	api.Attach(cfg)
 	c, err := kubernetes.NewForConfig(cfg)
 	return c, how, err
 }
@@ -152,7 +138,7 @@ func (e *configExtension) startEnrichment(ctx context.Context) error {
 		log.Info("Kubernetes enrichment is disabled (kubernetes_enrichment.enabled: false): kubernetesenv rules generate no attributes")
 		return nil
 	}
-	client, how, err := kubeClient(mode)
+	client, how, err := kubeClient(mode, e.kubeAPI())
 	switch {
 	case err != nil && mode == EnrichmentOn:
 		return fmt.Errorf("%s: kubernetes_enrichment: %w", e.set.ID, err)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
 
@@ -69,7 +70,7 @@ kubernetes_enrichment: max_pods: must not be negative`},
 // withKubeClient replaces the cluster connection for one test.
 func withKubeClient(t *testing.T, fn func(EnrichmentMode) (kubernetes.Interface, string, error)) {
 	old := kubeClient
-	kubeClient = fn
+	kubeClient = func(mode EnrichmentMode, _ *kubeconn.Monitor) (kubernetes.Interface, string, error) { return fn(mode) }
 	t.Cleanup(func() { kubeClient = old })
 }
 
@@ -155,10 +156,10 @@ func TestKubeClientOffKubernetes(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("HOME", t.TempDir()) // no ~/.kube/config
-	c, _, err := kubeClient(EnrichmentAuto)
+	c, _, err := kubeClient(EnrichmentAuto, kubeconn.NewMonitor(nil))
 	assert.NoError(t, err)
 	assert.Nil(t, c)
-	_, _, err = kubeClient(EnrichmentOn)
+	_, _, err = kubeClient(EnrichmentOn, kubeconn.NewMonitor(nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no in-cluster config and no usable kubeconfig")
 }

@@ -8,8 +8,10 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 	"github.com/otelcol-istio/otelcol-istio/internal/runtime"
 )
 
@@ -82,7 +84,12 @@ func (e *configExtension) sources() ([]istioconfig.Source, error) {
 		case s.Path != "":
 			out = append(out, istioconfig.NewFileSource(s.Path))
 		case s.Kubernetes != nil:
-			client, err := istioconfig.KubernetesClient()
+			cfg, _, err := kubeconn.Config(false)
+			if err != nil {
+				return nil, fmt.Errorf("sources[%d]: kubernetes: %w", i, err)
+			}
+			e.kubeAPI().Attach(cfg)
+			client, err := dynamic.NewForConfig(cfg)
 			if err != nil {
 				return nil, fmt.Errorf("sources[%d]: kubernetes: %w", i, err)
 			}
@@ -124,6 +131,11 @@ func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) 
 	}
 	return nil
 }
+
+// kubeAPI follows the extension's Kubernetes clients, the config source's
+// and the pod cache's together, so that an outage of the API server is
+// logged once for both.
+func (e *configExtension) kubeAPI() *kubeconn.Monitor { return e.tel.api }
 
 func (e *configExtension) Shutdown(context.Context) error {
 	if e.loader != nil {

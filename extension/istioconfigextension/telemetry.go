@@ -10,21 +10,24 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 )
 
 const scopeName = "github.com/otelcol-istio/otelcol-istio/extension/istioconfigextension"
 
-// telemetry is the extension's own metrics: reloads by outcome, and the
-// resources and problems of the snapshot in force.
+// telemetry is the extension's own metrics: reloads by outcome, the
+// resources and problems of the snapshot in force, and whether the
+// Kubernetes API server answers.
 type telemetry struct {
 	reloads metric.Int64Counter
 	current atomic.Pointer[istioconfig.Snapshot]
+	api     *kubeconn.Monitor // observed once a Kubernetes client is attached
 	reg     metric.Registration
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	m := set.MeterProvider.Meter(scopeName)
-	t := &telemetry{}
+	t := &telemetry{api: kubeconn.NewMonitor(set.Logger)}
 	var errs, err error
 	t.reloads, err = m.Int64Counter("otelcol_istio_config_reloads",
 		metric.WithDescription("Reloads of the Istio configuration, by outcome: applied, unchanged or failed."),
@@ -38,10 +41,20 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithDescription("Problems found in the Istio configuration in force."),
 		metric.WithUnit("{problem}"))
 	errs = errors.Join(errs, err)
+	apiUp, err := m.Int64ObservableGauge("otelcol_istio_config_kubernetes_api_up",
+		metric.WithDescription("1 while the Kubernetes API server answers the collector's requests; 0 from a request that got no answer until one does. Only with a kubernetes source or the pod cache."))
+	errs = errors.Join(errs, err)
 	if errs != nil {
 		return nil, errs
 	}
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if t.api.Attached() {
+			up := int64(0)
+			if t.api.Reachable() {
+				up = 1
+			}
+			o.ObserveInt64(apiUp, up)
+		}
 		s := t.current.Load()
 		if s == nil {
 			return nil
@@ -60,7 +73,7 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		}
 		o.ObserveInt64(problems, int64(len(s.Problems)))
 		return nil
-	}, resources, problems)
+	}, resources, problems, apiUp)
 	if err != nil {
 		return nil, err
 	}

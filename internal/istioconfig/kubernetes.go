@@ -3,7 +3,6 @@ package istioconfig
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 )
 
 // KubernetesResources are the config.istio.io/v1alpha2 resources the
@@ -55,9 +54,9 @@ type KubernetesSource struct {
 	// serve (no CRD): Start need not wait for them.
 	missing sync.Map // *kubeInformer → bool
 	// forbidden holds the informers whose refusal was logged at warn level;
-	// unreachable is set once a failure to reach the server was.
-	forbidden   sync.Map // *kubeInformer → bool
-	unreachable atomic.Bool
+	// failing is set once another error answer was.
+	forbidden sync.Map // *kubeInformer → bool
+	failing   atomic.Bool
 }
 
 type kubeInformer struct {
@@ -75,24 +74,6 @@ func NewKubernetesSource(client dynamic.Interface, opts KubernetesOptions) *Kube
 		opts.Logger = zap.NewNop()
 	}
 	return &KubernetesSource{client: client, opts: opts}
-}
-
-// KubernetesClient connects with the in-cluster service account when running
-// in a pod, else with KUBECONFIG (or ~/.kube/config).
-func KubernetesClient() (dynamic.Interface, error) {
-	cfg, err := rest.InClusterConfig()
-	if err != nil {
-		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-			return nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
-		}
-		rules := clientcmd.NewDefaultClientConfigLoadingRules() // honours KUBECONFIG
-		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no in-cluster config and no usable kubeconfig: %w", err)
-		}
-	}
-	cfg.UserAgent = "otelcol-istio"
-	return dynamic.NewForConfig(cfg)
 }
 
 func (s *KubernetesSource) String() string {
@@ -186,9 +167,11 @@ func (i *kubeInformer) describe() string {
 // watchError notes resources the server does not know (their informer keeps
 // retrying, and picks them up once the CRD is installed; Start reports
 // them). A refusal is logged at warn level once per resource, since a
-// missing RBAC rule leaves that kind out of the configuration for good; a
-// server that cannot be reached, once per source, since the informers keep
-// what they have and resume by themselves. The rest goes to debug.
+// missing RBAC rule leaves that kind out of the configuration for good;
+// other error answers once per source, since the informers keep what they
+// have and resume by themselves. A server that does not answer at all is
+// the client's kubeconn.Monitor's to report, once per outage. The rest goes
+// to debug.
 func (s *KubernetesSource) watchError(i *kubeInformer) cache.WatchErrorHandlerWithContext {
 	return func(_ context.Context, _ *cache.Reflector, err error) {
 		log := s.opts.Logger.With(zap.String("resource", i.describe()), zap.Error(err))
@@ -200,8 +183,9 @@ func (s *KubernetesSource) watchError(i *kubeInformer) cache.WatchErrorHandlerWi
 				log.Warn("Kubernetes config source: access denied; grant get, list and watch on the config.istio.io resources (deploy/kubernetes/rbac.yaml); resources of this kind are left out, retrying")
 				return
 			}
+		case kubeconn.Unreachable(err):
 		case !isExpired(err):
-			if s.unreachable.CompareAndSwap(false, true) {
+			if s.failing.CompareAndSwap(false, true) {
 				log.Warn("Kubernetes config source: cannot list or watch; the configuration in force stays, retrying (later failures are logged at debug level)")
 				return
 			}

@@ -2,6 +2,8 @@ package istioconfig
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -184,12 +186,13 @@ func TestKubernetesMissingCRD(t *testing.T) {
 }
 
 // A refusal names the resource once at warn level, however often the
-// informer retries; a server that cannot be reached is reported once for
-// the whole source. Both keep retrying.
+// informer retries; another error answer is reported once for the whole
+// source; no answer at all is left to the client's kubeconn.Monitor. All
+// keep retrying.
 func TestKubernetesAccessErrorsLogged(t *testing.T) {
 	client := fakeClient(trioObjects("istio-system")...)
 	var allowed atomic.Bool
-	var refusals, failures atomic.Int64
+	var refusals, failures, unanswered atomic.Int64
 	client.PrependReactor("list", "rules", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if allowed.Load() {
 			return false, nil, nil
@@ -199,26 +202,33 @@ func TestKubernetesAccessErrorsLogged(t *testing.T) {
 	})
 	client.PrependReactor("list", "logentries", func(k8stesting.Action) (bool, runtime.Object, error) {
 		failures.Add(1)
-		return true, nil, errors.New("dial tcp 10.96.0.1:443: connect: connection refused")
+		return true, nil, apierrors.NewInternalError(errors.New("etcdserver: request timed out"))
+	})
+	// No answer at all: the client's kubeconn.Monitor logs that, not the
+	// source.
+	client.PrependReactor("list", "kuberneteses", func(k8stesting.Action) (bool, runtime.Object, error) {
+		unanswered.Add(1)
+		return true, nil, fmt.Errorf("failed to list: %w", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/apis/config.istio.io/v1alpha2/kuberneteses",
+			Err: errors.New("dial tcp 10.96.0.1:443: connect: connection refused")})
 	})
 	core, logs := observer.New(zap.DebugLevel)
 	src := NewKubernetesSource(client, KubernetesOptions{SyncTimeout: time.Second, Logger: zap.New(core)})
 	l := startLoader(t, &reloads{}, src)
 	waitFor(t, 20*time.Second, "the refused and the failing listing to be retried", func() bool {
-		return refusals.Load() >= 2 && failures.Load() >= 2
+		return refusals.Load() >= 2 && failures.Load() >= 2 && unanswered.Load() >= 2
 	})
 	warns := logs.FilterLevelExact(zap.WarnLevel)
 	denied := warns.FilterMessageSnippet("access denied").All()
 	if len(denied) != 1 || denied[0].ContextMap()["resource"] != "rules" {
 		t.Errorf("access denied warnings: %v", denied)
 	}
-	if n := warns.FilterMessageSnippet("cannot list or watch").Len(); n != 1 {
-		t.Errorf("%d warnings of an unreachable server, want 1", n)
+	if n := warns.FilterMessageSnippet("cannot list or watch").All(); len(n) != 1 || n[0].ContextMap()["resource"] != "logentries" {
+		t.Errorf("warnings of failed listings: %v, want the one of logentries", n)
 	}
 	// Start's own warning names what it waited for in vain, not what was
 	// refused.
 	late := warns.FilterMessageSnippet("not listed within the sync timeout").All()
-	if len(late) != 1 || !slices.Equal(late[0].ContextMap()["resources"].([]any), []any{"logentries"}) {
+	if len(late) != 1 || !slices.Equal(late[0].ContextMap()["resources"].([]any), []any{"logentries", "kuberneteses"}) {
 		t.Errorf("Start's warning of unlisted resources: %v", late)
 	}
 	if n := l.Snapshot().Rules; len(n) != 0 {
@@ -356,4 +366,42 @@ func kubernetesKinds() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The level each kind of list or watch error is logged at.
+func TestKubernetesWatchErrorLevels(t *testing.T) {
+	unanswered := fmt.Errorf("failed to list: %w", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/apis",
+		Err: errors.New("dial tcp 10.96.0.1:443: connect: connection refused")})
+	for _, tt := range []struct {
+		name string
+		errs []error
+		want []string // levels and messages, in order
+	}{
+		{"no answer: the connection's monitor reports it", []error{unanswered, unanswered}, []string{"debug", "debug"}},
+		{"error answers: once per source", []error{apierrors.NewInternalError(errors.New("etcd")), apierrors.NewServiceUnavailable("later")},
+			[]string{"warn: Kubernetes config source: cannot list or watch; the configuration in force stays, retrying (later failures are logged at debug level)", "debug"}},
+		{"refusals: once per resource", []error{apierrors.NewForbidden(gvr("rules").GroupResource(), "", errors.New("RBAC")), apierrors.NewUnauthorized("token")},
+			[]string{"warn: Kubernetes config source: access denied; grant get, list and watch on the config.istio.io resources (deploy/kubernetes/rbac.yaml); resources of this kind are left out, retrying", "debug"}},
+		{"expired watch: routine", []error{apierrors.NewResourceExpired("too old resource version")}, []string{"debug"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zap.DebugLevel)
+			s := NewKubernetesSource(fakeClient(), KubernetesOptions{Logger: zap.New(core)})
+			handle := s.watchError(&kubeInformer{gvr: gvr("rules")})
+			for _, err := range tt.errs {
+				handle(t.Context(), nil, err)
+			}
+			var got []string
+			for _, e := range logs.All() {
+				if e.Level == zap.DebugLevel {
+					got = append(got, "debug")
+					continue
+				}
+				got = append(got, e.Level.String()+": "+e.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("logged %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

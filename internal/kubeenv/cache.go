@@ -17,6 +17,8 @@ import (
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 )
 
 // Pods finds the pods of a request. Cache implements it against a cluster;
@@ -254,12 +256,17 @@ func (c *Cache) Stats() Stats {
 		NoInput: c.noInput.Load(), Overflow: c.overflow.Load()}
 }
 
-// watchError logs the first failure of each informer at warn level (a
-// missing RBAC rule shows here), later ones at debug.
+// watchError logs the first error answer of each informer at warn level (a
+// missing RBAC rule shows here), later ones at debug. A server that does
+// not answer at all is the client's kubeconn.Monitor's to report.
 func (c *Cache) watchError(name string) cache.WatchErrorHandlerWithContext {
 	return func(_ context.Context, _ *cache.Reflector, err error) {
 		if apierrors.IsForbidden(err) {
 			c.refused.Store(name, true)
+		}
+		if kubeconn.Unreachable(err) {
+			c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))
+			return
 		}
 		if _, seen := c.warned.LoadOrStore(name, true); seen {
 			c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -425,5 +427,30 @@ func TestCacheRefusedListing(t *testing.T) {
 	}
 	if n := logs.FilterMessageSnippet("forbidden; grant get, list and watch").FilterField(zap.String("informer", "replicasets in all namespaces")).Len(); n != 1 {
 		t.Errorf("%d warnings naming the refused ReplicaSets, want 1: %v", n, logs.All())
+	}
+}
+
+// The level each kind of list or watch error is logged at: the first error
+// answer of an informer warns; no answer at all is the client's
+// kubeconn.Monitor's to report.
+func TestCacheWatchErrorLevels(t *testing.T) {
+	unanswered := fmt.Errorf("failed to list: %w", &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/pods",
+		Err: errors.New("dial tcp 10.96.0.1:443: connect: connection refused")})
+	core, logs := observer.New(zap.DebugLevel)
+	c := NewCache(fake.NewClientset(), Options{Logger: zap.New(core)})
+	pods, jobs := c.watchError("pods in all namespaces"), c.watchError("jobs in all namespaces")
+	pods(t.Context(), nil, unanswered)
+	pods(t.Context(), nil, apierrors.NewInternalError(errors.New("etcd")))
+	pods(t.Context(), nil, apierrors.NewInternalError(errors.New("etcd")))
+	jobs(t.Context(), nil, unanswered)
+	jobs(t.Context(), nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", errors.New("RBAC")))
+	var got []string
+	for _, e := range logs.All() {
+		got = append(got, e.Level.String()+" "+e.ContextMap()["informer"].(string))
+	}
+	want := []string{"debug pods in all namespaces", "warn pods in all namespaces", "debug pods in all namespaces",
+		"debug jobs in all namespaces", "warn jobs in all namespaces"}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
 	}
 }
