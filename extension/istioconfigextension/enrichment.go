@@ -128,9 +128,10 @@ type enrichment struct {
 	reg   metric.Registration
 }
 
-// startEnrichment starts the pod cache when the configuration and the
-// environment call for it, and says once why it does not otherwise.
-func (e *configExtension) startEnrichment(ctx context.Context) error {
+// startEnrichment starts the pod cache's informers when the configuration
+// and the environment call for it, and says once why it does not
+// otherwise. Start waits for their first listing.
+func (e *configExtension) startEnrichment() error {
 	cfg := &e.cfg.KubernetesEnrichment
 	log := e.set.Logger
 	mode := cfg.mode()
@@ -158,7 +159,7 @@ func (e *configExtension) startEnrichment(ctx context.Context) error {
 		MaxPods:      cfg.MaxPods,
 		Logger:       log,
 	})
-	if err := c.Start(ctx); err != nil {
+	if err := c.Run(); err != nil {
 		return fmt.Errorf("%s: kubernetes_enrichment: %w", e.set.ID, err)
 	}
 	reg, err := enrichmentTelemetry(e.set.MeterProvider.Meter(scopeName), c)

@@ -1,6 +1,7 @@
 package istioconfigextension
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -18,9 +19,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 	"github.com/otelcol-istio/otelcol-istio/internal/kubeconn"
 	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
@@ -162,4 +166,89 @@ func TestKubeClientOffKubernetes(t *testing.T) {
 	_, _, err = kubeClient(EnrichmentOn, kubeconn.NewMonitor(nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no in-cluster config and no usable kubeconfig")
+}
+
+// startedSource is a config source that says when the loader starts it.
+type startedSource struct{ started chan struct{} }
+
+func (s *startedSource) String() string { return "test source" }
+func (s *startedSource) Start(context.Context, func()) error {
+	close(s.started)
+	return nil
+}
+func (s *startedSource) Load() (istioconfig.Input, error) { return istioconfig.Input{}, nil }
+
+// The pod cache's first listing and the config sources' are waited for
+// together, so that an API server slow to answer delays Start by the longer
+// of the two sync timeouts, not by their sum. Here the pods are listed only
+// once the config source has started: waited for one after the other, the
+// cache could not sync within its timeout.
+func TestEnrichmentSyncsWhileSourcesLoad(t *testing.T) {
+	src := &startedSource{started: make(chan struct{})}
+	withKubeClient(t, func(EnrichmentMode) (kubernetes.Interface, string, error) {
+		c := fake.NewClientset(&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "productpage-v1-6c886ff494-hm7zk", Namespace: "default"},
+			Status:     corev1.PodStatus{PodIP: "10.44.0.11"},
+		})
+		c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			select {
+			case <-src.started:
+			case <-time.After(30 * time.Second):
+			}
+			return false, nil, nil
+		})
+		return c, "test", nil
+	})
+	core, logs := observer.New(zapcore.InfoLevel)
+	set := extensiontest.NewNopSettings(Type)
+	set.Logger = zap.New(core)
+	cfg := createDefaultConfig()
+	cfg.KubernetesEnrichment.Enabled = EnrichmentOn
+	cfg.KubernetesEnrichment.SyncTimeout = 5 * time.Second
+	ext, err := newExtension(set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.start(t.Context(), []istioconfig.Source{src}))
+	defer func() { require.NoError(t, ext.Shutdown(t.Context())) }()
+	assert.Zero(t, logs.FilterMessageSnippet("not synced yet").Len(), "the pod cache waited out its timeout")
+	assert.True(t, ext.kube.cache.Synced())
+	assert.Equal(t, 1, ext.kube.cache.Len())
+}
+
+// failingSource cannot be started.
+type failingSource struct{}
+
+func (failingSource) String() string                      { return "failing source" }
+func (failingSource) Start(context.Context, func()) error { return errors.New("no such directory") }
+func (failingSource) Load() (istioconfig.Input, error)    { return istioconfig.Input{}, nil }
+
+// A source that fails ends Start with its error at once, without waiting
+// for a pod cache that is not listed.
+func TestEnrichmentSourceFailureEndsStart(t *testing.T) {
+	unblock := make(chan struct{})
+	defer close(unblock)
+	withKubeClient(t, func(EnrichmentMode) (kubernetes.Interface, string, error) {
+		c := fake.NewClientset()
+		c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			<-unblock
+			return false, nil, nil
+		})
+		return c, "test", nil
+	})
+	cfg := createDefaultConfig()
+	cfg.KubernetesEnrichment.Enabled = EnrichmentOn
+	cfg.KubernetesEnrichment.SyncTimeout = time.Hour
+	ext, err := newExtension(extensiontest.NewNopSettings(Type), cfg)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- ext.start(t.Context(), []istioconfig.Source{failingSource{}}) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "loading the Istio configuration")
+		assert.Contains(t, err.Error(), "no such directory")
+		assert.Nil(t, ext.kube, "the pod cache is stopped")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Start still waits for the pod cache after its source failed")
+	}
+	require.NoError(t, ext.Shutdown(t.Context()))
 }

@@ -107,18 +107,41 @@ func (e *configExtension) Start(ctx context.Context, _ component.Host) error {
 	if err != nil {
 		return err
 	}
-	if err := e.startEnrichment(ctx); err != nil { // before the first snapshot, which carries it
+	return e.start(ctx, srcs)
+}
+
+// start is Start with the sources given, for tests.
+func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) error {
+	if err := e.startEnrichment(); err != nil { // before the first snapshot, which carries it
 		return err
 	}
-	if err := e.start(ctx, srcs); err != nil {
+	// The pod cache's first listing is waited for while the sources load:
+	// with an API server that does not answer, Start takes the longer of
+	// the two sync timeouts, not their sum.
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	defer cancelWait()
+	synced := make(chan error, 1)
+	if e.kube != nil {
+		go func() { synced <- e.kube.cache.WaitForSync(waitCtx) }()
+	} else {
+		synced <- nil
+	}
+	err := e.load(ctx, srcs)
+	if err != nil {
+		cancelWait() // the loader's error is the one to report
+	}
+	if werr := <-synced; err == nil && werr != nil {
+		err = fmt.Errorf("%s: kubernetes_enrichment: %w", e.set.ID, werr)
+	}
+	if err != nil {
 		e.stopEnrichment()
 		return err
 	}
 	return nil
 }
 
-// start is Start with the sources given, for tests.
-func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) error {
+// load starts the loader of the Istio configuration.
+func (e *configExtension) load(ctx context.Context, srcs []istioconfig.Source) error {
 	e.loader = istioconfig.NewLoader(istioconfig.LoaderOptions{
 		Sources:  srcs,
 		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, CompileOTTL: runtime.CheckOTTL, Pods: e.pods()},

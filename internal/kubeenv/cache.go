@@ -65,7 +65,7 @@ type Options struct {
 	// ResyncPeriod is the informers' full resync period; 0 means none (the
 	// watch delivers every change).
 	ResyncPeriod time.Duration
-	// SyncTimeout bounds how long Start waits for the first listing; 0 means
+	// SyncTimeout bounds how long WaitForSync waits for the first listing; 0 means
 	// DefaultSyncTimeout.
 	SyncTimeout time.Duration
 	// MaxPods caps the pods held; further pods are not cached (and counted).
@@ -103,8 +103,10 @@ type Cache struct {
 	// synced reports, per informer, that our handler has seen its first
 	// listing (the informer's own HasSynced only covers its store).
 	synced []cache.InformerSynced
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// waitFor is what WaitForSync waits for: synced, less the refused.
+	waitFor []cache.InformerSynced
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	byUID, byIPHits, notFound, noInput, overflow atomic.Uint64
 	warned                                       sync.Map // informer name → true: watch problem logged
@@ -136,11 +138,17 @@ func NewCache(client kubernetes.Interface, opts Options) *Cache {
 	}
 }
 
-// Start runs the informers and waits, at most SyncTimeout, for their first
-// listing. A cache that has not synced by then keeps filling in the
-// background; until it has, unknown pods get the bindings' defaults. Start
-// returns an error only when ctx ends first.
+// Start runs the informers and waits for their first listing: Run, then
+// WaitForSync.
 func (c *Cache) Start(ctx context.Context) error {
+	if err := c.Run(); err != nil {
+		return err
+	}
+	return c.WaitForSync(ctx)
+}
+
+// Run starts the informers without waiting for them; Stop stops them.
+func (c *Cache) Run() error {
 	namespaces := c.opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
@@ -201,13 +209,20 @@ func (c *Cache) Start(ctx context.Context) error {
 
 	// An informer whose listing is refused is not waited for: that takes
 	// someone granting access (watchError says so).
-	var waitFor []cache.InformerSynced
 	for _, n := range infs {
-		waitFor = append(waitFor, func() bool { _, refused := c.refused.Load(n.name); return refused || n.reg.HasSynced() })
+		c.waitFor = append(c.waitFor, func() bool { _, refused := c.refused.Load(n.name); return refused || n.reg.HasSynced() })
 	}
+	return nil
+}
+
+// WaitForSync waits, at most SyncTimeout, for the first listing of the
+// informers Run started. A cache that has not synced by then keeps filling
+// in the background; until it has, unknown pods get the bindings' defaults.
+// It returns an error, and stops the informers, only when ctx ends first.
+func (c *Cache) WaitForSync(ctx context.Context) error {
 	syncCtx, done := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer done()
-	if !cache.WaitForCacheSync(syncCtx.Done(), waitFor...) || !c.Synced() {
+	if !cache.WaitForCacheSync(syncCtx.Done(), c.waitFor...) || !c.Synced() {
 		if ctx.Err() != nil {
 			c.Stop()
 			return ctx.Err()
