@@ -96,19 +96,48 @@ func startAPIServer(t *testing.T) *apiServer {
 		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t))}
 	s.start(t)
 	t.Cleanup(func() { s.stop() })
+	return s
+}
 
+// connect makes the test's admin clients for the server at its current
+// address.
+func (s *apiServer) connect(t *testing.T) {
+	t.Helper()
 	var err error
 	s.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(s.Dir, "admin.kubeconfig"))
 	require.NoError(t, err)
 	s.clients = kubernetes.NewForConfigOrDie(s.admin)
 	s.dynamic = dynamic.NewForConfigOrDie(s.admin)
 	s.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(s.admin)))
-	return s
 }
 
-// start runs the server process and waits until it is ready. After stop it
-// starts again on the same ports, etcd data, keys and tokens, as a
-// control-plane node comes back: clients' tokens stay valid.
+// elsewhere runs change with the server moved to another port, where the
+// clients configured before (the collectors') do not reach it, and then
+// moves it back: the changes are made while those clients are cut off
+// from the control plane, and no watch of theirs can deliver them.
+func (s *apiServer) elsewhere(t *testing.T, change func()) {
+	t.Helper()
+	i := slices.Index(s.args, "-port") + 1
+	usual := s.args[i]
+	s.stop()
+	s.args[i] = strconv.Itoa(freePort(t))
+	s.start(t)
+	change()
+	s.stop()
+	s.args[i] = usual
+	s.start(t)
+}
+
+// delete removes a namespaced object.
+func (s *apiServer) delete(t *testing.T, gvr schema.GroupVersionResource, namespace, name string) {
+	t.Helper()
+	require.NoError(t, s.dynamic.Resource(gvr).Namespace(namespace).Delete(context.Background(), name, metav1.DeleteOptions{}))
+}
+
+// start runs the server process, waits until it is ready and connects the
+// admin clients. After stop it starts again on the same ports, etcd data,
+// keys and tokens, as a control-plane node comes back: clients' tokens stay
+// valid.
 func (s *apiServer) start(t *testing.T) {
 	t.Helper()
 	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -149,6 +178,7 @@ func (s *apiServer) start(t *testing.T) {
 		s.stop()
 		t.Fatalf("kube-apiserver not ready within 3 minutes:\n%s", s.logTail())
 	}
+	s.connect(t)
 }
 
 func (s *apiServer) logPath() string { return filepath.Join(s.Dir, "kube-apiserver.log") }
@@ -551,6 +581,52 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 4, newlog, "newlog lines: productpage → details, reported by both sides, in two page loads")
+}
+
+// TestIstioConfigChangedWhileCutOff: changes made while the collector
+// cannot reach the API server (a rule deleted, a log entry added) are in
+// force once it can again. Its watches cannot resume from where they were
+// (the restarted server has no history before its start), so its
+// informers list afresh, and the deletion, which no watch delivered, comes
+// from comparing the new listing with what they held.
+func TestIstioConfigChangedWhileCutOff(t *testing.T) {
+	api := startAPIServer(t)
+	api.applyFiles(t, filepath.Join(deployDir, "namespace.yaml"), filepath.Join(deployDir, "crds.yaml"), istio11Profile)
+	api.apply(t, "metrics.yaml", readSeed(t, "metrics.yaml"))
+	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + filepath.Join(api.Dir, "admin.kubeconfig")}})
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 5, Enriched: true, MTLS: true})
+	doubled := func() float64 { return counterValue(kube.exposition(t), "istio_double_request_count") }
+	kube.report(t, g.Next())
+	waitFor(t, 20*time.Second, "the walkthrough's double count", func() bool { return doubled() > 0 })
+	newlog := func() int {
+		return strings.Count(strings.Join(kube.stdoutLines(), "\n"), `"instance":"newlog.instance.istio-system"`)
+	}
+	require.Zero(t, newlog(), "no newlog rule yet")
+
+	api.elsewhere(t, func() {
+		api.delete(t, schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: "rules"}, "istio-system", "doubleprom")
+		api.apply(t, "log-entry.yaml", readSeed(t, "log-entry.yaml"))
+	})
+	// Both rule changes come in one listing: the first report that makes a
+	// newlog line no longer meets doubleprom.
+	waitFor(t, time.Minute, "the log rule added while the collector was cut off", func() bool {
+		kube.report(t, g.Next())
+		return newlog() > 0
+	})
+	before, lines := doubled(), newlog()
+	kube.report(t, g.Next())
+	waitFor(t, 20*time.Second, "the next report's log lines", func() bool { return newlog() > lines })
+	assert.Equal(t, before, doubled(), "the rule deleted while the collector was cut off still counts")
+
+	// How the informers caught up, from the server's side: since its
+	// return it has served the rules as a listing (client-go's streaming
+	// watch-list, or a plain LIST), not only a watch resumed from where the
+	// collector had been.
+	metrics, err := api.clients.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	require.NoError(t, err)
+	listings := counterValue(string(metrics), "apiserver_watch_list_duration_seconds_count", `resource="rules"`) +
+		counterValue(string(metrics), "apiserver_request_total", `resource="rules"`, `verb="LIST"`)
+	assert.Positive(t, listings, "listings of the rules since the server's return")
 }
 
 // TestNamespacedAccessOnAPIServer runs the collector with least privilege:
