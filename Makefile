@@ -11,6 +11,10 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
+# Static builds, as in the image (deploy/docker/Dockerfile): the binaries need no libc where
+# they run, and builds, tests and vet share one build cache (cgo on or off compiles every
+# package anew).
+export CGO_ENABLED ?= 0
 
 .PHONY: all build run test test-unit test-e2e kubeapiserver generate generate-proto check-generate bench fuzz lint demo clean tools
 

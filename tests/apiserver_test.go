@@ -676,55 +676,6 @@ func TestNamespacedAccessOnAPIServer(t *testing.T) {
 	assert.Zero(t, ownMetric(m.collector, "otelcol_istio_config_resources", `status="rejected"`))
 }
 
-// TestInClusterCredentials runs the DaemonSet's configuration as in its pod:
-// no kubeconfig, but KUBERNETES_SERVICE_HOST and _PORT and the service
-// account's token and CA in /var/run/secrets/kubernetes.io/serviceaccount,
-// where client-go's in-cluster config reads them. The collector runs in a
-// mount namespace of its own with a tmpfs on /run, so the machine's /run is
-// not touched; that takes root, or the test is skipped.
-func TestInClusterCredentials(t *testing.T) {
-	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
-		t.Skipf("no mount namespace here (unshare --mount: %v %s): in-cluster credentials not checked", err, out)
-	}
-	api := startAPIServer(t)
-	d := loadDeployment(t)
-	api.applyDeploy(t)
-	api.bookinfoPods(t, []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details})
-	api.applyFiles(t, doubleRequestCount)
-
-	// What the kubelet mounts into the pod.
-	secrets := t.TempDir()
-	token := api.serviceAccountToken(t, d.account.Namespace, d.account.Name)
-	ca, err := os.ReadFile(filepath.Join(api.Dir, "ca.crt"))
-	require.NoError(t, err)
-	for name, data := range map[string]string{"token": token, "ca.crt": string(ca), "namespace": d.account.Namespace} {
-		require.NoError(t, os.WriteFile(filepath.Join(secrets, name), []byte(data), 0o600))
-	}
-	host, port, ok := strings.Cut(strings.TrimPrefix(api.URL, "https://"), ":")
-	require.True(t, ok, api.URL)
-	const mountScript = `mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount &&
-cp "$SECRETS"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$@"`
-	m := startDeployCollector(t, d, deployRun{LogDir: t.TempDir(), Kubernetes: true,
-		Prefix: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", mountScript, "sh"},
-		Env:    []string{"KUBECONFIG=", "SECRETS=" + secrets, "KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port},
-	})
-	if b, err := os.ReadFile("/run/secrets/kubernetes.io/serviceaccount/token"); err == nil {
-		require.NotEqual(t, token, string(b), "the collector's mounts stay in its namespace")
-	}
-	assert.Contains(t, m.Stderr.String(), `"connection": "in-cluster service account"`)
-	waitFor(t, 20*time.Second, "the pod cache and the config from the API server", func() bool {
-		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == 2 &&
-			ownMetric(m.collector, "otelcol_istio_config_resources", `kind="handler"`, `status="accepted"`) == 4
-	})
-	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 6, MTLS: true}).Next())
-	waitFor(t, 20*time.Second, "the double count of productpage → details, its workloads from the pods", func() bool {
-		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="details-v1",message="twice the fun!",reporter="server",source="productpage-v1"} 2`)
-	})
-	for _, refused := range []string{"access denied", "forbidden", "Unauthorized"} {
-		assert.NotContains(t, m.Stderr.String(), refused)
-	}
-}
-
 // istioSeries is the istio_* samples of an exposition, sorted.
 func istioSeries(exposition string) string {
 	var out []string

@@ -691,20 +691,24 @@ type deployRun struct {
 	Kubernetes bool     // keep the kubernetes config source (there is a cluster)
 	Env        []string // on top of the DaemonSet container's environment
 	Args       []string // further arguments (--set=…)
-	Prefix     []string // a command that execs the collector (collectorOptions.Prefix)
 }
 
-// startDeployCollector runs the ConfigMap's configuration itself, moved to
-// loopback ports, r.LogDir and a temporary checkpoint directory, with the
-// DaemonSet container's environment (Go's settings, the profile), so that
-// the collector runs as the DaemonSet runs it.
-func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollector {
+// deployEndpoints are the loopback addresses deployConfig moves the
+// ConfigMap's listeners to.
+type deployEndpoints struct{ Health, Mixer, Prometheus string }
+
+// deployConfig is the ConfigMap's configuration moved to free loopback
+// ports, and, with logDir, its file paths to logDir and a temporary
+// checkpoint directory; without, they stay for a pod's mounts to provide.
+func deployConfig(t *testing.T, d *deployment, logDir string, kubernetes bool) (string, deployEndpoints) {
 	t.Helper()
 	var conf map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(d.collector.raw), &conf))
-	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mixer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	prom := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	at := deployEndpoints{
+		Health:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Mixer:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Prometheus: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	}
 	set := func(value any, path ...any) {
 		t.Helper()
 		var node any = conf
@@ -733,28 +737,45 @@ func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollec
 			}
 		}
 	}
-	set(health, "extensions", "health_check", "endpoint")
-	set(mixer, "receivers", "mixer", "endpoint")
-	set(prom, "exporters", "prometheus", "endpoint")
-	set([]any{filepath.Join(r.LogDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
-	set(filepath.Join(t.TempDir(), "checkpoints"), "extensions", "file_storage", "directory")
+	set(at.Health, "extensions", "health_check", "endpoint")
+	set(at.Mixer, "receivers", "mixer", "endpoint")
+	set(at.Prometheus, "exporters", "prometheus", "endpoint")
+	if logDir != "" {
+		set([]any{filepath.Join(logDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
+		set(filepath.Join(t.TempDir(), "checkpoints"), "extensions", "file_storage", "directory")
+	}
 	// The harness moves the collector's own metrics to a free port.
 	set("200ms", "connectors", "istio_rules", "flush_interval")
-	if !r.Kubernetes {
+	if !kubernetes {
 		sources := conf["extensions"].(map[string]any)["istio_config"].(map[string]any)["sources"].([]any)
 		sources = slices.DeleteFunc(sources, func(s any) bool { _, kube := s.(map[string]any)["kubernetes"]; return kube })
 		set(sources, "extensions", "istio_config", "sources")
 	}
 	out, err := yaml.Marshal(conf)
 	require.NoError(t, err)
+	return string(out), at
+}
 
+// deployEnv is the DaemonSet container's environment.
+func deployEnv(t *testing.T, d *deployment) []string {
+	t.Helper()
 	var env []string
 	for _, e := range d.daemonSet.Spec.Template.Spec.Containers[0].Env {
 		require.Nil(t, e.ValueFrom, "env %s: only literal values run here", e.Name)
 		env = append(env, e.Name+"="+e.Value)
 	}
-	c := startCollector(t, collectorOptions{Config: string(out), Health: health, Env: append(env, r.Env...), Args: r.Args, Prefix: r.Prefix})
-	return &mixerCollector{collector: c, Mixer: mixer, Metrics: "http://" + prom + "/metrics"}
+	return env
+}
+
+// startDeployCollector runs the ConfigMap's configuration itself, moved to
+// loopback ports, r.LogDir and a temporary checkpoint directory, with the
+// DaemonSet container's environment (Go's settings, the profile), so that
+// the collector runs as the DaemonSet runs it.
+func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollector {
+	t.Helper()
+	conf, at := deployConfig(t, d, r.LogDir, r.Kubernetes)
+	c := startCollector(t, collectorOptions{Config: conf, Health: at.Health, Env: append(deployEnv(t, d), r.Env...), Args: r.Args})
+	return &mixerCollector{collector: c, Mixer: at.Mixer, Metrics: "http://" + at.Prometheus + "/metrics"}
 }
 
 // TestDeployConfigRuns runs the ConfigMap's configuration itself, moved to

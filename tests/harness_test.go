@@ -62,10 +62,12 @@ func binary(env, dir, name, pkg string) (string, error) {
 		return filepath.Abs(p)
 	}
 	out := filepath.Join(dir, name)
-	// As `make build` builds it (and with the same profile, cmd/otelcol-istio/default.pgo):
-	// the tests run the binary that ships, and the two builds share Go's cache.
+	// As `make build` and the image build it (static, and with the same profile,
+	// cmd/otelcol-istio/default.pgo): the tests run the binary that ships, and the builds
+	// share Go's cache.
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, b)
 	}

@@ -1,0 +1,278 @@
+package tests
+
+import (
+	"debug/elf"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+)
+
+// podScript builds, in a mount namespace of its own, the file system the
+// DaemonSet's container sees, and runs the collector in it as the
+// container runs: a root holding only what the distroless image holds of
+// use (the binary, /etc/passwd and /etc/group with nonroot, an empty /tmp)
+// and what the kubelet adds (/etc/hosts, /etc/resolv.conf, /proc, /dev,
+// /sys), mounted read-only; the pod's volumes at their mount paths (the
+// ConfigMap in the kubelet's layout of symbolic links, read-only; the node's
+// /var/log/pods, read-only; the checkpoints' emptyDir; the service
+// account's token, CA and namespace); then, with no new privileges, the
+// image's user and group and the pod's supplemental groups, which leave no
+// capability. The harness's own --config files are copied to the same
+// paths in the root. Its arguments are the collector binary (the image's
+// is static) and the collector's arguments.
+const podScript = `set -eu
+root=$POD_ROOT
+mount -t tmpfs -o mode=0755 pod-root "$root"
+mkdir -p "$root/etc" "$root/tmp" "$root/home/nonroot" "$root/proc" "$root/dev" "$root/sys" \
+  "$root/etc/otelcol-istio" "$root/var/log/pods" "$root/var/lib/otelcol-istio" \
+  "$root/var/run/secrets/kubernetes.io/serviceaccount"
+chmod 1777 "$root/tmp"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
+cp /etc/hosts /etc/resolv.conf "$root/etc/"
+cp "$1" "$root/otelcol-istio"
+chmod 0755 "$root/otelcol-istio"
+shift
+mount --rbind /proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount --rbind /sys "$root/sys"
+mount -o remount,bind,ro "$root/sys"
+
+# configMap volume: files under a timestamped directory, ..data links to it, and a link per key.
+cm=$root/etc/otelcol-istio
+mount -t tmpfs -o mode=0755 configmap "$cm"
+mkdir "$cm/..2026_11_27_00_00_00.000000001"
+cp "$POD_CONFIGMAP"/* "$cm/..2026_11_27_00_00_00.000000001/"
+chmod 0644 "$cm/..2026_11_27_00_00_00.000000001"/*
+ln -s ..2026_11_27_00_00_00.000000001 "$cm/..data"
+for f in "$POD_CONFIGMAP"/*; do ln -s "..data/$(basename "$f")" "$cm/$(basename "$f")"; done
+mount -o remount,ro "$cm"
+
+# hostPath /var/log/pods, read-only; the checkpoints' emptyDir.
+mount --bind "$POD_LOGS" "$root/var/log/pods"
+mount -o remount,bind,ro "$root/var/log/pods"
+mount --bind "$POD_EMPTYDIR" "$root/var/lib/otelcol-istio"
+
+# The projected service account volume.
+sa=$root/var/run/secrets/kubernetes.io/serviceaccount
+mount -t tmpfs -o mode=0755 serviceaccount "$sa"
+cp "$POD_SECRETS"/* "$sa/"
+chmod 0644 "$sa"/*
+mount -o remount,ro "$sa"
+
+for a in "$@"; do
+  case $a in
+  --config=file:/etc/otelcol-istio/*) ;;
+  --config=file:*)
+    p=${a#--config=file:}
+    mkdir -p "$root$(dirname "$p")"
+    cp "$p" "$root$p"
+    chmod 0644 "$root$p"
+    ;;
+  esac
+done
+
+mount -o remount,ro "$root"
+exec setpriv --no-new-privs chroot --userspec="$POD_USER" --groups="$POD_GROUPS" "$root" /otelcol-istio "$@"
+`
+
+// TestDaemonSetPod runs the collector as the kubelet runs the DaemonSet's
+// container, from what the manifests say: the pod's user, group and
+// supplemental groups, no privilege escalation and no capability, a
+// read-only root holding no more than the image, the ConfigMap, the node's
+// pod logs, the checkpoints' emptyDir and the service account's credentials
+// at their mount paths, the container's arguments and environment, and the
+// in-cluster connection to a real API server. Only the network is the
+// machine's (the listeners move to free loopback ports). The probes must
+// answer, the configuration and the pods must come from the API server
+// under the service account, Mixer reports and a pod's access-log line,
+// written root:root 0640 as container runtimes write them, must become
+// series, and the checkpoints must be written where the emptyDir is.
+func TestDaemonSetPod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the pod's mounts and user are not set up (TestDeployConfigRuns runs the configuration)")
+	}
+	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
+		t.Skipf("no mount namespace here (unshare --mount: %v %s): the pod is not set up", err, out)
+	}
+	bin, err := elf.Open(collectorBin)
+	require.NoError(t, err)
+	for _, p := range bin.Progs {
+		require.NotEqual(t, elf.PT_INTERP, p.Type, "%s is linked dynamically; the image's binary is static (CGO_ENABLED=0, as make build builds it)", collectorBin)
+	}
+	bin.Close()
+	d := loadDeployment(t)
+	spec := d.daemonSet.Spec.Template.Spec
+	container := spec.Containers[0]
+	api := startAPIServer(t)
+	api.applyDeploy(t)
+	api.bookinfoPods(t, []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details})
+	api.applyFiles(t, doubleRequestCount)
+
+	// What the manifests say of the pod's identity and file system.
+	require.NotNil(t, spec.SecurityContext.RunAsUser)
+	require.NotNil(t, spec.SecurityContext.RunAsGroup)
+	user := fmt.Sprintf("%d:%d", *spec.SecurityContext.RunAsUser, *spec.SecurityContext.RunAsGroup)
+	var groups []string
+	for _, g := range spec.SecurityContext.SupplementalGroups {
+		groups = append(groups, strconv.FormatInt(g, 10))
+	}
+	require.NotEmpty(t, groups, "the script passes --groups")
+	require.False(t, *container.SecurityContext.AllowPrivilegeEscalation, "the script sets no_new_privs as for allowPrivilegeEscalation: false")
+	require.True(t, *container.SecurityContext.ReadOnlyRootFilesystem, "the script mounts the root read-only")
+	require.Equal(t, []corev1.Capability{"ALL"}, container.SecurityContext.Capabilities.Drop, "a non-root user keeps no capability")
+	mounts := map[string]string{} // volume → mount path
+	for _, m := range container.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	for _, v := range spec.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			require.Equal(t, d.configMap.Name, v.ConfigMap.Name)
+			require.Equal(t, "/etc/otelcol-istio", mounts[v.Name], "the script's configMap mount")
+		case v.HostPath != nil:
+			require.Equal(t, "/var/log/pods", v.HostPath.Path, "the script's hostPath")
+			require.Equal(t, "/var/log/pods", mounts[v.Name])
+		case v.EmptyDir != nil:
+			require.Equal(t, "/var/lib/otelcol-istio", mounts[v.Name], "the script's emptyDir")
+		default:
+			t.Fatalf("volume %s: a kind the script does not mount", v.Name)
+		}
+	}
+
+	// The volumes' contents, on the node's side.
+	conf, at := deployConfig(t, d, "", true)
+	configMap := t.TempDir()
+	for name, data := range d.configMap.Data {
+		if name == "config.yaml" {
+			data = conf
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(configMap, name), []byte(data), 0o600))
+	}
+	logs := t.TempDir()
+	require.NoError(t, os.Chmod(logs, 0o755)) // as /var/log/pods is
+	emptyDir := t.TempDir()
+	require.NoError(t, os.Chmod(emptyDir, 0o777)) // as the kubelet makes an emptyDir
+	secrets := t.TempDir()
+	ca, err := os.ReadFile(filepath.Join(api.Dir, "ca.crt"))
+	require.NoError(t, err)
+	for name, data := range map[string]string{"token": api.serviceAccountToken(t, d.account.Namespace, d.account.Name),
+		"ca.crt": string(ca), "namespace": d.account.Namespace} {
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, name), []byte(data), 0o600))
+	}
+	host, port, ok := strings.Cut(strings.TrimPrefix(api.URL, "https://"), ":")
+	require.True(t, ok, api.URL)
+
+	m := &mixerCollector{Mixer: at.Mixer, Metrics: "http://" + at.Prometheus + "/metrics"}
+	m.collector = startCollector(t, collectorOptions{
+		Args:   append(container.Command, container.Args...),
+		Health: at.Health,
+		Prefix: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", podScript, "sh"},
+		Env: append(deployEnv(t, d), "KUBECONFIG=", "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port,
+			"POD_ROOT="+t.TempDir(), "POD_CONFIGMAP="+configMap, "POD_LOGS="+logs, "POD_EMPTYDIR="+emptyDir,
+			"POD_SECRETS="+secrets, "POD_USER="+user, "POD_GROUPS="+strings.Join(groups, ",")),
+	})
+	pid := m.cmd.Process.Pid
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	uid := strconv.FormatInt(*spec.SecurityContext.RunAsUser, 10)
+	assert.Regexp(t, `(?m)^Uid:\s+`+uid+`\s+`+uid+`\s+`+uid+`\s+`+uid+`$`, string(status), "the collector's user")
+	assert.Regexp(t, `(?m)^Groups:\s+`+strings.Join(groups, " ")+`\s*$`, string(status), "its supplemental groups")
+	assert.Regexp(t, `(?m)^CapEff:\s+0+$`, string(status), "its capabilities")
+	assert.Regexp(t, `(?m)^NoNewPrivs:\s+1$`, string(status))
+	root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
+	require.NoError(t, err)
+	assert.NotEqual(t, "/", root, "the collector runs in the pod's root")
+	for _, dir := range []string{"", "tmp", "etc/otelcol-istio", "var/log/pods", "var/run/secrets/kubernetes.io/serviceaccount"} {
+		err := os.WriteFile(filepath.Join(fmt.Sprintf("/proc/%d/root", pid), dir, "written"), nil, 0o600)
+		assert.ErrorIs(t, err, syscall.EROFS, "/%s is read-only in the pod", dir)
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/root/etc/otelcol-istio/config.yaml", pid))
+	require.NoError(t, err)
+	assert.Equal(t, "..data/config.yaml", link, "the configuration is read through the kubelet's links")
+
+	// The kubelet's probes, at the port the manifest names.
+	ports := map[string]int32{}
+	for _, p := range container.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for what, p := range map[string]*corev1.Probe{"startup": container.StartupProbe, "readiness": container.ReadinessProbe, "liveness": container.LivenessProbe} {
+		require.NotNil(t, p.HTTPGet, what)
+		require.Equal(t, int32(13133), ports[p.HTTPGet.Port.String()], "%s probe: the health_check port, which the test moved to %s", what, at.Health)
+		resp, err := http.Get("http://" + at.Health + p.HTTPGet.Path)
+		require.NoError(t, err, what)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s probe", what)
+	}
+
+	// In-cluster credentials: the configuration and the pods from the API
+	// server.
+	assert.Contains(t, m.Stderr.String(), `"connection": "in-cluster service account"`)
+	waitFor(t, 20*time.Second, "the pod cache and the config from the API server", func() bool {
+		return ownMetric(m.collector, "otelcol_istio_config_kubernetes_pods") == 2 &&
+			ownMetric(m.collector, "otelcol_istio_config_resources", `kind="handler"`, `status="accepted"`) == 4
+	})
+	m.report(t, bookinfo.NewGenerator(bookinfo.Options{Seed: 6, MTLS: true}).Next())
+	waitFor(t, 20*time.Second, "the double count of productpage → details, its workloads from the pods", func() bool {
+		return strings.Contains(m.exposition(t), `istio_double_request_count{destination="details-v1",message="twice the fun!",reporter="server",source="productpage-v1"} 2`)
+	})
+	for _, refused := range []string{"access denied", "forbidden", "Unauthorized"} {
+		assert.NotContains(t, m.Stderr.String(), refused)
+	}
+
+	// A pod's istio-proxy log as containerd leaves it: directories 0755,
+	// the file root:root 0640, which the root group lets the collector read.
+	const line = `[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default`
+	podLog := filepath.Join(logs, "foo_sleep-dd98b5f48-djwdw_0b8b1f5e-1d2c-4c3b-9a4f-5e6d7c8b9a0f", "istio-proxy", "0.log")
+	require.NoError(t, os.MkdirAll(filepath.Dir(podLog), 0o755))
+	appendLine := func() {
+		fh, err := os.OpenFile(podLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		require.NoError(t, err)
+		_, err = fh.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " stdout F " + line + "\n")
+		require.NoError(t, err)
+		require.NoError(t, fh.Close())
+	}
+	fi, err := os.Stat(filepath.Dir(podLog))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+	time.Sleep(time.Second) // past file_log's first poll, so the file is read from its start
+	appendLine()
+	fi, err = os.Stat(podLog)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	require.Equal(t, uint32(0), fi.Sys().(*syscall.Stat_t).Gid)
+	lastWrite := time.Now()
+	waitFor(t, 30*time.Second, "a series from the pod's access-log line", func() bool {
+		if time.Since(lastWrite) > 5*time.Second { // the file was found in the first poll after all
+			appendLine()
+			lastWrite = time.Now()
+		}
+		return counterValue(m.exposition(t), "istio_requests_total", `destination_service="httpbin.foo.svc.cluster.local"`, `response_code="418"`) > 0
+	})
+	assert.NotContains(t, m.Stderr.String(), "permission denied")
+
+	// file_log's checkpoints, in the emptyDir, written by the pod's user.
+	waitFor(t, 20*time.Second, "a checkpoint file in the emptyDir", func() bool {
+		entries, _ := os.ReadDir(filepath.Join(emptyDir, "checkpoints"))
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Size() > 0 &&
+				strconv.FormatUint(uint64(info.Sys().(*syscall.Stat_t).Uid), 10) == uid {
+				return true
+			}
+		}
+		return false
+	})
+}
