@@ -778,6 +778,45 @@ func startDeployCollector(t *testing.T, d *deployment, r deployRun) *mixerCollec
 	return &mixerCollector{collector: c, Mixer: at.Mixer, Metrics: "http://" + at.Prometheus + "/metrics"}
 }
 
+// taskLogLine is istio.io's access-log task's request (sleep → httpbin
+// /status/418) as the client side's istio-proxy logs it.
+const taskLogLine = `[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default`
+
+// sleepPodLog is the istio-proxy log of the task's sleep pod under a
+// directory that stands in for /var/log/pods.
+func sleepPodLog(logDir string) string {
+	return filepath.Join(logDir, "foo_sleep-dd98b5f48-djwdw_0b8b1f5e-1d2c-4c3b-9a4f-5e6d7c8b9a0f", "istio-proxy", "0.log")
+}
+
+// waitPodLogRead writes taskLogLine to the pod log at path as containerd
+// writes it (directories 0755, the file created with mode), once file_log
+// has made its first poll, and waits until cond holds. The file is created
+// after the collector started, so file_log reads it from its start although
+// the configuration says start_at: end (which applies to the files there at
+// startup); should a slow machine's first poll have seen it after all, it
+// was read from its end, so the line is written again every 5 s.
+func waitPodLogRead(t *testing.T, path string, mode os.FileMode, what string, cond func() bool) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	write := func() {
+		fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, mode)
+		require.NoError(t, err)
+		_, err = fh.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " stdout F " + taskLogLine + "\n")
+		require.NoError(t, err)
+		require.NoError(t, fh.Close())
+	}
+	time.Sleep(time.Second) // past file_log's first poll
+	write()
+	last := time.Now()
+	waitFor(t, 30*time.Second, what, func() bool {
+		if time.Since(last) > 5*time.Second {
+			write()
+			last = time.Now()
+		}
+		return cond()
+	})
+}
+
 // TestDeployConfigRuns runs the ConfigMap's configuration itself, moved to
 // loopback ports and a temporary /var/log/pods, without its kubernetes
 // source (there is no cluster): Mixer reports over gRPC and an istio-proxy
@@ -794,32 +833,8 @@ func TestDeployConfigRuns(t *testing.T) {
 	bags := bookinfo.NewGenerator(bookinfo.Options{Seed: 3, Enriched: true, MTLS: true}).Next()
 	m.report(t, bags)
 
-	// An access-log line (istio.io's access-log task, client side) in a
-	// sleep pod's istio-proxy log, as containerd writes it. The file is
-	// created after the collector started, so file_log reads it from the
-	// start although the configuration says start_at: end (that applies
-	// to the files there at startup).
-	const line = `[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default`
-	podLog := filepath.Join(logDir, "foo_sleep-dd98b5f48-djwdw_0b8b1f5e-1d2c-4c3b-9a4f-5e6d7c8b9a0f", "istio-proxy", "0.log")
-	require.NoError(t, os.MkdirAll(filepath.Dir(podLog), 0o755))
-	appendLine := func() {
-		fh, err := os.OpenFile(podLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		require.NoError(t, err)
-		_, err = fh.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " stdout F " + line + "\n")
-		require.NoError(t, err)
-		require.NoError(t, fh.Close())
-	}
-	time.Sleep(time.Second) // past file_log's first poll
-	appendLine()
-	lastWrite := time.Now()
-
-	waitFor(t, 30*time.Second, "series from the Mixer reports and from the access-log line", func() bool {
-		// Should the file have been seen in the first poll after all (a
-		// slow machine), it was read from its end: a later line is read.
-		if time.Since(lastWrite) > 5*time.Second {
-			appendLine()
-			lastWrite = time.Now()
-		}
+	// An access-log line in a pod log.
+	waitPodLogRead(t, sleepPodLog(logDir), 0o644, "series from the Mixer reports and from the access-log line", func() bool {
 		var mixerSeries, fileSeries bool
 		for _, l := range strings.Split(m.exposition(t), "\n") {
 			if !strings.HasPrefix(l, "istio_requests_total{") {

@@ -233,35 +233,16 @@ func TestDaemonSetPod(t *testing.T) {
 		assert.NotContains(t, m.Stderr.String(), refused)
 	}
 
-	// A pod's istio-proxy log as containerd leaves it: directories 0755,
-	// the file root:root 0640, which the root group lets the collector read.
-	const line = `[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default`
-	podLog := filepath.Join(logs, "foo_sleep-dd98b5f48-djwdw_0b8b1f5e-1d2c-4c3b-9a4f-5e6d7c8b9a0f", "istio-proxy", "0.log")
-	require.NoError(t, os.MkdirAll(filepath.Dir(podLog), 0o755))
-	appendLine := func() {
-		fh, err := os.OpenFile(podLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		require.NoError(t, err)
-		_, err = fh.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " stdout F " + line + "\n")
-		require.NoError(t, err)
-		require.NoError(t, fh.Close())
-	}
-	fi, err := os.Stat(filepath.Dir(podLog))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
-	time.Sleep(time.Second) // past file_log's first poll, so the file is read from its start
-	appendLine()
-	fi, err = os.Stat(podLog)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
-	require.Equal(t, uint32(0), fi.Sys().(*syscall.Stat_t).Gid)
-	lastWrite := time.Now()
-	waitFor(t, 30*time.Second, "a series from the pod's access-log line", func() bool {
-		if time.Since(lastWrite) > 5*time.Second { // the file was found in the first poll after all
-			appendLine()
-			lastWrite = time.Now()
-		}
+	// A pod's istio-proxy log as containerd leaves it: the file root:root
+	// 0640, which the root group lets the collector read.
+	podLog := sleepPodLog(logs)
+	waitPodLogRead(t, podLog, 0o640, "a series from the pod's access-log line", func() bool {
 		return counterValue(m.exposition(t), "istio_requests_total", `destination_service="httpbin.foo.svc.cluster.local"`, `response_code="418"`) > 0
 	})
+	fi, err := os.Stat(podLog)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	assert.Equal(t, uint32(0), fi.Sys().(*syscall.Stat_t).Gid)
 	assert.NotContains(t, m.Stderr.String(), "permission denied")
 
 	// file_log's checkpoints, in the emptyDir, written by the pod's user.
