@@ -69,6 +69,10 @@ func loadAlerts(t *testing.T) []alertRule {
 
 var collectorMetricRE = regexp.MustCompile(`\botelcol_[a-z0-9_]+`)
 
+// withKubernetesOnly are the alerts' metrics that a collector exports only
+// with a Kubernetes client (TestIstioConfigThroughAPIServer sees them).
+var withKubernetesOnly = map[string]bool{"otelcol_istio_config_kubernetes_api_up": true}
+
 // Every metric an alert reads is one the collector exports (at 0 when
 // nothing happened), so that no alert waits on a name that never comes.
 func TestAlertMetricsExist(t *testing.T) {
@@ -84,6 +88,9 @@ func TestAlertMetricsExist(t *testing.T) {
 		names := collectorMetricRE.FindAllString(a.Expr, -1)
 		require.NotEmpty(t, names, "alert %s reads no collector metric", a.Alert)
 		for _, n := range names {
+			if withKubernetesOnly[n] {
+				continue
+			}
 			if !strings.Contains(expo, "\n"+n+"{") && !strings.Contains(expo, "\n"+n+" ") {
 				missing = append(missing, fmt.Sprintf("%s: %s", a.Alert, n))
 			}
