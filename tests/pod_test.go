@@ -232,6 +232,7 @@ func TestDaemonSetPod(t *testing.T) {
 	for _, refused := range []string{"access denied", "forbidden", "Unauthorized"} {
 		assert.NotContains(t, m.Stderr.String(), refused)
 	}
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(m.collector, "otelcol_istio_config_kubernetes_api_up"))
 
 	// A pod's istio-proxy log as containerd leaves it: the file root:root
 	// 0640, which the root group lets the collector read.
