@@ -550,13 +550,24 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	// the configuration it has, and once the server is back its watches
 	// resume and see the walkthrough's edit (newlog for details only).
 	// The outage is logged once, though all ten informers retry, and shows
-	// in the collector's telemetry.
+	// in the collector's telemetry and on the collector dashboard, read by
+	// a real Prometheus.
 	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
+	prom := startPrometheus(t, kube.Telemetry)
+	cutOff := panelQuery(t, "otelcol-istio-collector", "Configuration", "C", map[string]string{"instance": ".*"})
+	dashboardShows := func(want float64) func() bool {
+		return func() bool {
+			v := prom.query(t, cutOff)
+			return len(v) == 1 && v[0].Value == want
+		}
+	}
+	waitFor(t, 30*time.Second, "the dashboard to count no collector cut off", dashboardShows(0))
 	api.stop()
 	waitFor(t, 30*time.Second, "the collector to notice the API server is gone", func() bool {
 		return strings.Contains(kube.Stderr.String(), "Kubernetes API server unreachable")
 	})
 	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 0", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
+	waitFor(t, 30*time.Second, "the dashboard to count one collector cut off", dashboardShows(1))
 	same(2)
 	api.start(t)
 	applied := ownMetric(kube.collector, "otelcol_istio_config_reloads", `outcome="applied"`)
@@ -570,6 +581,7 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	assert.NotContains(t, log, "cannot list or watch", "the outage reported again by the informers")
 	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
 	assert.Empty(t, metricLines(files.collector, "otelcol_istio_config_kubernetes_api_up"), "a collector without a Kubernetes client")
+	waitFor(t, 30*time.Second, "the dashboard to count no collector cut off again", dashboardShows(0))
 	writeConfig(t, files.collector, dir, "log-entry.yaml", readSeed(t, "log-entry-details.yaml"))
 	before := len(files.stdoutLines())
 	same(3)
