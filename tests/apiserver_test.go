@@ -104,11 +104,22 @@ func startAPIServer(t *testing.T) *apiServer {
 func (s *apiServer) connect(t *testing.T) {
 	t.Helper()
 	var err error
-	s.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(s.Dir, "admin.kubeconfig"))
+	s.admin, err = clientcmd.BuildConfigFromFlags("", s.adminKubeconfig())
 	require.NoError(t, err)
 	s.clients = kubernetes.NewForConfigOrDie(s.admin)
 	s.dynamic = dynamic.NewForConfigOrDie(s.admin)
 	s.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(s.admin)))
+}
+
+// adminKubeconfig is the kubeconfig file of the server's admin, which the
+// server writes at every start.
+func (s *apiServer) adminKubeconfig() string { return filepath.Join(s.Dir, "admin.kubeconfig") }
+
+// startCollector runs a Mixer collector that reads its Istio configuration
+// from the server, as its admin.
+func (s *apiServer) startCollector(t *testing.T) *mixerCollector {
+	t.Helper()
+	return startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + s.adminKubeconfig()}})
 }
 
 // elsewhere runs change with the server moved to another port, where the
@@ -509,7 +520,7 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 	}
 
 	files := startMixerCollector(t, dir, "      - embedded: istio-1.1\n")
-	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + filepath.Join(api.Dir, "admin.kubeconfig")}})
+	kube := api.startCollector(t)
 	resources := func(c *collector) string {
 		return metricLines(c, "otelcol_istio_config_resources")
 	}
@@ -605,7 +616,7 @@ func TestIstioConfigChangedWhileCutOff(t *testing.T) {
 	api := startAPIServer(t)
 	api.applyFiles(t, filepath.Join(deployDir, "namespace.yaml"), filepath.Join(deployDir, "crds.yaml"), istio11Profile)
 	api.apply(t, "metrics.yaml", readSeed(t, "metrics.yaml"))
-	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + filepath.Join(api.Dir, "admin.kubeconfig")}})
+	kube := api.startCollector(t)
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 5, Enriched: true, MTLS: true})
 	doubled := func() float64 { return counterValue(kube.exposition(t), "istio_double_request_count") }
 	kube.report(t, g.Next())

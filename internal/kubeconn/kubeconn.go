@@ -63,7 +63,6 @@ type Monitor struct {
 	mu       sync.Mutex
 	attached bool
 	since    time.Time // when the server stopped answering; zero while it answers
-	outages  uint64
 }
 
 // NewMonitor returns a Monitor that logs to log.
@@ -98,13 +97,6 @@ func (m *Monitor) Reachable() bool {
 	return m.since.IsZero()
 }
 
-// Outages counts the times the server stopped answering.
-func (m *Monitor) Outages() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.outages
-}
-
 func (m *Monitor) answered() {
 	m.mu.Lock()
 	since := m.since
@@ -121,7 +113,6 @@ func (m *Monitor) failed(host string, err error) {
 	first := m.since.IsZero()
 	if first {
 		m.since = m.now()
-		m.outages++
 	}
 	m.mu.Unlock()
 	if first {

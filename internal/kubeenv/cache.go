@@ -279,19 +279,17 @@ func (c *Cache) watchError(name string) cache.WatchErrorHandlerWithContext {
 		if apierrors.IsForbidden(err) {
 			c.refused.Store(name, true)
 		}
-		if kubeconn.Unreachable(err) {
-			c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))
-			return
+		if !kubeconn.Unreachable(err) {
+			if _, seen := c.warned.LoadOrStore(name, true); !seen {
+				msg := "Kubernetes pod cache: cannot list or watch; retrying"
+				if apierrors.IsForbidden(err) {
+					msg = "Kubernetes pod cache: forbidden; grant get, list and watch on pods, replicasets and jobs (deploy/kubernetes/rbac-enrichment.yaml); retrying"
+				}
+				c.log.Warn(msg, zap.String("informer", name), zap.Error(err))
+				return
+			}
 		}
-		if _, seen := c.warned.LoadOrStore(name, true); seen {
-			c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))
-			return
-		}
-		msg := "Kubernetes pod cache: cannot list or watch; retrying"
-		if apierrors.IsForbidden(err) {
-			msg = "Kubernetes pod cache: forbidden; grant get, list and watch on pods, replicasets and jobs (deploy/kubernetes/rbac-enrichment.yaml); retrying"
-		}
-		c.log.Warn(msg, zap.String("informer", name), zap.Error(err))
+		c.log.Debug("Kubernetes pod cache: watch error", zap.String("informer", name), zap.Error(err))
 	}
 }
 
