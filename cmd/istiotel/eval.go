@@ -26,11 +26,16 @@ func init() {
 // in builds without YAML support; the config loader installs it.
 var loadManifestYAML func([]byte) (map[string]attribute.Type, error)
 
-const evalUsage = `usage: istiotel eval [--manifest FILE]... [--attributes FILE] EXPR
+const evalUsage = `usage: istiotel eval [--lang CEXL|COMPAT] [--manifest FILE]... [--attributes FILE] EXPR
 
 Compiles EXPR with Mixer's expression language and evaluates it against the
 attributes in FILE. Prints one JSON line: {"type":"INT64","value":2} on
 success, {"error":"..."} on failure.
+
+  --lang L           CEXL (the default) or COMPAT: the semantics of
+                     resources annotated policy.istio.io/lang: COMPAT
+                     (Mixer 1.2 – 1.7), where absent attributes read as
+                     their type's default.
 
   --manifest FILE    attribute vocabulary: a JSON object {"name":"TYPE",...},
                      a JSON attributemanifest, or attributemanifest YAML when
@@ -53,10 +58,11 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runEval(args []string, stdout, stderr io.Writer) int {
 	var manifests stringList
-	var attrFile string
+	var attrFile, lang string
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Var(&manifests, "manifest", "")
+	fs.StringVar(&lang, "lang", "CEXL", "")
 	fs.StringVar(&attrFile, "attributes", "", "")
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "istiotel eval: "+format+"\n\n", a...)
@@ -83,6 +89,15 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if len(exprs) != 1 {
 		return usageErr("want exactly one expression, got %d", len(exprs))
 	}
+	var dialect cexl.Dialect
+	switch strings.ToUpper(lang) {
+	case "CEXL":
+		dialect = cexl.CEXL
+	case "COMPAT":
+		dialect = cexl.COMPAT
+	default:
+		return usageErr("--lang %s: want CEXL or COMPAT", lang)
+	}
 
 	vocab := attribute.DefaultVocabulary()
 	if len(manifests) > 0 {
@@ -107,7 +122,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	expr, err := cexl.Compile(exprs[0], vocab)
+	expr, err := cexl.CompileDialect(exprs[0], vocab, dialect)
 	if err != nil {
 		writeJSON(stdout, map[string]string{"error": err.Error()})
 		return 2

@@ -43,6 +43,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name:   "COMPAT resources, with their CEXL twins",
+			args:   []string{"-q", "../../internal/runtime/testdata/compat.yaml"},
+			stdout: "",
+		},
+		{
 			name:   "missing path",
 			args:   []string{"-q", "no/such/dir"},
 			code:   1,

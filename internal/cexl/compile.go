@@ -1,12 +1,14 @@
 package cexl
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 )
@@ -25,13 +27,36 @@ type (
 // keeps going after an error and reports the first one in evaluation order,
 // so expressions with several problems report the same one Mixer did.
 type compiler struct {
-	ps  *parseState
-	err *CompileError
+	ps     *parseState
+	err    *CompileError
+	compat bool // COMPAT's semantics (see doc.go)
 }
 
+// epoch is the value an absent TIMESTAMP attribute reads as in COMPAT.
+var epoch = time.Unix(0, 0).UTC()
+
+// miss is the error for reading attribute n when it is absent: Mixer's
+// "lookup failed", or nil in COMPAT, where it reads as its type's default.
+func (c *compiler) miss(n *node) error {
+	if c.compat {
+		return nil
+	}
+	return lookupErr(n.name)
+}
+
+// topLevel reports whether n is an attribute whose name has no dot. COMPAT
+// modelled dotted names as fields of messages, whose presence `|` tests; an
+// undotted one has no presence and always counts as set.
+func topLevel(n *node) bool { return n.kind == kindVar && !strings.Contains(n.name, ".") }
+
 func (c *compiler) fail(n *node, format string, args ...any) {
+	c.failf(n, "internal compiler error -- "+format, args...)
+}
+
+// failf records a compile error without Mixer's internal-error prefix.
+func (c *compiler) failf(n *node, format string, args ...any) {
 	if c.err == nil {
-		c.err = c.ps.errorAt(n.pos, "internal compiler error -- "+fmt.Sprintf(format, args...))
+		c.err = c.ps.errorAt(n.pos, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -123,19 +148,25 @@ func (c *compiler) strict(n *node) any {
 	case kindVar:
 		switch repOf(n.typ) {
 		case repString:
-			return resolveString(n.id, n.name)
+			return resolveString(n.id, c.miss(n))
 		case repInt:
-			return resolveInt(n.id, n.name)
+			return resolveInt(n.id, c.miss(n))
 		case repDouble:
-			return resolveDouble(n.id, n.name)
+			return resolveDouble(n.id, c.miss(n))
 		case repBool:
-			return resolveBool(n.id, n.name)
+			return resolveBool(n.id, c.miss(n))
 		case repTime:
-			return resolveTime(n.id, n.name)
+			if c.compat {
+				return resolveTime(n.id, nil, epoch)
+			}
+			return resolveTime(n.id, c.miss(n), time.Time{})
 		case repIP:
-			return resolveIP(n.id, n.name)
+			if c.compat {
+				return resolveIP(n.id, nil, []byte{})
+			}
+			return resolveIP(n.id, c.miss(n), nil)
 		case repMap:
-			return resolveMap(n.id, n.name)
+			return resolveMap(n.id, c.miss(n))
 		}
 		c.fail(n, "unhandled expression type: '%v'", n.typ)
 		return placeholder(n.typ)
@@ -155,16 +186,20 @@ func (c *compiler) strict(n *node) any {
 		return c.conditional(n)
 	case "ADD":
 		return c.add(n)
+	case "NOT", "NEG", "SUB", "MUL", "QUO", "REM": // COMPAT only
+		return c.arith(n)
 	}
 	return c.extern(n)
 }
 
 // try compiles n for the left of `|`: a tryFn that reports absence instead
 // of failing. Only attributes, map lookups and nested `|` can be absent;
-// everything else is evaluated strictly and always counts as present.
+// everything else is evaluated strictly and always counts as present. In
+// COMPAT an undotted attribute is one of those others, and a map lookup is
+// absent only when its key is missing.
 func (c *compiler) try(n *node) any {
 	switch {
-	case n.kind == kindVar:
+	case n.kind == kindVar && !(c.compat && topLevel(n)):
 		switch repOf(n.typ) {
 		case repString:
 			return tryString(n.id)
@@ -237,7 +272,7 @@ func (c *compiler) collectTries(n *node, tries *[]any) {
 }
 
 func (c *compiler) orStrict(n *node) any {
-	if f := orAttrDefault(n); f != nil {
+	if f := c.orAttrDefault(n); f != nil {
 		return f
 	}
 	var tries []any
@@ -264,9 +299,9 @@ func (c *compiler) orStrict(n *node) any {
 
 // orAttrDefault specialises `attr | constant` for strings and integers, the
 // most common expression of Istio configs, into a single closure.
-func orAttrDefault(n *node) any {
+func (c *compiler) orAttrDefault(n *node) any {
 	x, y := n.args[0], n.args[1]
-	if x.kind != kindVar || y.kind != kindConst {
+	if x.kind != kindVar || y.kind != kindConst || (c.compat && topLevel(x)) {
 		return nil
 	}
 	id := x.id
@@ -323,21 +358,32 @@ func castAll[T any](xs []any) []T {
 }
 
 // indexStrict is m[k] outside `|`: m and k must be present, a missing key
-// reads as "".
+// reads as "" (in COMPAT: an absent map is empty, and a missing key is an
+// error).
 func (c *compiler) indexStrict(n *node) any {
 	target, key := n.args[0], n.args[1]
 	if target.kind == kindVar && key.kind == kindConst && target.typ == attribute.TypeStringMap {
-		id, k, miss := target.id, key.sval, lookupErr(target.name)
+		id, k, miss := target.id, key.sval, c.miss(target)
+		var noKey error
+		if c.compat {
+			noKey = noSuchKey(k)
+		}
 		return strFn(func(b *attribute.Bag) (string, error) {
 			m, ok := b.GetStringMap(id)
 			if !ok {
-				return "", failRead(b, id, repMap, miss)
+				if err := failRead(b, id, repMap, miss); err != nil || noKey == nil {
+					return "", err
+				}
 			}
-			s, _ := m.Get(k)
+			s, ok := m.Get(k)
+			if !ok {
+				return "", noKey
+			}
 			return s, nil
 		})
 	}
 	m, k := c.mapOf(target), c.strOf(key)
+	compat := c.compat
 	return strFn(func(b *attribute.Bag) (string, error) {
 		sm, err := m(b)
 		if err != nil {
@@ -347,15 +393,38 @@ func (c *compiler) indexStrict(n *node) any {
 		if err != nil {
 			return "", err
 		}
-		s, _ := sm.Get(key)
+		s, ok := sm.Get(key)
+		if !ok && compat {
+			return "", noSuchKey(key)
+		}
 		return s, nil
 	})
 }
+
+// noSuchKey is COMPAT's error for a missing map key.
+func noSuchKey(k string) error { return fmt.Errorf("no such key: '%s'", k) }
 
 // indexTry is m[k] on the left of `|`: an absent map, an absent key
 // attribute or a missing key all fall through.
 func (c *compiler) indexTry(n *node) any {
 	target, key := n.args[0], n.args[1]
+	if c.compat {
+		// `"k" in m ? m["k"] : …`: the map and the key are read as
+		// anywhere else; only a missing key falls through.
+		m, k := c.mapOf(target), c.strOf(key)
+		return tryFn[string](func(b *attribute.Bag) (string, bool, error) {
+			sm, err := m(b)
+			if err != nil {
+				return "", false, err
+			}
+			key, err := k(b)
+			if err != nil {
+				return "", false, err
+			}
+			s, ok := sm.Get(key)
+			return s, ok, nil
+		})
+	}
 	if target.kind == kindVar && key.kind == kindConst && target.typ == attribute.TypeStringMap {
 		id, k := target.id, key.sval
 		return tryFn[string](func(b *attribute.Bag) (string, bool, error) {
@@ -412,6 +481,24 @@ func (c *compiler) conditional(n *node) any {
 
 func (c *compiler) logical(n *node, or bool) any {
 	x, y := c.boolOf(n.args[0]), c.boolOf(n.args[1])
+	if c.compat {
+		// CEL's: an operand that decides the result wins over an error
+		// in the other one (false && error is false, error || true is true).
+		return boolFn(func(b *attribute.Bag) (bool, error) {
+			l, lerr := x(b)
+			if lerr == nil && l == or {
+				return l, nil
+			}
+			r, rerr := y(b)
+			switch {
+			case rerr == nil && r == or:
+				return r, nil
+			case lerr != nil:
+				return false, lerr
+			}
+			return r, rerr
+		})
+	}
 	return boolFn(func(b *attribute.Bag) (bool, error) {
 		l, err := x(b)
 		if err != nil || l == or { // short circuit: true for ||, false for &&
@@ -464,6 +551,10 @@ func (c *compiler) equality(n *node, negate bool) any {
 		return compare2(c.strict(x).(ipFn), c.strict(y).(ipFn), func(a, b []byte) bool { return ipEqual(a, b) != negate })
 	case attribute.TypeTimestamp:
 		return compare2(c.strict(x).(timeFn), c.strict(y).(timeFn), func(a, b time.Time) bool { return a.Equal(b) != negate })
+	case attribute.TypeDuration:
+		if c.compat { // CEL compares durations; Mixer's IL could not
+			return compare2(c.intOf(x), c.intOf(y), func(a, b int64) bool { return (a == b) != negate })
+		}
 	}
 	// Mixer generated both operands before giving up on the type.
 	c.strict(x)
@@ -476,11 +567,14 @@ func (c *compiler) equality(n *node, negate bool) any {
 // on the left is read in place.
 func eqStringConst(c *compiler, x *node, k string, negate bool) boolFn {
 	if x.kind == kindVar {
-		id, miss := x.id, lookupErr(x.name)
+		id, miss := x.id, c.miss(x)
 		return func(b *attribute.Bag) (bool, error) {
 			s, ok := b.GetString(id)
 			if !ok {
-				return false, failRead(b, id, repString, miss)
+				if err := failRead(b, id, repString, miss); err != nil {
+					return false, err
+				}
+				// COMPAT: absent reads as "".
 			}
 			return (s == k) != negate, nil
 		}
@@ -504,7 +598,7 @@ func (c *compiler) ordering(n *node) any {
 	case repString:
 		return compare2(c.strOf(x), c.strOf(y), orderFunc[string](n.fn))
 	case repInt:
-		if x.typ == attribute.TypeInt64 {
+		if x.typ == attribute.TypeInt64 || c.compat {
 			return compare2(c.intOf(x), c.intOf(y), orderFunc[int64](n.fn))
 		}
 	case repDouble:
@@ -587,6 +681,105 @@ func (c *compiler) add(n *node) any {
 	return placeholder(n.typ)
 }
 
+// celOps are CEL's names of the operators COMPAT added, which its errors
+// print.
+var celOps = map[string]string{"NOT": "!_", "NEG": "-_", "SUB": "_-_", "MUL": "_*_", "QUO": "_/_", "REM": "_%_"}
+
+// arith compiles COMPAT's !, unary -, and binary -, *, / and % with CEL's
+// semantics: integer division and modulus by zero fail, integers otherwise
+// wrap like `+`, doubles follow IEEE 754.
+func (c *compiler) arith(n *node) any {
+	x := n.args[0]
+	switch {
+	case n.fn == "NOT":
+		f := c.boolOf(x)
+		return boolFn(func(b *attribute.Bag) (bool, error) {
+			v, err := f(b)
+			return !v && err == nil, err
+		})
+	case n.fn == "NEG" && x.typ == attribute.TypeInt64:
+		f := c.intOf(x)
+		return intFn(func(b *attribute.Bag) (int64, error) {
+			v, err := f(b)
+			return -v, err
+		})
+	case n.fn == "NEG" && x.typ == attribute.TypeDouble:
+		f := c.strict(x).(dblFn)
+		return dblFn(func(b *attribute.Bag) (float64, error) {
+			v, err := f(b)
+			return -v, err
+		})
+	case n.fn != "NEG" && x.typ == attribute.TypeInt64:
+		return arith2(c.intOf(x), c.intOf(n.args[1]), intOp(n.fn))
+	case n.fn != "NEG" && n.fn != "REM" && x.typ == attribute.TypeDouble:
+		return arith2(c.strict(x).(dblFn), c.strict(n.args[1]).(dblFn), doubleOp(n.fn))
+	}
+	types := make([]string, len(n.args))
+	for i, a := range n.args {
+		types[i] = a.typ.String()
+	}
+	c.failf(n, "found no matching overload for '%s' applied to '(%s)'", celOps[n.fn], strings.Join(types, ", "))
+	return placeholder(n.typ)
+}
+
+// arith2 evaluates both operands, left first, and applies op.
+func arith2[T any](f, g evalFn[T], op func(l, r T) (T, error)) evalFn[T] {
+	return func(b *attribute.Bag) (T, error) {
+		l, err := f(b)
+		if err != nil {
+			return l, err
+		}
+		r, err := g(b)
+		if err != nil {
+			return r, err
+		}
+		return op(l, r)
+	}
+}
+
+func intOp(fn string) func(l, r int64) (int64, error) {
+	switch fn {
+	case "SUB":
+		return func(l, r int64) (int64, error) { return l - r, nil }
+	case "MUL":
+		return func(l, r int64) (int64, error) { return l * r, nil }
+	case "QUO":
+		return func(l, r int64) (int64, error) {
+			switch r {
+			case 0:
+				return 0, errDivideByZero
+			case -1: // MinInt64 / -1 traps in Go
+				return -l, nil
+			}
+			return l / r, nil
+		}
+	}
+	return func(l, r int64) (int64, error) {
+		switch r {
+		case 0:
+			return 0, errModulusByZero
+		case -1:
+			return 0, nil
+		}
+		return l % r, nil
+	}
+}
+
+func doubleOp(fn string) func(l, r float64) (float64, error) {
+	switch fn {
+	case "SUB":
+		return func(l, r float64) (float64, error) { return l - r, nil }
+	case "MUL":
+		return func(l, r float64) (float64, error) { return l * r, nil }
+	}
+	return func(l, r float64) (float64, error) { return l / r, nil }
+}
+
+var (
+	errDivideByZero  = errors.New("divide by zero")
+	errModulusByZero = errors.New("modulus by zero")
+)
+
 // extern compiles the named functions. Arguments are evaluated target first,
 // then left to right, all strictly; arguments beyond the declared ones are
 // ignored. Conversions of constants are done once here; a constant that does
@@ -595,13 +788,23 @@ func (c *compiler) extern(n *node) any {
 	arg := func(i int) *node { return n.args[i] }
 	switch n.fn {
 	case "size":
+		length := func(s string) int64 { return int64(len(s)) }
+		if c.compat {
+			length = func(s string) int64 { return int64(utf8.RuneCountInString(s)) } // CEL counts code points
+		}
 		if k := constOf[string](arg(0)); k != nil {
-			return constFn(int64(len(*k)))
+			return constFn(length(*k))
 		}
 		f := c.strOf(arg(0))
 		return intFn(func(b *attribute.Bag) (int64, error) {
 			s, err := f(b)
-			return int64(len(s)), err
+			return length(s), err
+		})
+	case "reverse": // COMPAT only
+		f := c.strOf(arg(0))
+		return strFn(func(b *attribute.Bag) (string, error) {
+			s, err := f(b)
+			return reverseRunes(s), err
 		})
 	case "toLower":
 		if k := constOf[string](arg(0)); k != nil {
@@ -712,9 +915,14 @@ func matchConst(s strFn, pattern string) boolFn {
 
 // matches is `pattern.matches(s)`: the receiver is the regular expression
 // (RE2, unanchored). A constant pattern is compiled once; an invalid one
-// fails every evaluation, after the argument, as in Mixer.
+// fails every evaluation, after the argument, as in Mixer. COMPAT took it
+// the CEL way round, `s.matches(pattern)`.
 func (c *compiler) matches(n *node) any {
-	pat, s := n.target, c.strOf(n.args[0])
+	pat, subject := n.target, n.args[0]
+	if c.compat {
+		pat, subject = subject, pat
+	}
+	s := c.strOf(subject)
 	if k := constOf[string](pat); k != nil {
 		re, reErr := regexp.Compile(*k)
 		return boolFn(func(b *attribute.Bag) (bool, error) {

@@ -45,6 +45,19 @@ type exprCase struct {
 	Expect     *expectSpec         `json:"expect"`
 	Observed   *expectSpec         `json:"observed"`
 	SkipReason string              `json:"skip_reason"`
+	Modes      struct {
+		Compat *compatMode `json:"cel_compat"`
+	} `json:"modes"`
+}
+
+// compatMode is what Istio's COMPAT test (TestCEXLCompatibility) expected of
+// a case: its own result where it differs from CEXL's, and whether any
+// evaluation error was accepted in its place.
+type compatMode struct {
+	Checked      bool        `json:"checked"`
+	Expect       *expectSpec `json:"expect"`
+	Differs      bool        `json:"differs_from_cexl"`
+	AnyEvalError bool        `json:"any_eval_error_also_accepted"`
 }
 
 type parseCase struct {
@@ -239,6 +252,12 @@ func sameValue(got attribute.Value, want *expectSpec) error {
 	if want.Type != "" && got.Type().String() != want.Type {
 		return fmt.Errorf("value type %s, want %s", got.Type(), want.Type)
 	}
+	if want.Type == "IP_ADDRESS" && want.Value == "" { // COMPAT's default: no bytes
+		if len(got.IP()) != 0 {
+			return fmt.Errorf("IP %v, want an empty one", net.IP(got.IP()))
+		}
+		return nil
+	}
 	typ := want.Type
 	if typ == "" {
 		typ = got.Type().String()
@@ -271,7 +290,13 @@ func sameValue(got attribute.Value, want *expectSpec) error {
 // runExprCase applies the procedure Istio's tests used: compile (exact
 // error text or expected type), evaluate (error prefix or value).
 func runExprCase(t *testing.T, vocab *attribute.Vocabulary, c exprCase, want *expectSpec) error {
-	e, err := Compile(c.Expr, vocab)
+	return runCase(t, vocab, c, CEXL, want, false)
+}
+
+// runCase is runExprCase for dialect d; anyError also accepts an evaluation
+// error in place of the value.
+func runCase(t *testing.T, vocab *attribute.Vocabulary, c exprCase, d Dialect, want *expectSpec, anyError bool) error {
+	e, err := CompileDialect(c.Expr, vocab, d)
 	if want.Error == "compile" {
 		if err == nil {
 			return fmt.Errorf("compiled to %s, want compile error %q", e.Type(), want.Message)
@@ -287,7 +312,7 @@ func runExprCase(t *testing.T, vocab *attribute.Vocabulary, c exprCase, want *ex
 	if err != nil {
 		return fmt.Errorf("compile: %v", err)
 	}
-	if e.Type().String() != want.Type {
+	if want.Type != "" && e.Type().String() != want.Type {
 		return fmt.Errorf("type %s, want %s", e.Type(), want.Type)
 	}
 	got, err := e.Eval(bagOf(t, vocab, c.Attributes))
@@ -295,9 +320,20 @@ func runExprCase(t *testing.T, vocab *attribute.Vocabulary, c exprCase, want *ex
 		if err == nil {
 			return fmt.Errorf("evaluated to %v, want error %q", got, want.Message)
 		}
-		if !strings.HasPrefix(err.Error(), want.Message) {
-			return fmt.Errorf("eval error\n  got  %q\n  want prefix %q", err, want.Message)
+		switch want.Match {
+		case "any":
+		case "contains":
+			if !strings.Contains(err.Error(), want.Message) {
+				return fmt.Errorf("eval error\n  got  %q\n  want it to contain %q", err, want.Message)
+			}
+		default:
+			if !strings.HasPrefix(err.Error(), want.Message) {
+				return fmt.Errorf("eval error\n  got  %q\n  want prefix %q", err, want.Message)
+			}
 		}
+		return nil
+	}
+	if err != nil && anyError {
 		return nil
 	}
 	if err != nil {
@@ -306,13 +342,20 @@ func runExprCase(t *testing.T, vocab *attribute.Vocabulary, c exprCase, want *ex
 	return sameValue(got, want)
 }
 
-func TestConformanceCases(t *testing.T) {
+// loadCases reads the case file and builds the vocabulary of each of its
+// manifests.
+func loadCases(t *testing.T) (caseFile, map[string]*attribute.Vocabulary) {
 	var f caseFile
 	loadJSON(t, "testdata/cexl-cases.json", &f)
 	vocabs := map[string]*attribute.Vocabulary{}
 	for name, m := range f.Manifests {
 		vocabs[name] = vocabOf(t, m)
 	}
+	return f, vocabs
+}
+
+func TestConformanceCases(t *testing.T) {
+	f, vocabs := loadCases(t)
 	runnable := 0
 	for _, c := range f.Cases {
 		if c.SkipReason != "" {
@@ -329,6 +372,37 @@ func TestConformanceCases(t *testing.T) {
 	}
 	if runnable != 421 {
 		t.Errorf("%d runnable cases, want 421", runnable)
+	}
+}
+
+// TestConformanceCOMPAT runs the cases Istio's COMPAT test ran, with the
+// results it expected.
+func TestConformanceCOMPAT(t *testing.T) {
+	f, vocabs := loadCases(t)
+	checked, differ := 0, 0
+	for _, c := range f.Cases {
+		m := c.Modes.Compat
+		if m == nil || !m.Checked {
+			continue
+		}
+		checked++
+		want := c.Expect
+		if m.Expect != nil {
+			want = m.Expect
+		}
+		if m.Differs {
+			differ++
+		}
+		t.Run(c.ID, func(t *testing.T) {
+			err := runCase(t, vocabs[c.Manifest], c, COMPAT, want, m.AnyEvalError)
+			record("compat", err == nil)
+			if err != nil {
+				t.Errorf("%s  %s", c.Expr, err)
+			}
+		})
+	}
+	if checked != 385 || differ != 57 {
+		t.Errorf("%d COMPAT cases, %d with results of their own; want 385 and 57", checked, differ)
 	}
 }
 

@@ -58,6 +58,35 @@
 //     functions it counts as present on the left of `|`, and an absent
 //     argument outside `|` is "lookup failed".
 //
+// COMPAT. From 1.2 to 1.7 a rule or instance annotated
+// policy.istio.io/lang: COMPAT kept CEXL's syntax but was translated to CEL
+// and evaluated by CEL's interpreter over attributes modelled as message
+// fields. CompileDialect(…, COMPAT) reproduces what that did, checked
+// against the cases of Istio's COMPAT test (testdata/, modes.cel_compat):
+//   - An absent attribute reads as its type's default ("", 0, false, the
+//     Unix epoch, an IP_ADDRESS of no bytes, an empty map); nothing fails
+//     with "lookup failed".
+//   - `a | b | …` tests presence only where CEL could: a dotted attribute
+//     (`request.size | 0`: has(request.size)) and a map lookup (`m[k] | x`:
+//     k in m). Anything else on the left, an undotted attribute included,
+//     is the result and the rest is not evaluated (`ai | 42` is 0 when ai
+//     is absent).
+//   - m[k] with a missing key fails with "no such key: 'k'".
+//   - "s".matches(pattern): the receiver is the string, the argument the
+//     regexp, the other way round from CEXL.
+//   - && and || decide despite an error on one side when the other side
+//     decides (error || true is true).
+//   - size() counts code points; reverse(s) and s.reverse() exist; ==, !=
+//     and the orderings apply to DURATION; !, unary -, and binary -, *, /
+//     and % work on BOOL, INT64 and DOUBLE as in CEL (an INT64 division or
+//     modulus by zero is an error; otherwise integers wrap, like +).
+//
+// Type checking stays CEXL's, so an expression Mixer's CEL checker refused
+// may compile here; one it accepted compiles the same, except for CEL-only
+// syntax, which CEXL's grammar does not parse (COMPAT's source was CEXL).
+// A left operand of `|` that is itself a parenthesised `|` chain is flattened
+// into the chain, as CEXL does; Mixer's translator dropped what followed it.
+//
 // Apart from the first point, error texts do not differ: even Mixer's "internal compiler error -- …"
 // messages (== on DURATION, `+` on BOOL, …) are kept verbatim, so config
 // validation reports what Mixer reported.

@@ -32,10 +32,11 @@ func (e *CompileError) Position() string {
 // concurrent use; evaluate it with a Bag of the vocabulary it was compiled
 // against.
 type Expression struct {
-	src   string
-	typ   attribute.Type
-	vocab *attribute.Vocabulary
-	attrs []string
+	src     string
+	dialect Dialect
+	typ     attribute.Type
+	vocab   *attribute.Vocabulary
+	attrs   []string
 
 	// Exactly one is set, matching typ's representation.
 	evS strFn
@@ -47,9 +48,34 @@ type Expression struct {
 	evM mapFn
 }
 
+// Dialect is the semantics an expression is compiled with, chosen in Mixer
+// by the annotation policy.istio.io/lang.
+type Dialect uint8
+
+const (
+	// CEXL is Mixer's own semantics, the default in every release.
+	CEXL Dialect = iota
+	// COMPAT is Mixer 1.2 – 1.7's COMPAT: CEXL's syntax evaluated with
+	// CEL's semantics (see the package documentation).
+	COMPAT
+)
+
+func (d Dialect) String() string {
+	if d == COMPAT {
+		return "COMPAT"
+	}
+	return "CEXL"
+}
+
 // Compile parses, type-checks and compiles src against vocab (nil means
-// attribute.DefaultVocabulary()). Errors are *CompileError.
-func Compile(src string, vocab *attribute.Vocabulary) (e *Expression, err error) {
+// attribute.DefaultVocabulary()) with CEXL's semantics. Errors are
+// *CompileError.
+func Compile(src string, vocab *attribute.Vocabulary) (*Expression, error) {
+	return CompileDialect(src, vocab, CEXL)
+}
+
+// CompileDialect is Compile with the semantics of dialect d.
+func CompileDialect(src string, vocab *attribute.Vocabulary, d Dialect) (e *Expression, err error) {
 	if vocab == nil {
 		vocab = attribute.DefaultVocabulary()
 	}
@@ -65,12 +91,16 @@ func Compile(src string, vocab *attribute.Vocabulary) (e *Expression, err error)
 		return nil, err
 	}
 	chk := &checker{vocab: vocab, funcs: builtins, ps: ps}
+	if d == COMPAT {
+		chk.funcs = compatBuiltins
+		compatRewrite(root)
+	}
 	typ, err := chk.check(root)
 	if err != nil {
 		return nil, err
 	}
-	e = &Expression{src: src, typ: typ, vocab: vocab, attrs: attributeNames(root)}
-	c := &compiler{ps: ps}
+	e = &Expression{src: src, dialect: d, typ: typ, vocab: vocab, attrs: attributeNames(root)}
+	c := &compiler{ps: ps, compat: d == COMPAT}
 	if repOf(typ) == repNone {
 		c.fail(root, "unhandled expression type: '%v'", typ)
 		return nil, c.err
@@ -100,6 +130,10 @@ func Compile(src string, vocab *attribute.Vocabulary) (e *Expression, err error)
 
 // Type returns the static type of the expression's value.
 func (e *Expression) Type() attribute.Type { return e.typ }
+
+// Dialect returns the semantics the expression was compiled with: the same
+// text evaluates differently in CEXL and COMPAT.
+func (e *Expression) Dialect() Dialect { return e.dialect }
 
 // String returns the source text.
 func (e *Expression) String() string { return e.src }

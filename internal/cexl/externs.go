@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,6 +19,14 @@ func toIP(s string) ([]byte, error) {
 		return ip, nil // 16-byte form for IPv4 too, as in Mixer
 	}
 	return nil, fmt.Errorf("could not convert %s to IP_ADDRESS", s)
+}
+
+// reverseRunes is COMPAT's reverse(): the string's code points in reverse
+// order.
+func reverseRunes(s string) string {
+	r := []rune(s)
+	slices.Reverse(r)
+	return string(r)
 }
 
 func ipEqual(a, b []byte) bool { return net.IP(a).Equal(net.IP(b)) }

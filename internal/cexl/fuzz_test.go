@@ -77,8 +77,8 @@ func fillRandom(b *attribute.Bag, seed uint64) {
 	}
 }
 
-// FuzzCompileEval compiles arbitrary text and evaluates whatever compiles on
-// random bags. Nothing may panic, and a successful evaluation must produce a
+// FuzzCompileEval compiles arbitrary text in both dialects and evaluates
+// whatever compiles on random bags. Nothing may panic, and a successful evaluation must produce a
 // value of the expression's static type.
 func FuzzCompileEval(f *testing.F) {
 	var cf caseFile
@@ -93,25 +93,27 @@ func FuzzCompileEval(f *testing.F) {
 	}
 	vocab := fuzzVocab(f, &cf)
 	f.Fuzz(func(t *testing.T, src string, seed uint64) {
-		e, err := Compile(src, vocab)
-		if err != nil {
-			if _, ok := err.(*CompileError); !ok {
-				t.Fatalf("Compile(%q) returned %T, want *CompileError", src, err)
+		for _, d := range []Dialect{CEXL, COMPAT} {
+			e, err := CompileDialect(src, vocab, d)
+			if err != nil {
+				if _, ok := err.(*CompileError); !ok {
+					t.Fatalf("Compile(%q) returned %T, want *CompileError", src, err)
+				}
+				continue
 			}
-			return
-		}
-		b := attribute.NewBag(vocab)
-		for round := range uint64(3) {
-			b.Reset()
-			fillRandom(b, seed+round)
-			v, err := e.Eval(b)
-			if err == nil && v.Type() != e.Type() {
-				t.Fatalf("%q evaluated to %v of type %v, want type %v", src, v, v.Type(), e.Type())
+			b := attribute.NewBag(vocab)
+			for round := range uint64(3) {
+				b.Reset()
+				fillRandom(b, seed+round)
+				v, err := e.Eval(b)
+				if err == nil && v.Type() != e.Type() {
+					t.Fatalf("%q (dialect %d) evaluated to %v of type %v, want type %v", src, d, v, v.Type(), e.Type())
+				}
+				_, _ = e.EvalString(b)
+				_, _ = e.EvalBool(b)
+				_, _ = e.EvalInt64(b)
+				_, _ = e.EvalDouble(b)
 			}
-			_, _ = e.EvalString(b)
-			_, _ = e.EvalBool(b)
-			_, _ = e.EvalInt64(b)
-			_, _ = e.EvalDouble(b)
 		}
 	})
 }

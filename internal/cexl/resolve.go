@@ -84,7 +84,8 @@ func convErr(r rep, v *attribute.Value) error {
 	return fmt.Errorf("error converting value to %s: '%s'", what, v.String())
 }
 
-// Strict attribute reads: absent is an error. Mixer read every string-backed
+// Strict attribute reads: absent is the error miss, or, where miss is nil
+// (COMPAT), the type's default value. Mixer read every string-backed
 // type as a Go string and every INT64 or DURATION as an integer, so a
 // DURATION value in an INT64 attribute (or the reverse) is accepted.
 //
@@ -110,8 +111,7 @@ func getInt(b *attribute.Bag, id int) (int64, bool) {
 	return int64(d), ok
 }
 
-func resolveString(id int, name string) evalFn[string] {
-	miss := lookupErr(name)
+func resolveString(id int, miss error) evalFn[string] {
 	return func(b *attribute.Bag) (string, error) {
 		if s, ok := b.GetString(id); ok {
 			return s, nil
@@ -120,8 +120,7 @@ func resolveString(id int, name string) evalFn[string] {
 	}
 }
 
-func resolveInt(id int, name string) evalFn[int64] {
-	miss := lookupErr(name)
+func resolveInt(id int, miss error) evalFn[int64] {
 	return func(b *attribute.Bag) (int64, error) {
 		if i, ok := getInt(b, id); ok {
 			return i, nil
@@ -130,8 +129,7 @@ func resolveInt(id int, name string) evalFn[int64] {
 	}
 }
 
-func resolveDouble(id int, name string) evalFn[float64] {
-	miss := lookupErr(name)
+func resolveDouble(id int, miss error) evalFn[float64] {
 	return func(b *attribute.Bag) (float64, error) {
 		if f, ok := b.GetDouble(id); ok {
 			return f, nil
@@ -140,8 +138,7 @@ func resolveDouble(id int, name string) evalFn[float64] {
 	}
 }
 
-func resolveBool(id int, name string) evalFn[bool] {
-	miss := lookupErr(name)
+func resolveBool(id int, miss error) evalFn[bool] {
 	return func(b *attribute.Bag) (bool, error) {
 		if v, ok := b.GetBool(id); ok {
 			return v, nil
@@ -150,28 +147,25 @@ func resolveBool(id int, name string) evalFn[bool] {
 	}
 }
 
-func resolveTime(id int, name string) evalFn[time.Time] {
-	miss := lookupErr(name)
+func resolveTime(id int, miss error, absent time.Time) evalFn[time.Time] {
 	return func(b *attribute.Bag) (time.Time, error) {
 		if t, ok := b.GetTime(id); ok {
 			return t, nil
 		}
-		return time.Time{}, failRead(b, id, repTime, miss)
+		return absent, failRead(b, id, repTime, miss)
 	}
 }
 
-func resolveIP(id int, name string) evalFn[[]byte] {
-	miss := lookupErr(name)
+func resolveIP(id int, miss error, absent []byte) evalFn[[]byte] {
 	return func(b *attribute.Bag) ([]byte, error) {
 		if ip, ok := b.GetBytes(id); ok {
 			return ip, nil
 		}
-		return nil, failRead(b, id, repIP, miss)
+		return absent, failRead(b, id, repIP, miss)
 	}
 }
 
-func resolveMap(id int, name string) evalFn[*attribute.StringMap] {
-	miss := lookupErr(name)
+func resolveMap(id int, miss error) evalFn[*attribute.StringMap] {
 	return func(b *attribute.Bag) (*attribute.StringMap, error) {
 		if m, ok := b.GetStringMap(id); ok {
 			return m, nil

@@ -353,7 +353,7 @@ func TestBrokenFixtures(t *testing.T) {
 			`:10: stdio/istio-system/tofile: severity_levels.warning: must be one of INFO, WARNING, ERROR (or its number 0-2), not "WARN" (column 14)`,
 			`:8: stdio/istio-system/tofile: outputPath is required when logStream is FILE (column 3)`}},
 		{"lang-cel", []string{
-			`:2: rule/istio-system/celrule: metadata.annotations.policy.istio.io/lang: language CEL is not supported: expressions are CEXL (the default) or OTTL`}},
+			`:2: rule/istio-system/celrule: metadata.annotations.policy.istio.io/lang: language CEL is not supported: expressions are CEXL (the default), COMPAT or OTTL`}},
 		{"missing-name", []string{
 			`:5: rule/istio-system/(unnamed): metadata.name: name is missing (column 3)`}},
 		{"manifest-type", []string{

@@ -10,9 +10,9 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 )
 
-// language reads policy.istio.io/lang. OTTL selects OTTL; CEL and COMPAT
-// (Mixer 1.2+) are refused because only CEXL is implemented; anything else
-// means CEXL, as in Mixer.
+// language reads policy.istio.io/lang. OTTL selects OTTL and COMPAT Mixer
+// 1.2+'s COMPAT; CEL (CEL's own syntax) is refused, as it is not
+// implemented; anything else means CEXL, as in Mixer.
 func language(r *reader) (Lang, bool) {
 	v, ok := r.res.Annotations[LangAnnotation]
 	if !ok {
@@ -21,9 +21,11 @@ func language(r *reader) (Lang, bool) {
 	switch strings.ToUpper(strings.TrimSpace(v)) {
 	case "OTTL":
 		return LangOTTL, true
-	case "CEL", "COMPAT":
+	case "COMPAT":
+		return LangCOMPAT, true
+	case "CEL":
 		r.failf(nil, "metadata.annotations."+LangAnnotation,
-			"language %s is not supported: expressions are CEXL (the default) or OTTL", v)
+			"language %s is not supported: expressions are CEXL (the default), COMPAT or OTTL", v)
 		return "", false
 	}
 	return LangCEXL, true
@@ -54,7 +56,11 @@ func (c *exprs) compile(n *yaml.Node, path, src string, want attribute.Type) *Ex
 		}
 		return &Expr{Text: src, Lang: LangOTTL}
 	}
-	e, err := cexl.Compile(src, c.vocab)
+	dialect, lang := cexl.CEXL, LangCEXL
+	if c.lang == LangCOMPAT {
+		dialect, lang = cexl.COMPAT, LangCOMPAT
+	}
+	e, err := cexl.CompileDialect(src, c.vocab, dialect)
 	if err != nil {
 		p := c.r.res.problem(deref(n), path, err.Error())
 		var ce *cexl.CompileError
@@ -68,7 +74,7 @@ func (c *exprs) compile(n *yaml.Node, path, src string, want attribute.Type) *Ex
 		c.r.failf(n, path, "expression '%s' evaluated to type %s, expected type %s", src, e.Type(), want)
 		return nil
 	}
-	return &Expr{Text: src, Lang: LangCEXL, Compiled: e}
+	return &Expr{Text: src, Lang: lang, Compiled: e}
 }
 
 // exprPosition maps a line:column inside an expression to the file, given

@@ -84,15 +84,16 @@ func (b *builder) kubernetesInstance(r *Resource, rd *reader, params, bindings f
 		}
 		f = rd.object(params.val, params.path, true, names...)
 	}
-	if lang, ok := language(rd); ok && lang == LangOTTL {
+	lang, ok := language(rd)
+	if ok && lang == LangOTTL {
 		rd.failf(nil, "metadata.annotations."+LangAnnotation,
-			"kubernetes instances are CEXL only: remove the annotation or write the expressions in CEXL")
+			"kubernetes instances are CEXL or COMPAT only: remove the annotation or write the expressions in CEXL")
 	}
 	if rd.failed() {
 		return nil, rd.probs, ""
 	}
 	kp := &KubernetesParams{}
-	c := &exprs{r: rd, lang: LangCEXL, vocab: b.snap.Vocabulary}
+	c := &exprs{r: rd, lang: lang, vocab: b.snap.Vocabulary}
 	for _, in := range []struct {
 		name string
 		dst  **Expr
@@ -117,7 +118,7 @@ func (b *builder) kubernetesInstance(r *Resource, rd *reader, params, bindings f
 	}
 	return &Instance{
 		FQN: r.FQN(), Name: r.Name, Namespace: r.Namespace, Kind: r.Kind,
-		Template: TemplateKubernetes, Lang: LangCEXL, Annotations: r.Annotations,
+		Template: TemplateKubernetes, Lang: lang, Annotations: r.Annotations,
 		Kubernetes: kp, File: r.File, Line: r.Line,
 	}, nil, ""
 }
@@ -148,6 +149,8 @@ func (b *builder) attributeBindings(rd *reader, f field, out *attribute.Vocabula
 			continue
 		}
 		at := len(rd.probs)
+		// The bindings map the adapter's outputs, not the request's
+		// attributes: CEXL whatever the instance's language.
 		c := &exprs{r: rd, lang: LangCEXL, vocab: out}
 		x := c.compile(e.node, e.path, src, attribute.TypeUnspecified)
 		for i := at; i < len(rd.probs); i++ {

@@ -36,7 +36,7 @@ func (b *builder) rule(r *Resource) (*Rule, []Problem, string) {
 		if src, ok := rd.str(mf, true); ok {
 			t := strings.TrimSpace(src)
 			// "" and "true" mean "always" without compiling anything.
-			if t != "" && !(t == "true" && lang == LangCEXL) {
+			if t != "" && !(t == "true" && lang != LangOTTL) {
 				c := &exprs{r: rd, lang: lang, vocab: b.snap.Vocabulary, ottl: b.opts.CompileOTTL}
 				rule.Match = c.compile(mf.val, mf.path, src, attribute.TypeBool)
 			}

@@ -13,8 +13,9 @@ import (
 type Lang string
 
 const (
-	LangCEXL Lang = "CEXL" // Mixer's expression language; the default
-	LangOTTL Lang = "OTTL" // OpenTelemetry Transformation Language over the bag record
+	LangCEXL   Lang = "CEXL"   // Mixer's expression language; the default
+	LangCOMPAT Lang = "COMPAT" // CEXL's syntax with CEL's semantics (Mixer 1.2 – 1.7)
+	LangOTTL   Lang = "OTTL"   // OpenTelemetry Transformation Language over the bag record
 )
 
 // LangAnnotation selects the expression language of a rule or instance.

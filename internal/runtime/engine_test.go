@@ -35,6 +35,27 @@ func TestOTTLRulesAndInstances(t *testing.T) {
 	assert.Zero(t, e.Stats().MatchErrors.Load(), "absent attributes are nil in OTTL, not errors")
 }
 
+// TestCOMPATRulesAndInstances: rules and instances annotated COMPAT are
+// evaluated with COMPAT's semantics, their CEXL twins with CEXL's.
+func TestCOMPATRulesAndInstances(t *testing.T) {
+	snap := loadSnapshot(t, filepath.Join("testdata", "compat.yaml"))
+	require.NoError(t, snap.Err())
+	e := New(snap, Options{})
+	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 1, Enriched: true})
+	for range 3 {
+		e.Dispatch(bagLogs(g.Next()...), plog.NewLogs())
+	}
+	got := sampleMap(samples(e.Metrics()))
+	assert.Equal(t, map[string]oracle.Float{
+		// COMPAT: the absent principal is "", the path is the subject of
+		// matches() and the pattern its argument.
+		`istio_compat_requests,agent="none",destination="details",path="true",principal=""`: 3,
+	}, got, "the CEXL instance fails on the absent principal, so cexl_requests has no series")
+	st := e.Stats()
+	assert.Equal(t, uint64(3), st.MatchErrors.Load(), "cexlmatch: lookup failed: 'request.auth.principal'")
+	assert.Equal(t, uint64(3), st.InstanceErrors.Load(), "cexlcount, through cexlrule")
+}
+
 // The expiry timeline recorded from Mixer with a 2 s policy and a 1 s check:
 // a series disappears at the first check at or after the latest check
 // before its last update plus the expiry.

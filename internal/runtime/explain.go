@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 )
 
 // Explanation says what the engine does with one bag and why: which rules
@@ -108,6 +109,9 @@ func (e *Engine) Explain(lr plog.LogRecord) Explanation {
 			}
 		case r.match != nil:
 			re.Match = r.match.String()
+			if d := r.match.Dialect(); d != cexl.CEXL {
+				re.Match = "(" + d.String() + ") " + re.Match
+			}
 			if re.Applies {
 				ok, err := r.match.EvalBool(e.bag)
 				re.Matched = ok && err == nil

@@ -789,7 +789,7 @@ func (p *plan) keyGroup(m *promMetric, dims []namedExpr) *keyGroup {
 		}
 		g.labels = append(g.labels, e)
 		if e != nil {
-			sig.WriteString(e.Type().String() + ":" + e.String())
+			sig.WriteString(e.Dialect().String() + ":" + e.Type().String() + ":" + e.String())
 		}
 		sig.WriteByte(0)
 	}
@@ -797,7 +797,7 @@ func (p *plan) keyGroup(m *promMetric, dims []namedExpr) *keyGroup {
 	for j := range dims {
 		if !used[j] {
 			g.extra = append(g.extra, dims[j].expr)
-			sig.WriteString(dims[j].expr.String())
+			sig.WriteString(dims[j].expr.Dialect().String() + ":" + dims[j].expr.String())
 			sig.WriteByte(0)
 		}
 	}
