@@ -48,5 +48,13 @@ func TestExplain(t *testing.T) {
 	assert.Contains(t, out.String(), "newlogstdio.rule.istio-system: error: lookup failed: 'destination.service.name' (treated as not matching)")
 	assert.Contains(t, out.String(), "log lines:\n  (none)")
 
+	// COMPAT rules say so, and read the absent principal as "".
+	require.NoError(t, os.WriteFile(attrs, []byte(detailsBag), 0o600))
+	out.Reset()
+	code = run([]string{"explain", "--config", filepath.Join("..", "..", "internal", "runtime", "testdata", "compat.yaml"), "--attributes", attrs}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "compatrule.rule.istio-system: matched\n    match: (COMPAT) destination.service.name == ")
+	assert.Contains(t, out.String(), "cexlmatch.rule.istio-system: error: lookup failed: 'request.auth.principal'")
+
 	assert.Equal(t, 2, run([]string{"explain", "--attributes", attrs}, &out, &errOut), "a config is required")
 }

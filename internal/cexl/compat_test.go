@@ -81,6 +81,7 @@ func TestCOMPATSemantics(t *testing.T) {
 		{"subtraction of an absent attribute", `request.size - 1`, nil, result{want: iv(-1)}, result{err: "compile"}},
 		{"integer arithmetic", `7 / 2 * 3 % 4`, nil, result{want: iv(1)}, result{err: "compile"}},
 		{"double arithmetic", `1.0 / 4.0 - -0.5`, nil, result{want: attribute.DoubleValue(0.75)}, result{err: "compile"}},
+		{"integer division wraps", `(-9223372036854775807 - 1) / -1`, nil, result{want: iv(-9223372036854775807 - 1)}, result{err: "compile"}},
 		{"division by zero", `request.size / 0`, nil, result{err: "divide by zero"}, result{err: "compile"}},
 		{"modulus by zero", `request.size % request.size`, nil, result{err: "modulus by zero"}, result{err: "compile"}},
 		{"no overload", `request.path - "a"`, nil, result{err: "compile"}, result{err: "compile"}},

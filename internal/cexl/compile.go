@@ -745,21 +745,15 @@ func intOp(fn string) func(l, r int64) (int64, error) {
 		return func(l, r int64) (int64, error) { return l * r, nil }
 	case "QUO":
 		return func(l, r int64) (int64, error) {
-			switch r {
-			case 0:
+			if r == 0 {
 				return 0, errDivideByZero
-			case -1: // MinInt64 / -1 traps in Go
-				return -l, nil
 			}
-			return l / r, nil
+			return l / r, nil // MinInt64 / -1 wraps to MinInt64, as in Go
 		}
 	}
 	return func(l, r int64) (int64, error) {
-		switch r {
-		case 0:
+		if r == 0 {
 			return 0, errModulusByZero
-		case -1:
-			return 0, nil
 		}
 		return l % r, nil
 	}
