@@ -37,6 +37,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	attrs := fs.String("attributes", "", `JSON file of the bag: {"name":{"type":"STRING","value":…}}`)
 	ns := fs.String("default-namespace", istioconfig.DefaultConfigNamespace, "default config namespace")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	lang := langFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: istiotel explain --config PATH [--embedded NAME] --attributes FILE [--json]")
 		fs.PrintDefaults()
@@ -49,6 +50,11 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	if (len(configs) == 0 && len(profiles) == 0) || *attrs == "" || fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	opts, err := buildOptions(*ns, *lang)
+	if err != nil {
+		fmt.Fprintf(stderr, "istiotel explain: %v\n", err)
 		return 2
 	}
 
@@ -66,7 +72,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		}
 		in.Add(got)
 	}
-	snap := istioconfig.Build(in, istioconfig.BuildOptions{DefaultNamespace: *ns, CompileOTTL: runtime.CheckOTTL})
+	snap := istioconfig.Build(in, opts)
 	code := 0
 	for _, p := range snap.Problems {
 		fmt.Fprintf(stderr, "%s\n", p.Error())

@@ -55,6 +55,10 @@ func TestExplain(t *testing.T) {
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "compatrule.rule.istio-system: matched\n    match: (COMPAT) destination.service.name == ")
 	assert.Contains(t, out.String(), "cexlmatch.rule.istio-system: error: lookup failed: 'request.auth.principal'")
+	out.Reset()
+	code = run([]string{"explain", "-lang", "COMPAT", "--config", filepath.Join("..", "..", "internal", "runtime", "testdata", "compat.yaml"), "--attributes", attrs}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "cexlmatch.rule.istio-system: matched\n    match: (COMPAT) ", "-lang COMPAT makes every rule COMPAT")
 
 	assert.Equal(t, 2, run([]string{"explain", "--attributes", attrs}, &out, &errOut), "a config is required")
 }

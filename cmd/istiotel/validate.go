@@ -20,6 +20,25 @@ type profileFlags []string
 func (p *profileFlags) String() string     { return strings.Join(*p, ",") }
 func (p *profileFlags) Set(v string) error { *p = append(*p, v); return nil }
 
+// langFlag adds -lang, the override of the extension's language option.
+func langFlag(fs *flag.FlagSet) *string {
+	return fs.String("lang", "", "expression language of every rule and instance but OTTL ones, "+
+		"as the istio_config extension's language option and Mixer's ISTIO_LANG: CEXL or COMPAT "+
+		"(default: each resource's policy.istio.io/lang annotation)")
+}
+
+// buildOptions returns the options both commands build a snapshot with.
+func buildOptions(ns, lang string) (istioconfig.BuildOptions, error) {
+	o := istioconfig.BuildOptions{DefaultNamespace: ns, CompileOTTL: runtime.CheckOTTL}
+	switch l := istioconfig.Lang(strings.ToUpper(lang)); l {
+	case "", istioconfig.LangCEXL, istioconfig.LangCOMPAT:
+		o.Language = l
+	default:
+		return o, fmt.Errorf("-lang %s: want CEXL or COMPAT", lang)
+	}
+	return o, nil
+}
+
 // runValidate loads the given files and directories with the code the
 // istio_config extension uses and prints every problem as
 // file:line: kind/namespace/name: field: message. Exit status: 0 when there
@@ -41,6 +60,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&profiles, "embedded", "also load an embedded profile first, e.g. istio-1.1 (repeatable; known: "+
 		strings.Join(istioconfig.ProfileNames(), ", ")+")")
 	quiet := fs.Bool("q", false, "print problems only: no unsupported resources, no summary")
+	lang := langFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -49,6 +69,11 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() == 0 && len(profiles) == 0 {
 		fs.Usage()
+		return 2
+	}
+	opts, err := buildOptions(*ns, *lang)
+	if err != nil {
+		fmt.Fprintf(stderr, "istiotel validate: %v\n", err)
 		return 2
 	}
 
@@ -68,7 +93,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		in.Add(got)
 	}
-	snap := istioconfig.Build(in, istioconfig.BuildOptions{DefaultNamespace: *ns, CompileOTTL: runtime.CheckOTTL})
+	snap := istioconfig.Build(in, opts)
 	for _, p := range snap.Problems {
 		fmt.Fprintln(stdout, p.Error())
 	}

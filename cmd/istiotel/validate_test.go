@@ -48,6 +48,12 @@ func TestValidate(t *testing.T) {
 			stdout: "",
 		},
 		{
+			name:   "a CEL annotation under -lang COMPAT",
+			args:   []string{"-q", "-lang", "compat", broken + "lang-cel.yaml"},
+			stdout: "",
+		},
+		{name: "unknown -lang", args: []string{"-lang", "CEL", broken}, code: 2, stderr: "-lang CEL: want CEXL or COMPAT"},
+		{
 			name:   "missing path",
 			args:   []string{"-q", "no/such/dir"},
 			code:   1,

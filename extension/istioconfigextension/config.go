@@ -20,6 +20,11 @@ type Config struct {
 	DefaultConfigNamespace string `mapstructure:"default_config_namespace"`
 	// Debounce is how long sources must be quiet before a change is applied.
 	Debounce time.Duration `mapstructure:"debounce"`
+	// Language, CEXL or COMPAT in any letter case, is the expression
+	// language of every rule and instance whatever its policy.istio.io/lang
+	// annotation (but OTTL), as Mixer's ISTIO_LANG environment variable
+	// made it. Empty follows the annotations.
+	Language string `mapstructure:"language"`
 	// KubernetesEnrichment configures the pod cache of kubernetesenv
 	// handlers (enrichment.go).
 	KubernetesEnrichment KubernetesEnrichmentConfig `mapstructure:"kubernetes_enrichment"`
@@ -92,8 +97,16 @@ func (c *Config) Validate() error {
 	if c.Debounce < 0 {
 		errs = append(errs, errors.New("debounce: must not be negative"))
 	}
+	if l := c.language(); l != "" && l != istioconfig.LangCEXL && l != istioconfig.LangCOMPAT {
+		errs = append(errs, fmt.Errorf("language: %q is not supported: give CEXL or COMPAT, or leave it out to follow each resource's %s annotation", c.Language, istioconfig.LangAnnotation))
+	}
 	errs = append(errs, c.KubernetesEnrichment.validate()...)
 	return errors.Join(errs...)
+}
+
+// language is Language as the config loader takes it.
+func (c *Config) language() istioconfig.Lang {
+	return istioconfig.Lang(strings.ToUpper(strings.TrimSpace(c.Language)))
 }
 
 func (s SourceConfig) String() string {

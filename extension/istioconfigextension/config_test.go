@@ -32,6 +32,7 @@ func TestLoadConfig(t *testing.T) {
 			},
 			DefaultConfigNamespace: "mesh-config",
 			Debounce:               500 * time.Millisecond,
+			Language:               "compat",
 		}},
 		{id: "kube_all", want: &Config{
 			Sources:                []SourceConfig{{Kubernetes: &KubernetesConfig{}}},
@@ -46,7 +47,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: "bad_values", wantErr: `sources[0]: kubernetes: namespaces: "Bad_NS" is not a valid namespace name
 sources: give at most one kubernetes source (list its namespaces instead)
 default_config_namespace: "Istio_System" is not a valid namespace name
-debounce: must not be negative`},
+debounce: must not be negative
+language: "CEL" is not supported: give CEXL or COMPAT, or leave it out to follow each resource's policy.istio.io/lang annotation`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

@@ -143,8 +143,9 @@ func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) 
 // load starts the loader of the Istio configuration.
 func (e *configExtension) load(ctx context.Context, srcs []istioconfig.Source) error {
 	e.loader = istioconfig.NewLoader(istioconfig.LoaderOptions{
-		Sources:  srcs,
-		Build:    istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, CompileOTTL: runtime.CheckOTTL, Pods: e.pods()},
+		Sources: srcs,
+		Build: istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, Language: e.cfg.language(),
+			CompileOTTL: runtime.CheckOTTL, Pods: e.pods()},
 		Debounce: e.cfg.Debounce,
 		Logger:   e.set.Logger,
 		OnReload: e.onReload,

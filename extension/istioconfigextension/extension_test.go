@@ -53,6 +53,28 @@ func TestEmbeddedDefault(t *testing.T) {
 	assert.Equal(t, []*istioconfig.Snapshot{s}, got, "Subscribe calls at once with the current snapshot")
 }
 
+// TestLanguage: the extension's language applies to every rule and
+// instance, as Mixer's ISTIO_LANG did.
+func TestLanguage(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Language = "compat"
+	require.NoError(t, cfg.Validate())
+	ext, err := f.Create(t.Context(), extensiontest.NewNopSettings(Type), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(t.Context(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, ext.Shutdown(t.Context())) }()
+
+	s := ext.(Provider).Snapshot()
+	require.NoError(t, s.Err())
+	for _, r := range s.Rules {
+		assert.Equal(t, istioconfig.LangCOMPAT, r.Lang, r.FQN)
+		if r.Match != nil {
+			assert.Equal(t, "COMPAT", r.Match.Compiled.Dialect().String(), r.FQN)
+		}
+	}
+}
+
 func TestFind(t *testing.T) {
 	id := component.NewIDWithName(Type, "mesh")
 	_, err := Find(host{exts: map[component.ID]component.Component{}}, id)

@@ -37,6 +37,11 @@ type BuildOptions struct {
 	// Pods is handed to the snapshot for the kubernetesenv handlers; nil
 	// when there is no pod cache.
 	Pods kubeenv.Pods
+	// Language, when set (LangCEXL or LangCOMPAT), is the language of every
+	// rule and instance whatever its policy.istio.io/lang annotation, as
+	// Mixer's ISTIO_LANG environment variable made it; resources annotated
+	// OTTL stay OTTL. "" follows the annotations.
+	Language Lang
 	// Previous is the snapshot being replaced. A resource whose new version
 	// is rejected keeps its last good version from it, and the resources of
 	// a file that no longer parses are kept.

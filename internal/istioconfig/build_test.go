@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 )
 
 const oracleConfigs = "../../testdata/conformance/mixer-oracle-configs"
@@ -580,6 +581,74 @@ spec:
 	}
 	if s.Counts != (Counts{Accepted: 1, Unsupported: 4}) { // the kubernetesenv handler is implemented
 		t.Errorf("counts = %+v", s.Counts)
+	}
+}
+
+// TestLanguageOverride: BuildOptions.Language, Mixer's ISTIO_LANG, sets the
+// language of every rule and instance but those annotated OTTL.
+func TestLanguageOverride(t *testing.T) {
+	const text = `
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata:
+  name: cel
+  namespace: istio-system
+  annotations: {policy.istio.io/lang: CEL}
+spec:
+  compiledTemplate: logentry
+  params: {severity: '"info"', variables: {principal: request.auth.principal}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata:
+  name: o
+  namespace: istio-system
+  annotations: {policy.istio.io/lang: OTTL}
+spec:
+  compiledTemplate: logentry
+  params: {severity: '"info"', variables: {path: 'attributes["request.path"]'}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: r, namespace: istio-system}
+spec:
+  match: request.auth.principal == ""
+  actions: [{handler: h, instances: [cel, o]}]
+---
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: h, namespace: istio-system}
+spec: {compiledAdapter: stdio, params: {}}
+`
+	s := loadText(t, text, BuildOptions{})
+	if len(s.Problems) == 0 || !strings.Contains(s.Problems[0].Error(), "language CEL is not supported") {
+		t.Fatalf("problems without the override: %v", s.Problems)
+	}
+	if s.Rules[0].Lang != LangCEXL {
+		t.Errorf("rule language %s without the override, want CEXL", s.Rules[0].Lang)
+	}
+
+	s = loadText(t, text, BuildOptions{Language: LangCOMPAT})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, cel := s.Rules[0], s.Instances["cel.instance.istio-system"]
+	if r.Lang != LangCOMPAT || r.Match.Compiled.Dialect() != cexl.COMPAT {
+		t.Errorf("rule: %s, compiled as %s; want COMPAT", r.Lang, r.Match.Compiled.Dialect())
+	}
+	if cel.Lang != LangCOMPAT || cel.Variables[0].Expr.Compiled.Dialect() != cexl.COMPAT {
+		t.Errorf("instance annotated CEL: %s, compiled as %s; want COMPAT", cel.Lang, cel.Variables[0].Expr.Compiled.Dialect())
+	}
+	if o := s.Instances["o.instance.istio-system"]; o.Lang != LangOTTL {
+		t.Errorf("instance annotated OTTL: %s, want OTTL", o.Lang)
+	}
+
+	s = loadText(t, strings.ReplaceAll(text, "CEL}", "COMPAT}"), BuildOptions{Language: LangCEXL})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Instances["cel.instance.istio-system"].Variables[0].Expr.Compiled.Dialect(); d != cexl.CEXL {
+		t.Errorf("instance annotated COMPAT under a CEXL override compiled as %s", d)
 	}
 }
 

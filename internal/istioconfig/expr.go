@@ -12,20 +12,22 @@ import (
 
 // language reads policy.istio.io/lang. OTTL selects OTTL and COMPAT Mixer
 // 1.2+'s COMPAT; CEL (CEL's own syntax) is refused, as it is not
-// implemented; anything else means CEXL, as in Mixer.
-func language(r *reader) (Lang, bool) {
-	v, ok := r.res.Annotations[LangAnnotation]
-	if !ok {
-		return LangCEXL, true
-	}
-	switch strings.ToUpper(strings.TrimSpace(v)) {
-	case "OTTL":
+// implemented; anything else means CEXL, as in Mixer. BuildOptions.Language
+// overrides all but OTTL.
+func (b *builder) language(r *reader) (Lang, bool) {
+	v := strings.ToUpper(strings.TrimSpace(r.res.Annotations[LangAnnotation]))
+	if v == "OTTL" {
 		return LangOTTL, true
+	}
+	if b.opts.Language != "" {
+		return b.opts.Language, true
+	}
+	switch v {
 	case "COMPAT":
 		return LangCOMPAT, true
 	case "CEL":
 		r.failf(nil, "metadata.annotations."+LangAnnotation,
-			"language %s is not supported: expressions are CEXL (the default), COMPAT or OTTL", v)
+			"language %s is not supported: expressions are CEXL (the default), COMPAT or OTTL", r.res.Annotations[LangAnnotation])
 		return "", false
 	}
 	return LangCEXL, true

@@ -48,7 +48,7 @@ func (b *builder) instance(r *Resource) (*Instance, []Problem, string) {
 	if template == TemplateKubernetes { // the legacy kind
 		return b.kubernetesInstance(r, rd, field{}, field{})
 	}
-	lang, ok := language(rd)
+	lang, ok := b.language(rd)
 	if !ok {
 		return nil, rd.probs, ""
 	}

@@ -84,7 +84,7 @@ func (b *builder) kubernetesInstance(r *Resource, rd *reader, params, bindings f
 		}
 		f = rd.object(params.val, params.path, true, names...)
 	}
-	lang, ok := language(rd)
+	lang, ok := b.language(rd)
 	if ok && lang == LangOTTL {
 		rd.failf(nil, "metadata.annotations."+LangAnnotation,
 			"kubernetes instances are CEXL or COMPAT only: remove the annotation or write the expressions in CEXL")

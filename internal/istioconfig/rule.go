@@ -18,7 +18,7 @@ func (b *builder) rule(r *Resource) (*Rule, []Problem, string) {
 	rd := &reader{res: r}
 	f := rd.object(r.Spec, "", true, "match", "selector", "actions",
 		"request_header_operations", "response_header_operations", "sampling")
-	lang, ok := language(rd)
+	lang, ok := b.language(rd)
 	if !ok {
 		return nil, rd.probs, ""
 	}
