@@ -11,6 +11,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/bookinfo"
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 	"github.com/otelcol-istio/otelcol-istio/internal/oracle"
 )
 
@@ -54,6 +55,29 @@ func TestCOMPATRulesAndInstances(t *testing.T) {
 	st := e.Stats()
 	assert.Equal(t, uint64(3), st.MatchErrors.Load(), "cexlmatch: lookup failed: 'request.auth.principal'")
 	assert.Equal(t, uint64(3), st.InstanceErrors.Load(), "cexlcount, through cexlrule")
+}
+
+// TestDefaultConfigUnderCOMPAT: Istio's default telemetry config, all of
+// whose `|` chains start with a dotted attribute or a map lookup, produces
+// the same series and log entries when every resource is COMPAT (Mixer's
+// ISTIO_LANG=COMPAT) as in CEXL.
+func TestDefaultConfigUnderCOMPAT(t *testing.T) {
+	data, err := istioconfig.Profile("istio-1.1")
+	require.NoError(t, err)
+	build := func(lang istioconfig.Lang) *istioconfig.Snapshot {
+		res, probs := istioconfig.Decode("istio-1.1.yaml", data)
+		s := istioconfig.Build(istioconfig.Input{Resources: res, Problems: probs}, istioconfig.BuildOptions{Language: lang})
+		require.NoError(t, s.Err())
+		return s
+	}
+	compat := build(istioconfig.LangCOMPAT)
+	require.Equal(t, istioconfig.LangCOMPAT, compat.Rules[0].Lang)
+	want, wantRecs, _ := run(t, build(""), traffic(true))
+	got, gotRecs, e := run(t, compat, traffic(true))
+	assert.Equal(t, want, got)
+	assert.Equal(t, wantRecs, gotRecs)
+	assert.NotEmpty(t, gotRecs["accesslog.logentry.istio-system"])
+	assert.Zero(t, e.Stats().InstanceErrors.Load())
 }
 
 // The expiry timeline recorded from Mixer with a 2 s policy and a 1 s check:
