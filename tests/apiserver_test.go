@@ -2,10 +2,12 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -614,24 +616,73 @@ func TestIstioConfigThroughAPIServer(t *testing.T) {
 // from comparing the new listing with what they held.
 func TestIstioConfigChangedWhileCutOff(t *testing.T) {
 	api := startAPIServer(t)
+	rulesChangedWhileAway(t, api, api.startCollector(t), api.elsewhere)
+	// How the informers caught up, from the server's side: since its
+	// return it has served the rules as a listing, not only a watch
+	// resumed from where the collector had been.
+	assert.Positive(t, api.rulesListings(t), "listings of the rules since the server's return")
+}
+
+// TestIstioConfigChangedWhilePartitioned: the network between the collector
+// and a running API server goes down and comes back. What changed meanwhile
+// (a rule deleted, a log entry added) is in force afterwards. Unlike after
+// a restart (TestIstioConfigChangedWhileCutOff), the server kept its
+// history, so the informers resume their watches from where they broke off
+// and the deletion arrives as a watch event: nothing is listed again.
+func TestIstioConfigChangedWhilePartitioned(t *testing.T) {
+	api := startAPIServer(t)
+	link := newTCPLink(t, strings.TrimPrefix(api.URL, "https://"))
+	kubeconfig := filepath.Join(t.TempDir(), "via-link.kubeconfig")
+	admin, err := os.ReadFile(api.adminKubeconfig())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(kubeconfig, bytes.ReplaceAll(admin, []byte(api.URL), []byte("https://"+link.Addr)), 0o600))
+	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + kubeconfig}})
+
+	var listed float64
+	rulesChangedWhileAway(t, api, kube, func(t *testing.T, change func()) {
+		listed = api.rulesListings(t)
+		link.cut()
+		waitFor(t, 30*time.Second, "the collector to notice it is cut off", func() bool {
+			return metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up") == "otelcol_istio_config_kubernetes_api_up 0"
+		})
+		change()
+		link.restore(t)
+	})
+	assert.Equal(t, listed, api.rulesListings(t), "listings of the rules after the collector came back: the watches resumed")
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
+	log := kube.Stderr.String()
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server unreachable"), "warnings of the partition")
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server answers again"), "notes of its end")
+}
+
+// rulesChangedWhileAway is the scenario of the two tests above: the
+// walkthrough's metrics rule counts through a collector reading the
+// configuration from api; away keeps the collector from the server while
+// it runs change, which deletes that rule and adds the walkthrough's log
+// entry; then both changes are in force.
+func rulesChangedWhileAway(t *testing.T, api *apiServer, kube *mixerCollector, away func(t *testing.T, change func())) {
+	t.Helper()
 	api.applyFiles(t, filepath.Join(deployDir, "namespace.yaml"), filepath.Join(deployDir, "crds.yaml"), istio11Profile)
 	api.apply(t, "metrics.yaml", readSeed(t, "metrics.yaml"))
-	kube := api.startCollector(t)
 	g := bookinfo.NewGenerator(bookinfo.Options{Seed: 5, Enriched: true, MTLS: true})
 	doubled := func() float64 { return counterValue(kube.exposition(t), "istio_double_request_count") }
-	kube.report(t, g.Next())
-	waitFor(t, 20*time.Second, "the walkthrough's double count", func() bool { return doubled() > 0 })
 	newlog := func() int {
 		return strings.Count(strings.Join(kube.stdoutLines(), "\n"), `"instance":"newlog.instance.istio-system"`)
 	}
+	waitFor(t, 20*time.Second, "the walkthrough's double count", func() bool {
+		kube.report(t, g.Next())
+		return doubled() > 0
+	})
 	require.Zero(t, newlog(), "no newlog rule yet")
 
-	api.elsewhere(t, func() {
+	away(t, func() {
 		api.delete(t, schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: "rules"}, "istio-system", "doubleprom")
 		api.apply(t, "log-entry.yaml", readSeed(t, "log-entry.yaml"))
+		kube.report(t, g.Next())
 	})
-	// Both rule changes come in one listing: the first report that makes a
-	// newlog line no longer meets doubleprom.
+	// Both rule changes come in one listing or in consecutive watch
+	// events: the first report that makes a newlog line no longer meets
+	// doubleprom.
 	waitFor(t, time.Minute, "the log rule added while the collector was cut off", func() bool {
 		kube.report(t, g.Next())
 		return newlog() > 0
@@ -640,16 +691,102 @@ func TestIstioConfigChangedWhileCutOff(t *testing.T) {
 	kube.report(t, g.Next())
 	waitFor(t, 20*time.Second, "the next report's log lines", func() bool { return newlog() > lines })
 	assert.Equal(t, before, doubled(), "the rule deleted while the collector was cut off still counts")
+}
 
-	// How the informers caught up, from the server's side: since its
-	// return it has served the rules as a listing (client-go's streaming
-	// watch-list, or a plain LIST), not only a watch resumed from where the
-	// collector had been.
-	metrics, err := api.clients.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+// rulesListings counts the listings of the rules the server has served:
+// client-go's streaming watch-list, or a plain LIST.
+func (s *apiServer) rulesListings(t *testing.T) float64 {
+	t.Helper()
+	metrics, err := s.clients.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	require.NoError(t, err)
-	listings := counterValue(string(metrics), "apiserver_watch_list_duration_seconds_count", `resource="rules"`) +
+	return counterValue(string(metrics), "apiserver_watch_list_duration_seconds_count", `resource="rules"`) +
 		counterValue(string(metrics), "apiserver_request_total", `resource="rules"`, `verb="LIST"`)
-	assert.Positive(t, listings, "listings of the rules since the server's return")
+}
+
+// tcpLink forwards loopback connections to a server, and can be cut: while
+// it is, nothing listens at its address, as when a network path is down,
+// and the connections it carried are closed.
+type tcpLink struct {
+	Addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func newTCPLink(t *testing.T, target string) *tcpLink {
+	t.Helper()
+	l := &tcpLink{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: target, conns: map[net.Conn]bool{}}
+	l.restore(t)
+	t.Cleanup(l.cut)
+	return l
+}
+
+// restore listens again at Addr.
+func (l *tcpLink) restore(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", l.Addr)
+	require.NoError(t, err, "the link's port, free a moment ago")
+	l.mu.Lock()
+	l.ln = ln
+	l.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go l.forward(c)
+		}
+	}()
+}
+
+func (l *tcpLink) forward(c net.Conn) {
+	up, err := net.Dial("tcp", l.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if !l.track(c, up) {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	l.mu.Lock()
+	delete(l.conns, c)
+	delete(l.conns, up)
+	l.mu.Unlock()
+}
+
+// track records a forwarded pair, unless the link was cut meanwhile.
+func (l *tcpLink) track(c, up net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln == nil {
+		c.Close()
+		up.Close()
+		return false
+	}
+	l.conns[c], l.conns[up] = true, true
+	return true
+}
+
+// cut stops listening and closes every forwarded connection.
+func (l *tcpLink) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
 }
 
 // TestNamespacedAccessOnAPIServer runs the collector with least privilege:
