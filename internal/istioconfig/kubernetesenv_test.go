@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 	"github.com/otelcol-istio/otelcol-istio/internal/kubeenv"
 )
 
@@ -53,6 +54,25 @@ func TestDefaultProfileKubernetesEnv(t *testing.T) {
 		if rule == nil || len(rule.Actions) != 1 || rule.Actions[0].Handler != h || rule.Actions[0].Instances[0] != inst {
 			t.Errorf("rule %s = %+v", name, rule)
 		}
+	}
+}
+
+// TestKubernetesInstanceCOMPAT: a kubernetes instance annotated COMPAT has
+// its inputs compiled as COMPAT and its bindings, which map the adapter's
+// outputs, as CEXL.
+func TestKubernetesInstanceCOMPAT(t *testing.T) {
+	s := loadText(t, "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\n"+
+		"metadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: COMPAT}}\n"+
+		"spec:\n  source_uid: source.uid\n  attribute_bindings: {source.workload.name: '$out.source_workload_name | \"unknown\"'}\n", BuildOptions{})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inst := s.Instances["k.kubernetes.istio-system"]
+	if inst.Lang != LangCOMPAT || inst.Kubernetes.SourceUID.Compiled.Dialect() != cexl.COMPAT {
+		t.Errorf("instance %s, source_uid compiled as %s; want COMPAT", inst.Lang, inst.Kubernetes.SourceUID.Compiled.Dialect())
+	}
+	if b := inst.Kubernetes.Bindings[0]; b.Expr.Compiled.Dialect() != cexl.CEXL {
+		t.Errorf("binding compiled as %s, want CEXL", b.Expr.Compiled.Dialect())
 	}
 }
 
