@@ -590,35 +590,23 @@ func TestLanguageOverride(t *testing.T) {
 	const text = `
 apiVersion: config.istio.io/v1alpha2
 kind: instance
-metadata:
-  name: cel
-  namespace: istio-system
-  annotations: {policy.istio.io/lang: CEL}
-spec:
-  compiledTemplate: logentry
-  params: {severity: '"info"', variables: {principal: request.auth.principal}}
+metadata: {name: cel, namespace: istio-system, annotations: {policy.istio.io/lang: CEL}}
+spec: {compiledTemplate: logentry, params: {severity: '"info"', variables: {principal: request.auth.principal}}}
 ---
 apiVersion: config.istio.io/v1alpha2
 kind: instance
-metadata:
-  name: o
-  namespace: istio-system
-  annotations: {policy.istio.io/lang: OTTL}
-spec:
-  compiledTemplate: logentry
-  params: {severity: '"info"', variables: {path: 'attributes["request.path"]'}}
+metadata: {name: o, namespace: istio-system, annotations: {policy.istio.io/lang: OTTL}}
+spec: {compiledTemplate: logentry, params: {severity: '"info"', variables: {path: 'attributes["request.path"]'}}}
 ---
 apiVersion: config.istio.io/v1alpha2
 kind: rule
 metadata: {name: r, namespace: istio-system}
-spec:
-  match: request.auth.principal == ""
-  actions: [{handler: h, instances: [cel, o]}]
+spec: {match: request.auth.principal == "", actions: [{handler: h, instances: [cel, o]}]}
 ---
 apiVersion: config.istio.io/v1alpha2
 kind: handler
 metadata: {name: h, namespace: istio-system}
-spec: {compiledAdapter: stdio, params: {}}
+spec: {compiledAdapter: stdio}
 `
 	s := loadText(t, text, BuildOptions{})
 	if len(s.Problems) == 0 || !strings.Contains(s.Problems[0].Error(), "language CEL is not supported") {
@@ -643,7 +631,7 @@ spec: {compiledAdapter: stdio, params: {}}
 		t.Errorf("instance annotated OTTL: %s, want OTTL", o.Lang)
 	}
 
-	s = loadText(t, strings.ReplaceAll(text, "CEL}", "COMPAT}"), BuildOptions{Language: LangCEXL})
+	s = loadText(t, strings.ReplaceAll(text, "lang: CEL}", "lang: COMPAT}"), BuildOptions{Language: LangCEXL})
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
