@@ -148,6 +148,8 @@ func printExplanation(w io.Writer, ex runtime.Explanation, lines []string) {
 		match := r.Match
 		if match == "" {
 			match = "(always)"
+		} else if r.Language != "" {
+			match = "(" + r.Language + ") " + match
 		}
 		fmt.Fprintf(w, "  %s: %s\n    match: %s\n", r.Rule, state, match)
 		for _, a := range r.Actions {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,21 @@ func TestExplain(t *testing.T) {
 	code = run([]string{"explain", "-lang", "COMPAT", "--config", filepath.Join("..", "..", "internal", "runtime", "testdata", "compat.yaml"), "--attributes", attrs}, &out, &errOut)
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "cexlmatch.rule.istio-system: matched\n    match: (COMPAT) ", "-lang COMPAT makes every rule COMPAT")
+	out.Reset()
+	code = run([]string{"explain", "--json", "--config", filepath.Join("..", "..", "internal", "runtime", "testdata", "compat.yaml"), "--attributes", attrs}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	var ex struct {
+		Rules []struct{ Rule, Match, Language string } `json:"rules"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &ex))
+	languages := map[string]string{}
+	for _, r := range ex.Rules {
+		languages[r.Rule] = r.Language
+		if r.Rule == "compatrule.rule.istio-system" {
+			assert.True(t, strings.HasPrefix(r.Match, "destination.service.name =="), "the match as written: %s", r.Match)
+		}
+	}
+	assert.Equal(t, map[string]string{"cexlmatch.rule.istio-system": "", "cexlrule.rule.istio-system": "", "compatrule.rule.istio-system": "COMPAT"}, languages)
 
 	assert.Equal(t, 2, run([]string{"explain", "--attributes", attrs}, &out, &errOut), "a config is required")
 }

@@ -31,6 +31,7 @@ type RuleExplanation struct {
 	Namespace string   `json:"namespace"`
 	Applies   bool     `json:"applies"` // in the default or the identity namespace
 	Match     string   `json:"match,omitempty"`
+	Language  string   `json:"language,omitempty"` // of the match when not CEXL: COMPAT
 	Matched   bool     `json:"matched"`
 	Error     string   `json:"error,omitempty"`
 	Actions   []string `json:"actions,omitempty"` // handler: instances
@@ -110,7 +111,7 @@ func (e *Engine) Explain(lr plog.LogRecord) Explanation {
 		case r.match != nil:
 			re.Match = r.match.String()
 			if d := r.match.Dialect(); d != cexl.CEXL {
-				re.Match = "(" + d.String() + ") " + re.Match
+				re.Language = d.String()
 			}
 			if re.Applies {
 				ok, err := r.match.EvalBool(e.bag)
