@@ -16,6 +16,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
+	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
 )
 
 func init() {
@@ -89,13 +90,8 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if len(exprs) != 1 {
 		return usageErr("want exactly one expression, got %d", len(exprs))
 	}
-	var dialect cexl.Dialect
-	switch strings.ToUpper(lang) {
-	case "CEXL":
-		dialect = cexl.CEXL
-	case "COMPAT":
-		dialect = cexl.COMPAT
-	default:
+	l, ok := istioconfig.ParseLang(lang)
+	if !ok || l == "" {
 		return usageErr("--lang %s: want CEXL or COMPAT", lang)
 	}
 
@@ -122,7 +118,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	expr, err := cexl.CompileDialect(exprs[0], vocab, dialect)
+	expr, err := cexl.CompileDialect(exprs[0], vocab, l.Dialect())
 	if err != nil {
 		writeJSON(stdout, map[string]string{"error": err.Error()})
 		return 2

@@ -30,12 +30,11 @@ func langFlag(fs *flag.FlagSet) *string {
 // buildOptions returns the options both commands build a snapshot with.
 func buildOptions(ns, lang string) (istioconfig.BuildOptions, error) {
 	o := istioconfig.BuildOptions{DefaultNamespace: ns, CompileOTTL: runtime.CheckOTTL}
-	switch l := istioconfig.Lang(strings.ToUpper(lang)); l {
-	case "", istioconfig.LangCEXL, istioconfig.LangCOMPAT:
-		o.Language = l
-	default:
+	l, ok := istioconfig.ParseLang(lang)
+	if !ok {
 		return o, fmt.Errorf("-lang %s: want CEXL or COMPAT", lang)
 	}
+	o.Language = l
 	return o, nil
 }
 

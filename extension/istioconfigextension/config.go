@@ -97,16 +97,11 @@ func (c *Config) Validate() error {
 	if c.Debounce < 0 {
 		errs = append(errs, errors.New("debounce: must not be negative"))
 	}
-	if l := c.language(); l != "" && l != istioconfig.LangCEXL && l != istioconfig.LangCOMPAT {
+	if _, ok := istioconfig.ParseLang(c.Language); !ok {
 		errs = append(errs, fmt.Errorf("language: %q is not supported: give CEXL or COMPAT, or leave it out to follow each resource's %s annotation", c.Language, istioconfig.LangAnnotation))
 	}
 	errs = append(errs, c.KubernetesEnrichment.validate()...)
 	return errors.Join(errs...)
-}
-
-// language is Language as the config loader takes it.
-func (c *Config) language() istioconfig.Lang {
-	return istioconfig.Lang(strings.ToUpper(strings.TrimSpace(c.Language)))
 }
 
 func (s SourceConfig) String() string {

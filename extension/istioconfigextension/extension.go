@@ -142,9 +142,10 @@ func (e *configExtension) start(ctx context.Context, srcs []istioconfig.Source) 
 
 // load starts the loader of the Istio configuration.
 func (e *configExtension) load(ctx context.Context, srcs []istioconfig.Source) error {
+	lang, _ := istioconfig.ParseLang(e.cfg.Language) // Validate refused anything else
 	e.loader = istioconfig.NewLoader(istioconfig.LoaderOptions{
 		Sources: srcs,
-		Build: istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, Language: e.cfg.language(),
+		Build: istioconfig.BuildOptions{DefaultNamespace: e.cfg.DefaultConfigNamespace, Language: lang,
 			CompileOTTL: runtime.CheckOTTL, Pods: e.pods()},
 		Debounce: e.cfg.Debounce,
 		Logger:   e.set.Logger,

@@ -710,9 +710,9 @@ func (c *compiler) arith(n *node) any {
 			return -v, err
 		})
 	case n.fn != "NEG" && x.typ == attribute.TypeInt64:
-		return arith2(c.intOf(x), c.intOf(n.args[1]), intOp(n.fn))
+		return combine2(c.intOf(x), c.intOf(n.args[1]), intOp(n.fn))
 	case n.fn != "NEG" && n.fn != "REM" && x.typ == attribute.TypeDouble:
-		return arith2(c.strict(x).(dblFn), c.strict(n.args[1]).(dblFn), doubleOp(n.fn))
+		return combine2(c.strict(x).(dblFn), c.strict(n.args[1]).(dblFn), doubleOp(n.fn))
 	}
 	types := make([]string, len(n.args))
 	for i, a := range n.args {
@@ -720,21 +720,6 @@ func (c *compiler) arith(n *node) any {
 	}
 	c.failf(n, "found no matching overload for '%s' applied to '(%s)'", celOps[n.fn], strings.Join(types, ", "))
 	return placeholder(n.typ)
-}
-
-// arith2 evaluates both operands, left first, and applies op.
-func arith2[T any](f, g evalFn[T], op func(l, r T) (T, error)) evalFn[T] {
-	return func(b *attribute.Bag) (T, error) {
-		l, err := f(b)
-		if err != nil {
-			return l, err
-		}
-		r, err := g(b)
-		if err != nil {
-			return r, err
-		}
-		return op(l, r)
-	}
 }
 
 func intOp(fn string) func(l, r int64) (int64, error) {

@@ -371,19 +371,25 @@ func compare2[A any](x, y evalFn[A], f func(A, A) bool) evalFn[bool] {
 
 // compare2E is compare2 for comparisons that can fail (DNS, e-mail, URI).
 func compare2E[A any](x, y evalFn[A], f func(A, A) (bool, error), negate bool) evalFn[bool] {
-	return func(b *attribute.Bag) (bool, error) {
+	return combine2(x, y, func(l, r A) (bool, error) {
+		eq, err := f(l, r)
+		return eq != negate && err == nil, err
+	})
+}
+
+// combine2 evaluates both operands, left first, and combines them with an
+// operation that can fail.
+func combine2[A, R any](x, y evalFn[A], op func(l, r A) (R, error)) evalFn[R] {
+	return func(b *attribute.Bag) (R, error) {
+		var zero R
 		l, err := x(b)
 		if err != nil {
-			return false, err
+			return zero, err
 		}
 		r, err := y(b)
 		if err != nil {
-			return false, err
+			return zero, err
 		}
-		eq, err := f(l, r)
-		if err != nil {
-			return false, err
-		}
-		return eq != negate, nil
+		return op(l, r)
 	}
 }

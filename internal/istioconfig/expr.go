@@ -58,11 +58,7 @@ func (c *exprs) compile(n *yaml.Node, path, src string, want attribute.Type) *Ex
 		}
 		return &Expr{Text: src, Lang: LangOTTL}
 	}
-	dialect, lang := cexl.CEXL, LangCEXL
-	if c.lang == LangCOMPAT {
-		dialect, lang = cexl.COMPAT, LangCOMPAT
-	}
-	e, err := cexl.CompileDialect(src, c.vocab, dialect)
+	e, err := cexl.CompileDialect(src, c.vocab, c.lang.Dialect())
 	if err != nil {
 		p := c.r.res.problem(deref(n), path, err.Error())
 		var ce *cexl.CompileError
@@ -76,7 +72,7 @@ func (c *exprs) compile(n *yaml.Node, path, src string, want attribute.Type) *Ex
 		c.r.failf(n, path, "expression '%s' evaluated to type %s, expected type %s", src, e.Type(), want)
 		return nil
 	}
-	return &Expr{Text: src, Lang: lang, Compiled: e}
+	return &Expr{Text: src, Lang: c.lang, Compiled: e}
 }
 
 // exprPosition maps a line:column inside an expression to the file, given

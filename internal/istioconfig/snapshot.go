@@ -2,6 +2,7 @@ package istioconfig
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
@@ -20,6 +21,27 @@ const (
 
 // LangAnnotation selects the expression language of a rule or instance.
 const LangAnnotation = "policy.istio.io/lang"
+
+// ParseLang reads a language override (BuildOptions.Language, the
+// extension's language option, istiotel's -lang): "" follows each
+// resource's annotation, CEXL or COMPAT in any letter case sets them all;
+// ok is false for anything else.
+func ParseLang(s string) (l Lang, ok bool) {
+	switch l := Lang(strings.ToUpper(strings.TrimSpace(s))); l {
+	case "", LangCEXL, LangCOMPAT:
+		return l, true
+	}
+	return "", false
+}
+
+// Dialect is the semantics CEXL-syntax expressions of language l are
+// compiled with.
+func (l Lang) Dialect() cexl.Dialect {
+	if l == LangCOMPAT {
+		return cexl.COMPAT
+	}
+	return cexl.CEXL
+}
 
 // Expr is one expression of the configuration.
 type Expr struct {
