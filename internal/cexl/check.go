@@ -102,6 +102,7 @@ type checker struct {
 	vocab *attribute.Vocabulary
 	funcs map[string]*funcMeta
 	ps    *parseState // for error positions; may be nil
+	cel   bool        // CEL's rules for calls (checkCEL)
 }
 
 func (c *checker) errorf(n *node, format string, args ...any) *CompileError {
@@ -123,6 +124,9 @@ func (c *checker) check(n *node) (attribute.Type, error) {
 		}
 		n.id, n.typ = id, t
 		return t, nil
+	}
+	if c.cel {
+		return c.checkCEL(n)
 	}
 
 	fn, ok := c.funcs[n.fn]

@@ -29,7 +29,8 @@ type (
 type compiler struct {
 	ps     *parseState
 	err    *CompileError
-	compat bool // COMPAT's semantics (see doc.go)
+	compat bool // COMPAT's semantics (see doc.go), which CEL shares
+	cel    bool // CEL's functions and operators on top
 }
 
 // epoch is the value an absent TIMESTAMP attribute reads as in COMPAT.
@@ -170,6 +171,11 @@ func (c *compiler) strict(n *node) any {
 		}
 		c.fail(n, "unhandled expression type: '%v'", n.typ)
 		return placeholder(n.typ)
+	}
+	if c.cel {
+		if f := c.celOperator(n); f != nil {
+			return f
+		}
 	}
 	switch n.fn {
 	case "EQ", "NEQ":
@@ -362,11 +368,15 @@ func castAll[T any](xs []any) []T {
 // error).
 func (c *compiler) indexStrict(n *node) any {
 	target, key := n.args[0], n.args[1]
+	missingKey := noSuchKey
+	if n.lit == "select" { // CEL's m.k
+		missingKey = func(k string) error { return fmt.Errorf("no such key: %s", k) }
+	}
 	if target.kind == kindVar && key.kind == kindConst && target.typ == attribute.TypeStringMap {
 		id, k, miss := target.id, key.sval, c.miss(target)
 		var noKey error
 		if c.compat {
-			noKey = noSuchKey(k)
+			noKey = missingKey(k)
 		}
 		return strFn(func(b *attribute.Bag) (string, error) {
 			m, ok := b.GetStringMap(id)
@@ -395,7 +405,7 @@ func (c *compiler) indexStrict(n *node) any {
 		}
 		s, ok := sm.Get(key)
 		if !ok && compat {
-			return "", noSuchKey(key)
+			return "", missingKey(key)
 		}
 		return s, nil
 	})
@@ -764,6 +774,11 @@ var (
 // ignored. Conversions of constants are done once here; a constant that does
 // not convert still fails only when evaluated, as in Mixer.
 func (c *compiler) extern(n *node) any {
+	if c.cel {
+		if f := c.celExtern(n); f != nil {
+			return f
+		}
+	}
 	arg := func(i int) *node { return n.args[i] }
 	switch n.fn {
 	case "size":

@@ -90,4 +90,34 @@
 // Apart from the first point, error texts do not differ: even Mixer's "internal compiler error -- …"
 // messages (== on DURATION, `+` on BOOL, …) are kept verbatim, so config
 // validation reports what Mixer reported.
+//
+// CEL. A resource annotated policy.istio.io/lang: CEL (Mixer 1.2 – 1.7) is
+// written in CEL's own syntax. CompileDialect(…, CEL) parses that syntax
+// with a parser of its own (celparse.go) and evaluates with COMPAT's
+// semantics, which were CEL's; its cases are Istio's CEL test table
+// (testdata/cel-cases.json). Attributes are fields of nested messages, as
+// Mixer modelled them: `a.b.c` is the attribute a.b.c, a STRING_MAP's
+// field is one of its keys (`request.headers.host`), and has() tests the
+// presence of an attribute or a key (has(context.reporter) is true: a
+// group of attributes is always there). On top of COMPAT:
+//   - the ternary `c ? x : y`, `k in map`, `x in [a, b]` (which is
+//     x == a || x == b), list literals indexed by a constant, and map
+//     literals of string constants ({} is emptyStringMap());
+//   - pick(a, b, …), which is COMPAT's a | b | …;
+//   - int(), double(), string(), duration(), timestamp() conversions,
+//     contains(), and cel-go's string extensions as Mixer had them:
+//     charAt, indexOf, lastIndexOf, lowerAscii, upperAscii, replace,
+//     substring, trim;
+//   - + and - over timestamps and durations, and string literals in every
+//     quoting of CEL (raw, triple-quoted, with CEL's escapes).
+//
+// Calls are checked with CEL's rules (exact arity, overloads by argument
+// type, methods only on values) and their errors read as cel-go's ("found
+// no matching overload for '_==_' applied to '(string, int)'",
+// "undefined field 'report'"). Refused when loaded: list values and the
+// macros over them (no attribute is a list, so split() and all() have
+// nothing to give or range over), type values, message construction, null,
+// unsigned and bytes literals, and two things Mixer accepted only to fail on
+// every evaluation: == between maps and size() of a map. toMilliseconds() is
+// our CEXL's extension and is not part of CEL.
 package cexl

@@ -58,11 +58,17 @@ const (
 	// COMPAT is Mixer 1.2 – 1.7's COMPAT: CEXL's syntax evaluated with
 	// CEL's semantics (see the package documentation).
 	COMPAT
+	// CEL is Mixer 1.2 – 1.7's CEL: CEL's own syntax and semantics over
+	// attributes modelled as nested messages.
+	CEL
 )
 
 func (d Dialect) String() string {
-	if d == COMPAT {
+	switch d {
+	case COMPAT:
 		return "COMPAT"
+	case CEL:
+		return "CEL"
 	}
 	return "CEXL"
 }
@@ -86,21 +92,35 @@ func CompileDialect(src string, vocab *attribute.Vocabulary, d Dialect) (e *Expr
 			e, err = nil, &CompileError{Msg: fmt.Sprintf("internal compiler error -- %v", r)}
 		}
 	}()
-	root, ps, err := parse(src)
+	var (
+		root *node
+		ps   *parseState
+	)
+	if d == CEL {
+		root, ps, err = parseCEL(src)
+		if err == nil {
+			root, err = (&celResolver{vocab: vocab, ps: ps}).resolve(root)
+		}
+	} else {
+		root, ps, err = parse(src)
+	}
 	if err != nil {
 		return nil, err
 	}
 	chk := &checker{vocab: vocab, funcs: builtins, ps: ps}
-	if d == COMPAT {
+	switch d {
+	case COMPAT:
 		chk.funcs = compatBuiltins
 		compatRewrite(root)
+	case CEL:
+		chk.funcs, chk.cel = celBuiltins, true
 	}
 	typ, err := chk.check(root)
 	if err != nil {
 		return nil, err
 	}
 	e = &Expression{src: src, dialect: d, typ: typ, vocab: vocab, attrs: attributeNames(root)}
-	c := &compiler{ps: ps, compat: d == COMPAT}
+	c := &compiler{ps: ps, compat: d != CEXL, cel: d == CEL}
 	if repOf(typ) == repNone {
 		c.fail(root, "unhandled expression type: '%v'", typ)
 		return nil, c.err

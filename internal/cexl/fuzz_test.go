@@ -3,17 +3,21 @@ package cexl
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 )
 
-// fuzzVocab merges every manifest of the conformance data with Istio's
+// fuzzVocab merges every manifest of the conformance data (and more) with Istio's
 // default vocabulary, so seed expressions compile.
-func fuzzVocab(t testing.TB, f *caseFile) *attribute.Vocabulary {
+func fuzzVocab(t testing.TB, f *caseFile, more ...map[string]string) *attribute.Vocabulary {
 	all := []map[string]attribute.Type{attribute.DefaultManifest()}
 	for _, m := range f.Manifests {
+		all = append(all, vocabOf(t, m).Manifest())
+	}
+	for _, m := range more {
 		all = append(all, vocabOf(t, m).Manifest())
 	}
 	merged, _ := attribute.MergeManifests(all...) // conflicts do not matter here
@@ -77,7 +81,7 @@ func fillRandom(b *attribute.Bag, seed uint64) {
 	}
 }
 
-// FuzzCompileEval compiles arbitrary text in both dialects and evaluates
+// FuzzCompileEval compiles arbitrary text in every dialect and evaluates
 // whatever compiles on random bags. Nothing may panic, and a successful evaluation must produce a
 // value of the expression's static type.
 func FuzzCompileEval(f *testing.F) {
@@ -91,13 +95,22 @@ func FuzzCompileEval(f *testing.F) {
 	for i, c := range cf.ParseCases {
 		f.Add(c.Expr, uint64(i))
 	}
-	vocab := fuzzVocab(f, &cf)
+	var cel celCaseFile
+	loadJSON(f, "testdata/cel-cases.json", &cel)
+	for i, c := range cel.Cases {
+		f.Add(c.Expr, uint64(i))
+	}
+	vocab := fuzzVocab(f, &cf, cel.Manifest)
 	f.Fuzz(func(t *testing.T, src string, seed uint64) {
-		for _, d := range []Dialect{CEXL, COMPAT} {
+		for _, d := range []Dialect{CEXL, COMPAT, CEL} {
 			e, err := CompileDialect(src, vocab, d)
 			if err != nil {
 				if _, ok := err.(*CompileError); !ok {
 					t.Fatalf("Compile(%q) returned %T, want *CompileError", src, err)
+				}
+				// CompileDialect turns a panic into an error; find those.
+				if msg := err.Error(); strings.Contains(msg, "runtime error") || strings.Contains(msg, "interface conversion") {
+					t.Fatalf("Compile(%q) in %v panicked: %v", src, d, err)
 				}
 				continue
 			}

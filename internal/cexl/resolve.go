@@ -379,7 +379,7 @@ func compare2E[A any](x, y evalFn[A], f func(A, A) (bool, error), negate bool) e
 
 // combine2 evaluates both operands, left first, and combines them with an
 // operation that can fail.
-func combine2[A, R any](x, y evalFn[A], op func(l, r A) (R, error)) evalFn[R] {
+func combine2[A, B, R any](x evalFn[A], y evalFn[B], op func(l A, r B) (R, error)) evalFn[R] {
 	return func(b *attribute.Bag) (R, error) {
 		var zero R
 		l, err := x(b)

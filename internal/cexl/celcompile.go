@@ -1,0 +1,342 @@
+package cexl
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
+)
+
+// celOperator compiles the operators CEL adds to COMPAT's: presence (has),
+// `in` on maps, map literals, and arithmetic on timestamps and durations.
+// It returns nil for everything else.
+func (c *compiler) celOperator(n *node) any {
+	switch n.fn {
+	case "HAS":
+		id := n.args[0].id
+		return boolFn(func(b *attribute.Bag) (bool, error) { return b.Has(id), nil })
+	case "IN":
+		k, m := c.strOf(n.args[0]), c.mapOf(n.args[1])
+		return boolFn(func(b *attribute.Bag) (bool, error) {
+			key, err := k(b)
+			if err != nil {
+				return false, err
+			}
+			sm, err := m(b)
+			if err != nil {
+				return false, err
+			}
+			_, ok := sm.Get(key)
+			return ok, nil
+		})
+	case "MAP":
+		kv := make([]string, len(n.args))
+		for i, a := range n.args {
+			kv[i] = a.sval
+		}
+		return constFn(attribute.NewStringMap(kv...))
+	case "ADD", "SUB":
+		x, y := n.args[0], n.args[1]
+		if x.typ != attribute.TypeDuration && x.typ != attribute.TypeTimestamp {
+			return nil
+		}
+		switch {
+		case x.typ == attribute.TypeDuration && y.typ == attribute.TypeDuration:
+			op := func(l, r int64) (int64, error) { return l + r, nil }
+			if n.fn == "SUB" {
+				op = func(l, r int64) (int64, error) { return l - r, nil }
+			}
+			return combine2(c.intOf(x), c.intOf(y), op)
+		case x.typ == attribute.TypeDuration: // duration + timestamp
+			return combine2(c.intOf(x), c.strict(y).(timeFn), func(d int64, t time.Time) (time.Time, error) {
+				return t.Add(time.Duration(d)), nil
+			})
+		case y.typ == attribute.TypeDuration:
+			sign := int64(1)
+			if n.fn == "SUB" {
+				sign = -1
+			}
+			return combine2(c.strict(x).(timeFn), c.intOf(y), func(t time.Time, d int64) (time.Time, error) {
+				return t.Add(time.Duration(sign * d)), nil
+			})
+		default: // timestamp - timestamp
+			return combine2(c.strict(x).(timeFn), c.strict(y).(timeFn), func(a, b time.Time) (int64, error) {
+				return int64(a.Sub(b)), nil
+			})
+		}
+	}
+	return nil
+}
+
+// celExtern compiles CEL's conversions and string functions. It returns nil
+// for the functions COMPAT already has.
+func (c *compiler) celExtern(n *node) any {
+	arg := func(i int) *node { return n.args[i] }
+	from := func() attribute.Type { return arg(0).typ }
+	switch n.fn {
+	case "int":
+		switch from() {
+		case attribute.TypeInt64:
+			return c.intOf(arg(0))
+		case attribute.TypeDouble:
+			return apply(c.strict(arg(0)).(dblFn), doubleToInt)
+		case attribute.TypeString:
+			return convert(c, arg(0), func(s string) (int64, error) {
+				i, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("cannot convert '%s' to int", s)
+				}
+				return i, nil
+			})
+		case attribute.TypeTimestamp:
+			return apply(c.strict(arg(0)).(timeFn), func(t time.Time) (int64, error) { return t.Unix(), nil })
+		}
+	case "double":
+		switch from() {
+		case attribute.TypeDouble:
+			return c.strict(arg(0))
+		case attribute.TypeInt64:
+			return apply(c.intOf(arg(0)), func(i int64) (float64, error) { return float64(i), nil })
+		case attribute.TypeString:
+			return convert(c, arg(0), func(s string) (float64, error) {
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					return 0, fmt.Errorf("cannot convert '%s' to double", s)
+				}
+				return f, nil
+			})
+		}
+	case "string":
+		switch from() {
+		case attribute.TypeString:
+			return c.strOf(arg(0))
+		case attribute.TypeInt64:
+			return apply(c.intOf(arg(0)), func(i int64) (string, error) { return strconv.FormatInt(i, 10), nil })
+		case attribute.TypeDouble:
+			return apply(c.strict(arg(0)).(dblFn), func(f float64) (string, error) { return strconv.FormatFloat(f, 'g', -1, 64), nil })
+		case attribute.TypeBool:
+			return apply(c.boolOf(arg(0)), func(v bool) (string, error) { return strconv.FormatBool(v), nil })
+		case attribute.TypeDuration:
+			return apply(c.intOf(arg(0)), func(d int64) (string, error) { return durationString(d), nil })
+		case attribute.TypeTimestamp:
+			return apply(c.strict(arg(0)).(timeFn), func(t time.Time) (string, error) { return t.UTC().Format(time.RFC3339Nano), nil })
+		}
+	case "duration":
+		if from() == attribute.TypeDuration {
+			return c.intOf(arg(0))
+		}
+		return convert(c, arg(0), func(s string) (int64, error) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return 0, fmt.Errorf("invalid duration '%s': %v", s, err)
+			}
+			return int64(d), nil
+		})
+	case "timestamp":
+		if from() == attribute.TypeTimestamp {
+			return c.strict(arg(0))
+		}
+		return nil // timestamp(string) is COMPAT's
+	case "contains":
+		return compare2(c.strOf(n.target), c.strOf(arg(0)), strings.Contains)
+	case "charAt":
+		return combine2(c.strOf(n.target), c.intOf(arg(0)), charAt)
+	case "lowerAscii":
+		return apply(c.strOf(n.target), func(s string) (string, error) { return mapASCII(s, unicode.ToLower), nil })
+	case "upperAscii":
+		return apply(c.strOf(n.target), func(s string) (string, error) { return mapASCII(s, unicode.ToUpper), nil })
+	case "trim":
+		return apply(c.strOf(n.target), func(s string) (string, error) { return strings.TrimSpace(s), nil })
+	case "indexOf", "lastIndexOf":
+		search := indexOf
+		if n.fn == "lastIndexOf" {
+			search = lastIndexOf
+		}
+		s, sub := c.strOf(arg(0)), c.strOf(arg(1))
+		var off intFn // nil: no offset given
+		if len(n.args) == 3 {
+			off = c.intOf(arg(2))
+		}
+		return intFn(func(b *attribute.Bag) (int64, error) {
+			str, err := s(b)
+			if err != nil {
+				return 0, err
+			}
+			subs, err := sub(b)
+			if err != nil {
+				return 0, err
+			}
+			o := int64(-1)
+			if off != nil {
+				if o, err = off(b); err != nil {
+					return 0, err
+				}
+			}
+			return search(str, subs, o, off != nil)
+		})
+	case "substring":
+		s, start := c.strOf(arg(0)), c.intOf(arg(1))
+		var end intFn
+		if len(n.args) == 3 {
+			end = c.intOf(arg(2))
+		}
+		return strFn(func(b *attribute.Bag) (string, error) {
+			str, err := s(b)
+			if err != nil {
+				return "", err
+			}
+			from, err := start(b)
+			if err != nil {
+				return "", err
+			}
+			runes := []rune(str)
+			to := int64(len(runes))
+			if end != nil {
+				if to, err = end(b); err != nil {
+					return "", err
+				}
+				if from > to {
+					return "", fmt.Errorf("invalid substring range. start: %d, end: %d", from, to)
+				}
+			}
+			if from < 0 || from > int64(len(runes)) {
+				return "", fmt.Errorf("index out of range: %d", from)
+			}
+			if to < 0 || to > int64(len(runes)) {
+				return "", fmt.Errorf("index out of range: %d", to)
+			}
+			return string(runes[from:to]), nil
+		})
+	case "replace":
+		s, old, repl := c.strOf(arg(0)), c.strOf(arg(1)), c.strOf(arg(2))
+		var count intFn
+		if len(n.args) == 4 {
+			count = c.intOf(arg(3))
+		}
+		return strFn(func(b *attribute.Bag) (string, error) {
+			str, err := s(b)
+			if err != nil {
+				return "", err
+			}
+			o, err := old(b)
+			if err != nil {
+				return "", err
+			}
+			r, err := repl(b)
+			if err != nil {
+				return "", err
+			}
+			k := int64(-1)
+			if count != nil {
+				if k, err = count(b); err != nil {
+					return "", err
+				}
+			}
+			return strings.Replace(str, o, r, int(max(k, -1))), nil
+		})
+	}
+	return nil
+}
+
+// apply maps the value of f through conv.
+func apply[A, R any](f evalFn[A], conv func(A) (R, error)) evalFn[R] {
+	return func(b *attribute.Bag) (R, error) {
+		v, err := f(b)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		return conv(v)
+	}
+}
+
+// doubleToInt truncates toward zero; values outside int64 are an error, as
+// in CEL.
+func doubleToInt(f float64) (int64, error) {
+	if math.IsNaN(f) || f <= math.MinInt64 || f >= math.MaxInt64 {
+		return 0, fmt.Errorf("range error converting %g to int", f)
+	}
+	return int64(f), nil
+}
+
+// durationString writes a duration as CEL does: seconds with an "s".
+func durationString(ns int64) string {
+	return strconv.FormatFloat(float64(ns)/1e9, 'f', -1, 64) + "s"
+}
+
+func mapASCII(s string, f func(rune) rune) string {
+	return strings.Map(func(r rune) rune {
+		if r <= unicode.MaxASCII {
+			return f(r)
+		}
+		return r
+	}, s)
+}
+
+// The string extensions count in code points, not bytes.
+
+func charAt(s string, i int64) (string, error) {
+	runes := []rune(s)
+	if i < 0 || i > int64(len(runes)) {
+		return "", fmt.Errorf("index out of range: %d", i)
+	}
+	if i == int64(len(runes)) {
+		return "", nil
+	}
+	return string(runes[i]), nil
+}
+
+// indexOf finds sub in s from offset off (0 when !hasOff); an offset past
+// the end is an error.
+func indexOf(s, sub string, off int64, hasOff bool) (int64, error) {
+	runes, subr := []rune(s), []rune(sub)
+	if !hasOff {
+		off = 0
+	}
+	if off < 0 || off > int64(len(runes)) {
+		return -1, fmt.Errorf("index out of range: %d", off)
+	}
+	for i := int(off); i+len(subr) <= len(runes); i++ {
+		if runesAt(runes, subr, i) {
+			return int64(i), nil
+		}
+	}
+	return -1, nil
+}
+
+// lastIndexOf finds the last sub in s that starts at or before off (the end
+// when !hasOff); an offset outside s is an error.
+func lastIndexOf(s, sub string, off int64, hasOff bool) (int64, error) {
+	runes, subr := []rune(s), []rune(sub)
+	if !hasOff {
+		if len(subr) == 0 {
+			return int64(len(runes)), nil
+		}
+		off = int64(len(runes)) - 1
+		if off < 0 {
+			return -1, nil
+		}
+	}
+	if off < 0 || off >= int64(len(runes)) && !(len(subr) == 0 && off == int64(len(runes))) {
+		return -1, fmt.Errorf("index out of range: %d", off)
+	}
+	for i := min(int(off), len(runes)-len(subr)); i >= 0; i-- {
+		if runesAt(runes, subr, i) {
+			return int64(i), nil
+		}
+	}
+	return -1, nil
+}
+
+func runesAt(runes, sub []rune, i int) bool {
+	for j, r := range sub {
+		if runes[i+j] != r {
+			return false
+		}
+	}
+	return true
+}
