@@ -27,16 +27,17 @@ func init() {
 // in builds without YAML support; the config loader installs it.
 var loadManifestYAML func([]byte) (map[string]attribute.Type, error)
 
-const evalUsage = `usage: istiotel eval [--lang CEXL|COMPAT] [--manifest FILE]... [--attributes FILE] EXPR
+const evalUsage = `usage: istiotel eval [--lang CEXL|COMPAT|CEL] [--manifest FILE]... [--attributes FILE] EXPR
 
 Compiles EXPR with Mixer's expression language and evaluates it against the
 attributes in FILE. Prints one JSON line: {"type":"INT64","value":2} on
 success, {"error":"..."} on failure.
 
-  --lang L           CEXL (the default) or COMPAT: the semantics of
+  --lang L           CEXL (the default), COMPAT or CEL: the language of
                      resources annotated policy.istio.io/lang: COMPAT
-                     (Mixer 1.2 – 1.7), where absent attributes read as
-                     their type's default.
+                     (CEXL's syntax, CEL's semantics: absent attributes
+                     read as their type's default) or CEL (CEL's syntax
+                     too), Mixer 1.2 – 1.7.
 
   --manifest FILE    attribute vocabulary: a JSON object {"name":"TYPE",...},
                      a JSON attributemanifest, or attributemanifest YAML when
@@ -92,7 +93,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	}
 	l, ok := istioconfig.ParseLang(lang)
 	if !ok || l == "" {
-		return usageErr("--lang %s: want CEXL or COMPAT", lang)
+		return usageErr("--lang %s: want CEXL, COMPAT or CEL", lang)
 	}
 
 	vocab := attribute.DefaultVocabulary()

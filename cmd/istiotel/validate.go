@@ -23,7 +23,7 @@ func (p *profileFlags) Set(v string) error { *p = append(*p, v); return nil }
 // langFlag adds -lang, the override of the extension's language option.
 func langFlag(fs *flag.FlagSet) *string {
 	return fs.String("lang", "", "expression language of every rule and instance but OTTL ones, "+
-		"as the istio_config extension's language option and Mixer's ISTIO_LANG: CEXL or COMPAT "+
+		"as the istio_config extension's language option and Mixer's ISTIO_LANG: CEXL, COMPAT or CEL "+
 		"(default: each resource's policy.istio.io/lang annotation)")
 }
 
@@ -32,7 +32,7 @@ func buildOptions(ns, lang string) (istioconfig.BuildOptions, error) {
 	o := istioconfig.BuildOptions{DefaultNamespace: ns, CompileOTTL: runtime.CheckOTTL}
 	l, ok := istioconfig.ParseLang(lang)
 	if !ok {
-		return o, fmt.Errorf("-lang %s: want CEXL or COMPAT", lang)
+		return o, fmt.Errorf("-lang %s: want CEXL, COMPAT or CEL", lang)
 	}
 	o.Language = l
 	return o, nil

@@ -48,11 +48,11 @@ func TestValidate(t *testing.T) {
 			stdout: "",
 		},
 		{
-			name:   "a CEL annotation under -lang COMPAT",
+			name:   "a CEXL match annotated CEL, under -lang COMPAT",
 			args:   []string{"-q", "-lang", "compat", broken + "lang-cel.yaml"},
 			stdout: "",
 		},
-		{name: "unknown -lang", args: []string{"-lang", "CEL", broken}, code: 2, stderr: "-lang CEL: want CEXL or COMPAT"},
+		{name: "unknown -lang", args: []string{"-lang", "OTTL", broken}, code: 2, stderr: "-lang OTTL: want CEXL, COMPAT or CEL"},
 		{
 			name:   "missing path",
 			args:   []string{"-q", "no/such/dir"},

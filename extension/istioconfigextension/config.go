@@ -20,7 +20,7 @@ type Config struct {
 	DefaultConfigNamespace string `mapstructure:"default_config_namespace"`
 	// Debounce is how long sources must be quiet before a change is applied.
 	Debounce time.Duration `mapstructure:"debounce"`
-	// Language, CEXL or COMPAT in any letter case, is the expression
+	// Language, CEXL, COMPAT or CEL in any letter case, is the expression
 	// language of every rule and instance whatever its policy.istio.io/lang
 	// annotation (but OTTL), as Mixer's ISTIO_LANG environment variable
 	// made it. Empty follows the annotations.
@@ -98,7 +98,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("debounce: must not be negative"))
 	}
 	if _, ok := istioconfig.ParseLang(c.Language); !ok {
-		errs = append(errs, fmt.Errorf("language: %q is not supported: give CEXL or COMPAT, or leave it out to follow each resource's %s annotation", c.Language, istioconfig.LangAnnotation))
+		errs = append(errs, fmt.Errorf("language: %q is not supported: give CEXL, COMPAT or CEL, or leave it out to follow each resource's %s annotation", c.Language, istioconfig.LangAnnotation))
 	}
 	errs = append(errs, c.KubernetesEnrichment.validate()...)
 	return errors.Join(errs...)

@@ -48,7 +48,7 @@ func TestLoadConfig(t *testing.T) {
 sources: give at most one kubernetes source (list its namespaces instead)
 default_config_namespace: "Istio_System" is not a valid namespace name
 debounce: must not be negative
-language: "CEL" is not supported: give CEXL or COMPAT, or leave it out to follow each resource's policy.istio.io/lang annotation`},
+language: "OTTL" is not supported: give CEXL, COMPAT or CEL, or leave it out to follow each resource's policy.istio.io/lang annotation`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

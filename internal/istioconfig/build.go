@@ -37,7 +37,7 @@ type BuildOptions struct {
 	// Pods is handed to the snapshot for the kubernetesenv handlers; nil
 	// when there is no pod cache.
 	Pods kubeenv.Pods
-	// Language, when set (LangCEXL or LangCOMPAT), is the language of every
+	// Language, when set (LangCEXL, LangCOMPAT or LangCEL), is the language of every
 	// rule and instance whatever its policy.istio.io/lang annotation, as
 	// Mixer's ISTIO_LANG environment variable made it; resources annotated
 	// OTTL stay OTTL. "" follows the annotations.

@@ -354,7 +354,7 @@ func TestBrokenFixtures(t *testing.T) {
 			`:10: stdio/istio-system/tofile: severity_levels.warning: must be one of INFO, WARNING, ERROR (or its number 0-2), not "WARN" (column 14)`,
 			`:8: stdio/istio-system/tofile: outputPath is required when logStream is FILE (column 3)`}},
 		{"lang-cel", []string{
-			`:2: rule/istio-system/celrule: metadata.annotations.policy.istio.io/lang: language CEL is not supported: expressions are CEXL (the default), COMPAT or OTTL`}},
+			`:11: rule/istio-system/celrule: match: unable to parse expression '(request.headers["x-mode"] | "") == "canary"': 1:28: token recognition error at: '|' (column 37)`}},
 		{"missing-name", []string{
 			`:5: rule/istio-system/(unnamed): metadata.name: name is missing (column 3)`}},
 		{"manifest-type", []string{
@@ -609,11 +609,22 @@ metadata: {name: h, namespace: istio-system}
 spec: {compiledAdapter: stdio}
 `
 	s := loadText(t, text, BuildOptions{})
-	if len(s.Problems) == 0 || !strings.Contains(s.Problems[0].Error(), "language CEL is not supported") {
-		t.Fatalf("problems without the override: %v", s.Problems)
+	if err := s.Err(); err != nil {
+		t.Fatalf("without the override: %v", err)
 	}
 	if s.Rules[0].Lang != LangCEXL {
 		t.Errorf("rule language %s without the override, want CEXL", s.Rules[0].Lang)
+	}
+	if cel := s.Instances["cel.instance.istio-system"]; cel.Lang != LangCEL || cel.Variables[0].Expr.Compiled.Dialect() != cexl.CEL {
+		t.Errorf("instance annotated CEL: %s, compiled as %s; want CEL", cel.Lang, cel.Variables[0].Expr.Compiled.Dialect())
+	}
+
+	s = loadText(t, text, BuildOptions{Language: LangCEL})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Rules[0]; r.Lang != LangCEL || r.Match.Compiled.Dialect() != cexl.CEL {
+		t.Errorf("rule under a CEL override: %s, compiled as %s; want CEL", r.Lang, r.Match.Compiled.Dialect())
 	}
 
 	s = loadText(t, text, BuildOptions{Language: LangCOMPAT})

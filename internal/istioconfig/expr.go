@@ -10,27 +10,22 @@ import (
 	"github.com/otelcol-istio/otelcol-istio/internal/cexl"
 )
 
-// language reads policy.istio.io/lang. OTTL selects OTTL and COMPAT Mixer
-// 1.2+'s COMPAT; CEL (CEL's own syntax) is refused, as it is not
-// implemented; anything else means CEXL, as in Mixer. BuildOptions.Language
-// overrides all but OTTL.
-func (b *builder) language(r *reader) (Lang, bool) {
-	v := strings.ToUpper(strings.TrimSpace(r.res.Annotations[LangAnnotation]))
-	if v == "OTTL" {
-		return LangOTTL, true
+// language reads policy.istio.io/lang: OTTL, COMPAT and CEL in any letter
+// case select those languages; anything else means CEXL, as in Mixer.
+// BuildOptions.Language overrides all but OTTL.
+func (b *builder) language(r *reader) Lang {
+	v := Lang(strings.ToUpper(strings.TrimSpace(r.res.Annotations[LangAnnotation])))
+	if v == LangOTTL {
+		return LangOTTL
 	}
 	if b.opts.Language != "" {
-		return b.opts.Language, true
+		return b.opts.Language
 	}
 	switch v {
-	case "COMPAT":
-		return LangCOMPAT, true
-	case "CEL":
-		r.failf(nil, "metadata.annotations."+LangAnnotation,
-			"language %s is not supported: expressions are CEXL (the default), COMPAT or OTTL", r.res.Annotations[LangAnnotation])
-		return "", false
+	case LangCOMPAT, LangCEL:
+		return v
 	}
-	return LangCEXL, true
+	return LangCEXL
 }
 
 // exprs compiles expressions of one resource.

@@ -48,10 +48,7 @@ func (b *builder) instance(r *Resource) (*Instance, []Problem, string) {
 	if template == TemplateKubernetes { // the legacy kind
 		return b.kubernetesInstance(r, rd, field{}, field{})
 	}
-	lang, ok := b.language(rd)
-	if !ok {
-		return nil, rd.probs, ""
-	}
+	lang := b.language(rd)
 	inst := &Instance{
 		FQN: r.FQN(), Name: r.Name, Namespace: r.Namespace, Kind: r.Kind,
 		Template: template, Lang: lang, Annotations: r.Annotations,

@@ -84,10 +84,10 @@ func (b *builder) kubernetesInstance(r *Resource, rd *reader, params, bindings f
 		}
 		f = rd.object(params.val, params.path, true, names...)
 	}
-	lang, ok := b.language(rd)
-	if ok && lang == LangOTTL {
+	lang := b.language(rd)
+	if lang == LangOTTL {
 		rd.failf(nil, "metadata.annotations."+LangAnnotation,
-			"kubernetes instances are CEXL or COMPAT only: remove the annotation or write the expressions in CEXL")
+			"kubernetes instances are CEXL, COMPAT or CEL only: remove the annotation or write the expressions in CEXL")
 	}
 	if rd.failed() {
 		return nil, rd.probs, ""

@@ -188,7 +188,7 @@ func TestKubernetesInstanceProblems(t *testing.T) {
 			name: "OTTL is refused",
 			text: "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\nmetadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: OTTL}}\n" +
 				"spec: {source_uid: 'attributes[\"source.uid\"]'}\n",
-			want: []string{"kubernetes instances are CEXL or COMPAT only"},
+			want: []string{"kubernetes instances are CEXL, COMPAT or CEL only"},
 		},
 		{
 			name: "kubernetes instance to prometheus, metric instance to kubernetesenv",

@@ -18,10 +18,7 @@ func (b *builder) rule(r *Resource) (*Rule, []Problem, string) {
 	rd := &reader{res: r}
 	f := rd.object(r.Spec, "", true, "match", "selector", "actions",
 		"request_header_operations", "response_header_operations", "sampling")
-	lang, ok := b.language(rd)
-	if !ok {
-		return nil, rd.probs, ""
-	}
+	lang := b.language(rd)
 	rule := &Rule{FQN: r.FQN(), Name: r.Name, Namespace: r.Namespace, Lang: lang, File: r.File, Line: r.Line}
 
 	// Match; "selector" is its pre-1.0 name, which Mixer renamed silently.

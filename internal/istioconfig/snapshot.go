@@ -16,6 +16,7 @@ type Lang string
 const (
 	LangCEXL   Lang = "CEXL"   // Mixer's expression language; the default
 	LangCOMPAT Lang = "COMPAT" // CEXL's syntax with CEL's semantics (Mixer 1.2 – 1.7)
+	LangCEL    Lang = "CEL"    // CEL's syntax and semantics (Mixer 1.2 – 1.7)
 	LangOTTL   Lang = "OTTL"   // OpenTelemetry Transformation Language over the bag record
 )
 
@@ -24,21 +25,24 @@ const LangAnnotation = "policy.istio.io/lang"
 
 // ParseLang reads a language override (BuildOptions.Language, the
 // extension's language option, istiotel's -lang): "" follows each
-// resource's annotation, CEXL or COMPAT in any letter case sets them all;
-// ok is false for anything else.
+// resource's annotation, CEXL, COMPAT or CEL in any letter case sets them
+// all; ok is false for anything else.
 func ParseLang(s string) (l Lang, ok bool) {
 	switch l := Lang(strings.ToUpper(strings.TrimSpace(s))); l {
-	case "", LangCEXL, LangCOMPAT:
+	case "", LangCEXL, LangCOMPAT, LangCEL:
 		return l, true
 	}
 	return "", false
 }
 
-// Dialect is the semantics CEXL-syntax expressions of language l are
-// compiled with.
+// Dialect is the dialect of internal/cexl that expressions of language l
+// are compiled with (CEXL for OTTL, which cexl does not compile).
 func (l Lang) Dialect() cexl.Dialect {
-	if l == LangCOMPAT {
+	switch l {
+	case LangCOMPAT:
 		return cexl.COMPAT
+	case LangCEL:
+		return cexl.CEL
 	}
 	return cexl.CEXL
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,31 @@ func TestDefaultConfigUnderCOMPAT(t *testing.T) {
 	assert.Equal(t, wantRecs, gotRecs)
 	assert.NotEmpty(t, gotRecs["accesslog.logentry.istio-system"])
 	assert.Zero(t, e.Stats().InstanceErrors.Load())
+}
+
+// TestCELConfig: the default config's request count and access log written
+// in CEL's own syntax (testdata/cel.yaml) give the series and access-log
+// entries that the CEXL originals give over the same traffic.
+func TestCELConfig(t *testing.T) {
+	snap := loadSnapshot(t, filepath.Join("testdata", "cel.yaml"))
+	require.NoError(t, snap.Err())
+	for _, r := range snap.Rules {
+		require.Equal(t, istioconfig.LangCEL, r.Lang, r.FQN)
+	}
+	want, wantRecs, _ := run(t, defaultSnapshot(t, nil, ""), traffic(true))
+	got, gotRecs, e := run(t, snap, traffic(true))
+	requests := map[string]oracle.Float{}
+	for k, v := range want {
+		if strings.HasPrefix(k, "istio_requests_total,") {
+			requests[k] = v
+		}
+	}
+	require.NotEmpty(t, requests)
+	assert.Equal(t, requests, got)
+	require.NotEmpty(t, wantRecs["accesslog.logentry.istio-system"])
+	assert.Equal(t, wantRecs["accesslog.logentry.istio-system"], gotRecs["accesslog.logentry.istio-system"])
+	assert.Zero(t, e.Stats().InstanceErrors.Load())
+	assert.Zero(t, e.Stats().MatchErrors.Load())
 }
 
 // The expiry timeline recorded from Mixer with a 2 s policy and a 1 s check:

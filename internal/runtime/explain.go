@@ -31,7 +31,7 @@ type RuleExplanation struct {
 	Namespace string   `json:"namespace"`
 	Applies   bool     `json:"applies"` // in the default or the identity namespace
 	Match     string   `json:"match,omitempty"`
-	Language  string   `json:"language,omitempty"` // of the match when not CEXL: COMPAT
+	Language  string   `json:"language,omitempty"` // of the match when not CEXL: COMPAT or CEL
 	Matched   bool     `json:"matched"`
 	Error     string   `json:"error,omitempty"`
 	Actions   []string `json:"actions,omitempty"` // handler: instances
