@@ -151,6 +151,8 @@ func TestCELSyntax(t *testing.T) {
 		{`1e3 + .5`, "1000.5"},
 		{`'a\tb' == "a\u0009b"`, "true"},
 		{`"\x41\101\u0041\U00000041"`, "AAAA"},
+		{`"\xff\377" == "ÿÿ"`, "true"},
+		{`"\q"`, "compile: invalid escape sequence in string literal: \\q"},
 		{`r"a\tb".size()`, "4"},
 		{`"""line1
 line2""".size()`, "11"},

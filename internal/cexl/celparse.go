@@ -239,21 +239,17 @@ func (p *celParser) stringLit(i int, raw bool) (end int, val string, err error) 
 			j += 2
 			continue
 		}
-		r, multibyte, tail, uerr := strconv.UnquoteChar(src[j:], 0)
+		// In a string (not bytes) every escape is a code point: "\xff"
+		// is ÿ, two bytes in UTF-8.
+		r, _, tail, uerr := strconv.UnquoteChar(src[j:], 0)
 		if uerr != nil {
 			return 0, "", p.syntaxErr(j, fmt.Sprintf("invalid escape sequence in string literal: %s", src[j:min(j+2, len(src))]))
 		}
-		if multibyte || r >= utf8.RuneSelf && !strings.HasPrefix(src[j:], "\\x") && !isOctalEscape(src[j:]) {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte(byte(r))
-		}
+		b.WriteRune(r)
 		j = len(src) - len(tail)
 	}
 	return 0, "", p.syntaxErr(i, "unterminated string literal")
 }
-
-func isOctalEscape(s string) bool { return len(s) > 1 && '0' <= s[1] && s[1] <= '7' }
 
 func (p *celParser) peek() celToken { return p.toks[p.i] }
 
