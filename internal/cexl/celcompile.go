@@ -20,17 +20,8 @@ func (c *compiler) celOperator(n *node) any {
 		id := n.args[0].id
 		return boolFn(func(b *attribute.Bag) (bool, error) { return b.Has(id), nil })
 	case "IN":
-		k, m := c.strOf(n.args[0]), c.mapOf(n.args[1])
-		return boolFn(func(b *attribute.Bag) (bool, error) {
-			key, err := k(b)
-			if err != nil {
-				return false, err
-			}
-			sm, err := m(b)
-			if err != nil {
-				return false, err
-			}
-			_, ok := sm.Get(key)
+		return combine2(c.strOf(n.args[0]), c.mapOf(n.args[1]), func(k string, m *attribute.StringMap) (bool, error) {
+			_, ok := m.Get(k)
 			return ok, nil
 		})
 	case "MAP":
@@ -156,88 +147,72 @@ func (c *compiler) celExtern(n *node) any {
 		if n.fn == "lastIndexOf" {
 			search = lastIndexOf
 		}
-		s, sub := c.strOf(arg(0)), c.strOf(arg(1))
-		var off intFn // nil: no offset given
-		if len(n.args) == 3 {
-			off = c.intOf(arg(2))
-		}
+		args := c.stringArgs(n, 2)
 		return intFn(func(b *attribute.Bag) (int64, error) {
-			str, err := s(b)
-			if err != nil {
+			var s [2]string
+			var k [1]int64
+			if err := args.eval(b, s[:], k[:]); err != nil {
 				return 0, err
 			}
-			subs, err := sub(b)
-			if err != nil {
-				return 0, err
-			}
-			o := int64(-1)
-			if off != nil {
-				if o, err = off(b); err != nil {
-					return 0, err
-				}
-			}
-			return search(str, subs, o, off != nil)
+			return search(s[0], s[1], k[0], len(args.ints) == 1)
 		})
 	case "substring":
-		s, start := c.strOf(arg(0)), c.intOf(arg(1))
-		var end intFn
-		if len(n.args) == 3 {
-			end = c.intOf(arg(2))
-		}
+		args := c.stringArgs(n, 1)
 		return strFn(func(b *attribute.Bag) (string, error) {
-			str, err := s(b)
-			if err != nil {
+			var s [1]string
+			var k [2]int64
+			if err := args.eval(b, s[:], k[:]); err != nil {
 				return "", err
 			}
-			from, err := start(b)
-			if err != nil {
-				return "", err
-			}
-			runes := []rune(str)
-			to := int64(len(runes))
-			if end != nil {
-				if to, err = end(b); err != nil {
-					return "", err
-				}
-				if from > to {
-					return "", fmt.Errorf("invalid substring range. start: %d, end: %d", from, to)
-				}
-			}
-			if from < 0 || from > int64(len(runes)) {
-				return "", fmt.Errorf("index out of range: %d", from)
-			}
-			if to < 0 || to > int64(len(runes)) {
-				return "", fmt.Errorf("index out of range: %d", to)
-			}
-			return string(runes[from:to]), nil
+			return substring(s[0], k[0], k[1], len(args.ints) == 2)
 		})
 	case "replace":
-		s, old, repl := c.strOf(arg(0)), c.strOf(arg(1)), c.strOf(arg(2))
-		var count intFn
-		if len(n.args) == 4 {
-			count = c.intOf(arg(3))
-		}
+		args := c.stringArgs(n, 3)
 		return strFn(func(b *attribute.Bag) (string, error) {
-			str, err := s(b)
-			if err != nil {
+			var s [3]string
+			k := [1]int64{-1} // all
+			if err := args.eval(b, s[:], k[:]); err != nil {
 				return "", err
 			}
-			o, err := old(b)
-			if err != nil {
-				return "", err
-			}
-			r, err := repl(b)
-			if err != nil {
-				return "", err
-			}
-			k := int64(-1)
-			if count != nil {
-				if k, err = count(b); err != nil {
-					return "", err
-				}
-			}
-			return strings.Replace(str, o, r, int(max(k, -1))), nil
+			return strings.Replace(s[0], s[1], s[2], int(max(k[0], -1))), nil
 		})
+	}
+	return nil
+}
+
+// celArgs are the compiled arguments of a string extension: leading strings,
+// then optional integers.
+type celArgs struct {
+	strs []strFn
+	ints []intFn
+}
+
+// stringArgs compiles n's first strs arguments as strings and the rest as
+// integers.
+func (c *compiler) stringArgs(n *node, strs int) celArgs {
+	var a celArgs
+	for i, x := range n.args {
+		if i < strs {
+			a.strs = append(a.strs, c.strOf(x))
+		} else {
+			a.ints = append(a.ints, c.intOf(x))
+		}
+	}
+	return a
+}
+
+// eval evaluates the arguments in order into s and k, stopping at the first
+// error; k keeps its values where an optional argument was not given.
+func (a celArgs) eval(b *attribute.Bag, s []string, k []int64) (err error) {
+	for i, f := range a.strs {
+		if s[i], err = f(b); err != nil {
+			return err
+		}
+	}
+	for i, f := range a.ints {
+		if k[i], err = f(b); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -288,6 +263,23 @@ func charAt(s string, i int64) (string, error) {
 		return "", nil
 	}
 	return string(runes[i]), nil
+}
+
+// substring is s[from:to] in code points, to the end when !hasEnd.
+func substring(s string, from, to int64, hasEnd bool) (string, error) {
+	runes := []rune(s)
+	if !hasEnd {
+		to = int64(len(runes))
+	} else if from > to {
+		return "", fmt.Errorf("invalid substring range. start: %d, end: %d", from, to)
+	}
+	if from < 0 || from > int64(len(runes)) {
+		return "", fmt.Errorf("index out of range: %d", from)
+	}
+	if to < 0 || to > int64(len(runes)) {
+		return "", fmt.Errorf("index out of range: %d", to)
+	}
+	return string(runes[from:to]), nil
 }
 
 // indexOf finds sub in s from offset off (0 when !hasOff); an offset past

@@ -876,15 +876,7 @@ func convert[T any](c *compiler, a *node, conv func(string) (T, error)) evalFn[T
 		}
 		return constFn(v)
 	}
-	f := c.strOf(a)
-	return func(b *attribute.Bag) (T, error) {
-		s, err := f(b)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return conv(s)
-	}
+	return apply(c.strOf(a), conv)
 }
 
 // matchConst specialises match() for a constant pattern.
