@@ -76,5 +76,11 @@ func TestExplain(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"cexlmatch.rule.istio-system": "", "cexlrule.rule.istio-system": "", "compatrule.rule.istio-system": "COMPAT"}, languages)
 
+	// CEL rules too; the CEL fixture's access-log rule matches this HTTP report.
+	out.Reset()
+	code = run([]string{"explain", "--config", filepath.Join("..", "..", "internal", "runtime", "testdata", "cel.yaml"), "--attributes", attrs}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "stdio.rule.istio-system: matched\n    match: (CEL) context.protocol in [\"http\", \"grpc\"]")
+
 	assert.Equal(t, 2, run([]string{"explain", "--attributes", attrs}, &out, &errOut), "a config is required")
 }
