@@ -142,6 +142,9 @@ func (c *compiler) celExtern(n *node) any {
 		return apply(c.strOf(n.target), func(s string) (string, error) { return mapASCII(s, unicode.ToUpper), nil })
 	case "trim":
 		return apply(c.strOf(n.target), func(s string) (string, error) { return strings.TrimSpace(s), nil })
+	case "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek",
+		"getHours", "getMinutes", "getSeconds", "getMilliseconds":
+		return c.timePart(n)
 	case "indexOf", "lastIndexOf":
 		search := indexOf
 		if n.fn == "lastIndexOf" {
@@ -178,6 +181,71 @@ func (c *compiler) celExtern(n *node) any {
 		})
 	}
 	return nil
+}
+
+// celTimeParts are CEL's accessors of a timestamp's parts; months and days
+// of the year count from 0, getDate from 1.
+var celTimeParts = map[string]func(t time.Time) int64{
+	"getFullYear":     func(t time.Time) int64 { return int64(t.Year()) },
+	"getMonth":        func(t time.Time) int64 { return int64(t.Month()) - 1 },
+	"getDayOfYear":    func(t time.Time) int64 { return int64(t.YearDay()) - 1 },
+	"getDayOfMonth":   func(t time.Time) int64 { return int64(t.Day()) - 1 },
+	"getDate":         func(t time.Time) int64 { return int64(t.Day()) },
+	"getDayOfWeek":    func(t time.Time) int64 { return int64(t.Weekday()) },
+	"getHours":        func(t time.Time) int64 { return int64(t.Hour()) },
+	"getMinutes":      func(t time.Time) int64 { return int64(t.Minute()) },
+	"getSeconds":      func(t time.Time) int64 { return int64(t.Second()) },
+	"getMilliseconds": func(t time.Time) int64 { return int64(t.Nanosecond() / 1e6) },
+}
+
+// timePart compiles the accessors of timestamps and durations. A constant
+// time zone that does not load fails the compilation, so the resource is
+// refused by name instead of failing every report.
+func (c *compiler) timePart(n *node) any {
+	if n.args[0].typ == attribute.TypeDuration {
+		unit := map[string]time.Duration{"getHours": time.Hour, "getMinutes": time.Minute, "getSeconds": time.Second, "getMilliseconds": time.Millisecond}[n.fn]
+		return apply(c.intOf(n.args[0]), func(d int64) (int64, error) { return d / int64(unit), nil })
+	}
+	part, t := celTimeParts[n.fn], c.strict(n.args[0]).(timeFn)
+	if len(n.args) == 1 {
+		return apply(t, func(t time.Time) (int64, error) { return part(t.UTC()), nil })
+	}
+	if k := constOf[string](n.args[1]); k != nil {
+		loc, err := timeZone(*k)
+		if err != nil {
+			c.failf(n.args[1], "%v", err)
+			return placeholder(tInt)
+		}
+		return apply(t, func(t time.Time) (int64, error) { return part(t.In(loc)), nil })
+	}
+	return combine2(t, c.strOf(n.args[1]), func(t time.Time, tz string) (int64, error) {
+		loc, err := timeZone(tz)
+		if err != nil {
+			return 0, err
+		}
+		return part(t.In(loc)), nil
+	})
+}
+
+// timeZone reads CEL's time zones: an IANA name ("Europe/Paris", "UTC") or
+// an offset from UTC ("+05:30", "-08:00").
+func timeZone(tz string) (*time.Location, error) {
+	if len(tz) == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' {
+		h, herr := strconv.Atoi(tz[1:3])
+		m, merr := strconv.Atoi(tz[4:6])
+		if herr == nil && merr == nil && h < 24 && m < 60 {
+			secs := (h*60 + m) * 60
+			if tz[0] == '-' {
+				secs = -secs
+			}
+			return time.FixedZone(tz, secs), nil
+		}
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone '%s'", tz)
+	}
+	return loc, nil
 }
 
 // celArgs are the compiled arguments of a string extension: leading strings,

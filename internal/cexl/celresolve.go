@@ -264,6 +264,18 @@ var celOverloads = map[string][]celOverload{
 	"replace":     {{[]attribute.Type{tStr, tStr, tStr}, tStr}, {[]attribute.Type{tStr, tStr, tStr, tInt}, tStr}},
 }
 
+func init() {
+	// The parts of a timestamp (in UTC or the time zone given) and the
+	// whole hours, minutes, seconds or milliseconds of a duration.
+	for name := range celTimeParts {
+		celOverloads[name] = []celOverload{{[]attribute.Type{tTime}, tInt}, {[]attribute.Type{tTime, tStr}, tInt}}
+		celMethods[name] = true
+	}
+	for _, name := range []string{"getHours", "getMinutes", "getSeconds", "getMilliseconds"} {
+		celOverloads[name] = append(celOverloads[name], celOverload{[]attribute.Type{tDur}, tInt})
+	}
+}
+
 // celMethods are the functions called on a value (x.f(…)); the value is the
 // first argument of the signature. matches and size may be called either way.
 var celMethods = map[string]bool{

@@ -108,8 +108,10 @@
 //     contains(), and cel-go's string extensions as Mixer had them:
 //     charAt, indexOf, lastIndexOf, lowerAscii, upperAscii, replace,
 //     substring, trim;
-//   - + and - over timestamps and durations, and string literals in every
-//     quoting of CEL (raw, triple-quoted, with CEL's escapes).
+//   - + and - over timestamps and durations, the parts of a timestamp
+//     (getHours(), getDayOfWeek("Europe/Paris"), …) and of a duration;
+//   - string literals in every quoting of CEL (raw, triple-quoted, with
+//     CEL's escapes).
 //
 // Calls are checked with CEL's rules (exact arity, overloads by argument
 // type, methods only on values) and their errors read as cel-go's ("found
