@@ -354,18 +354,16 @@ func (p *celParser) unary() (*node, error) {
 		}
 		defer func() { p.depth-- }()
 		p.next()
-		if t.text == "-" {
-			// A minus before a number is part of it, so the smallest int
-			// can be written.
-			if n := p.peek(); n.kind == celInt || n.kind == celDouble {
-				if x, err := p.member(); err != nil || x.kind != kindConst {
-					return x, err
-				} else if err := p.negate(x, t.off); err != nil {
-					return nil, err
-				} else {
-					return x, nil
-				}
+		if n := p.peek(); t.text == "-" && (n.kind == celInt || n.kind == celDouble) {
+			// A minus before a number is part of it, so that the smallest
+			// int can be written.
+			p.next()
+			x, err := p.number(n, true)
+			if err != nil {
+				return nil, err
 			}
+			x.pos = p.pos(t.off)
+			return p.suffixes(x)
 		}
 		x, err := p.unary()
 		if err != nil {
@@ -378,22 +376,6 @@ func (p *celParser) unary() (*node, error) {
 		return p.call(t.off, fn, nil, x), nil
 	}
 	return p.member()
-}
-
-// negate folds a minus into the numeric literal x that follows it.
-func (p *celParser) negate(x *node, off int) error {
-	x.pos, x.lit = p.pos(off), "-"+x.lit
-	switch x.typ {
-	case attribute.TypeDouble:
-		x.fval = -x.fval
-	default:
-		v, err := strconv.ParseInt("-"+strings.TrimPrefix(strings.TrimPrefix(x.lit[1:], "0x"), "0X"), celIntBase(x.lit[1:]), 64)
-		if err != nil {
-			return p.syntaxErr(off, fmt.Sprintf("invalid int literal: %s", x.lit))
-		}
-		x.ival = v
-	}
-	return nil
 }
 
 func celIntBase(lit string) int {
@@ -409,6 +391,11 @@ func (p *celParser) member() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.suffixes(x)
+}
+
+// suffixes parses the selections, calls and indexes that follow x.
+func (p *celParser) suffixes(x *node) (*node, error) {
 	for {
 		t := p.peek()
 		switch {
@@ -495,21 +482,8 @@ func (p *celParser) primary() (*node, error) {
 			return p.call(t.off, t.text, nil, args...), nil
 		}
 		return &node{kind: kindVar, pos: p.pos(t.off), name: t.text}, nil
-	case celInt:
-		v, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(t.text, "0x"), "0X"), celIntBase(t.text), 64)
-		if err != nil {
-			// Maybe the magnitude of the smallest int, negated by the caller.
-			if t.text != "9223372036854775808" || p.i < 2 || p.toks[p.i-2].text != "-" {
-				return nil, p.syntaxErr(t.off, fmt.Sprintf("invalid int literal: %s", t.text))
-			}
-		}
-		return &node{kind: kindConst, pos: p.pos(t.off), typ: attribute.TypeInt64, lit: t.text, ival: v}, nil
-	case celDouble:
-		v, err := strconv.ParseFloat(t.text, 64)
-		if err != nil {
-			return nil, p.syntaxErr(t.off, fmt.Sprintf("invalid double literal: %s", t.text))
-		}
-		return &node{kind: kindConst, pos: p.pos(t.off), typ: attribute.TypeDouble, lit: t.text, fval: v}, nil
+	case celInt, celDouble:
+		return p.number(t, false)
 	case celUint:
 		return nil, p.syntaxErr(t.off, fmt.Sprintf("unsigned integers (%s) are not supported: attributes are signed", t.text))
 	case celBytes:
@@ -572,6 +546,30 @@ func (p *celParser) primary() (*node, error) {
 		}
 	}
 	return nil, p.syntaxErr(t.off, fmt.Sprintf("unexpected '%s'", t.text))
+}
+
+// number converts a numeric literal, negated when neg is set.
+func (p *celParser) number(t celToken, neg bool) (*node, error) {
+	text := t.text
+	if neg {
+		text = "-" + text
+	}
+	if t.kind == celDouble {
+		v, err := strconv.ParseFloat(text, 64)
+		if err != nil {
+			return nil, p.syntaxErr(t.off, fmt.Sprintf("invalid double literal: %s", text))
+		}
+		return &node{kind: kindConst, pos: p.pos(t.off), typ: attribute.TypeDouble, lit: text, fval: v}, nil
+	}
+	digits := strings.TrimPrefix(strings.TrimPrefix(t.text, "0x"), "0X")
+	if neg {
+		digits = "-" + digits
+	}
+	v, err := strconv.ParseInt(digits, celIntBase(t.text), 64)
+	if err != nil {
+		return nil, p.syntaxErr(t.off, fmt.Sprintf("invalid int literal: %s", text))
+	}
+	return &node{kind: kindConst, pos: p.pos(t.off), typ: attribute.TypeInt64, lit: text, ival: v}, nil
 }
 
 // has is the has(x.f) macro: its argument must be a field selection.
