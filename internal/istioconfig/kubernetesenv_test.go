@@ -76,6 +76,25 @@ func TestKubernetesInstanceCOMPAT(t *testing.T) {
 	}
 }
 
+// TestKubernetesInstanceCEL: a kubernetes instance annotated CEL writes its
+// inputs in CEL's syntax; its attribute_bindings stay CEXL.
+func TestKubernetesInstanceCEL(t *testing.T) {
+	s := loadText(t, "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\n"+
+		"metadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: CEL}}\n"+
+		"spec:\n  source_uid: 'has(source.uid) ? source.uid : \"\"'\n  destination_ip: pick(destination.ip, ip(\"0.0.0.0\"))\n"+
+		"  attribute_bindings: {source.workload.name: '$out.source_workload_name | \"unknown\"'}\n", BuildOptions{})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inst := s.Instances["k.kubernetes.istio-system"]
+	if inst.Lang != LangCEL || inst.Kubernetes.SourceUID.Compiled.Dialect() != cexl.CEL {
+		t.Errorf("instance %s, source_uid compiled as %s; want CEL", inst.Lang, inst.Kubernetes.SourceUID.Compiled.Dialect())
+	}
+	if b := inst.Kubernetes.Bindings[0]; b.Expr.Compiled.Dialect() != cexl.CEXL {
+		t.Errorf("binding compiled as %s, want CEXL", b.Expr.Compiled.Dialect())
+	}
+}
+
 // TestKubernetesInstanceForms: the generic instance of Istio 1.7 (bindings
 // next to params, camelCase) and the legacy kind compile alike.
 func TestKubernetesInstanceForms(t *testing.T) {
