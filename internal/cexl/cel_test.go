@@ -264,3 +264,30 @@ func TestCELErrorPosition(t *testing.T) {
 		t.Fatalf("error %v at %d:%d, want 2:3", err, ce.Line, ce.Column)
 	}
 }
+
+// TestCELEvalDoesNotAllocate: CEL's presence tests, membership and the
+// ternary compile to closures that, like CEXL's, evaluate without
+// allocating.
+func TestCELEvalDoesNotAllocate(t *testing.T) {
+	b := bookinfoBag(t)
+	for _, src := range []string{
+		`has(source.workload.name) ? source.workload.name : "unknown"`,
+		`pick(source.labels["app"], "unknown")`,
+		`request.method in ["GET", "HEAD"] && "app" in destination.labels`,
+		`has(request.headers.cookie) || context.protocol == "http"`,
+		`context.reporter.kind == "outbound" ? "source" : "destination"`,
+		`!pick(request.useragent, "-").startsWith("kube-probe")`,
+		`response.duration < duration("1s") && request.time.getHours() >= 0`,
+	} {
+		e, err := CompileDialect(src, nil, CEL)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if _, err := e.Eval(b); err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { _, _ = e.Eval(b) }); allocs != 0 {
+			t.Errorf("%s allocates %.1f times per evaluation", src, allocs)
+		}
+	}
+}
