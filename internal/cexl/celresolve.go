@@ -46,7 +46,8 @@ func (r *celResolver) resolve(n *node) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.fn, n.args[0], n.lit = "INDEX", x, "select"
+		n.fn, n.args[0] = "INDEX", x
+		markLiteral(n)
 		return n, nil
 	case "LIST":
 		return nil, r.errorf(n, "list values are not supported here: no attribute is a list; a list literal may follow `in` or be indexed by a constant")
@@ -61,6 +62,11 @@ func (r *celResolver) resolve(n *node) (*node, error) {
 			}
 			return r.resolve(l.args[k.ival])
 		}
+		x, err := r.resolveArgs(n)
+		if err == nil {
+			markLiteral(x)
+		}
+		return x, err
 	case "IN":
 		if l := n.args[1]; l.kind == kindCall && l.fn == "LIST" {
 			return r.inList(n, l)
@@ -86,6 +92,11 @@ func (r *celResolver) resolve(n *node) (*node, error) {
 			n.target, n.args = n.args[0], n.args[1:]
 		}
 	}
+	return r.resolveArgs(n)
+}
+
+// resolveArgs resolves the target and arguments of call n.
+func (r *celResolver) resolveArgs(n *node) (*node, error) {
 	var err error
 	if n.target != nil {
 		if n.target, err = r.resolve(n.target); err != nil {
@@ -98,6 +109,14 @@ func (r *celResolver) resolve(n *node) (*node, error) {
 		}
 	}
 	return n, nil
+}
+
+// markLiteral marks a lookup in a map literal: cel-go's maps, unlike
+// Mixer's attribute maps, did not quote a missing key in their error.
+func markLiteral(n *node) {
+	if m := n.args[0]; m.kind == kindCall && (m.fn == "MAP" || m.lit == "{}") {
+		n.lit = "literal"
+	}
 }
 
 // inList rewrites x in [a, b, …] into x == a || x == b || …; the empty list
@@ -129,7 +148,7 @@ func (r *celResolver) inList(n, l *node) (*node, error) {
 // mapLiteral accepts maps of string constants, the only map type there is.
 func (r *celResolver) mapLiteral(n *node) (*node, error) {
 	if len(n.args) == 0 {
-		return &node{kind: kindCall, pos: n.pos, fn: "emptyStringMap"}, nil
+		return &node{kind: kindCall, pos: n.pos, fn: "emptyStringMap", lit: "{}"}, nil
 	}
 	seen := map[string]bool{}
 	for i := 0; i < len(n.args); i += 2 {
@@ -193,7 +212,7 @@ func (r *celResolver) path(n *node) (*node, error) {
 		return nil, r.errorf(n, "type '%s' does not support field selection", t)
 	}
 	key := &node{kind: kindConst, pos: n.pos, typ: attribute.TypeString, lit: fmt.Sprintf("%q", rest[0]), sval: rest[0]}
-	return &node{kind: kindCall, pos: n.pos, fn: "INDEX", lit: "select", args: []*node{v, key}}, nil
+	return &node{kind: kindCall, pos: n.pos, fn: "INDEX", args: []*node{v, key}}, nil
 }
 
 // has rewrites has(x.f): a present attribute, a message (always there), or

@@ -369,7 +369,7 @@ func castAll[T any](xs []any) []T {
 func (c *compiler) indexStrict(n *node) any {
 	target, key := n.args[0], n.args[1]
 	missingKey := noSuchKey
-	if n.lit == "select" { // CEL's m.k
+	if n.lit == "literal" { // CEL's map literals
 		missingKey = func(k string) error { return fmt.Errorf("no such key: %s", k) }
 	}
 	if target.kind == kindVar && key.kind == kindConst && target.typ == attribute.TypeStringMap {
