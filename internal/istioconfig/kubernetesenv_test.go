@@ -57,41 +57,33 @@ func TestDefaultProfileKubernetesEnv(t *testing.T) {
 	}
 }
 
-// TestKubernetesInstanceCOMPAT: a kubernetes instance annotated COMPAT has
-// its inputs compiled as COMPAT and its bindings, which map the adapter's
-// outputs, as CEXL.
-func TestKubernetesInstanceCOMPAT(t *testing.T) {
-	s := loadText(t, "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\n"+
-		"metadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: COMPAT}}\n"+
-		"spec:\n  source_uid: source.uid\n  attribute_bindings: {source.workload.name: '$out.source_workload_name | \"unknown\"'}\n", BuildOptions{})
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	inst := s.Instances["k.kubernetes.istio-system"]
-	if inst.Lang != LangCOMPAT || inst.Kubernetes.SourceUID.Compiled.Dialect() != cexl.COMPAT {
-		t.Errorf("instance %s, source_uid compiled as %s; want COMPAT", inst.Lang, inst.Kubernetes.SourceUID.Compiled.Dialect())
-	}
-	if b := inst.Kubernetes.Bindings[0]; b.Expr.Compiled.Dialect() != cexl.CEXL {
-		t.Errorf("binding compiled as %s, want CEXL", b.Expr.Compiled.Dialect())
-	}
-}
-
-// TestKubernetesInstanceCEL: a kubernetes instance annotated CEL writes its
-// inputs in CEL's syntax; its attribute_bindings stay CEXL.
-func TestKubernetesInstanceCEL(t *testing.T) {
-	s := loadText(t, "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\n"+
-		"metadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: CEL}}\n"+
-		"spec:\n  source_uid: 'has(source.uid) ? source.uid : \"\"'\n  destination_ip: pick(destination.ip, ip(\"0.0.0.0\"))\n"+
-		"  attribute_bindings: {source.workload.name: '$out.source_workload_name | \"unknown\"'}\n", BuildOptions{})
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	inst := s.Instances["k.kubernetes.istio-system"]
-	if inst.Lang != LangCEL || inst.Kubernetes.SourceUID.Compiled.Dialect() != cexl.CEL {
-		t.Errorf("instance %s, source_uid compiled as %s; want CEL", inst.Lang, inst.Kubernetes.SourceUID.Compiled.Dialect())
-	}
-	if b := inst.Kubernetes.Bindings[0]; b.Expr.Compiled.Dialect() != cexl.CEXL {
-		t.Errorf("binding compiled as %s, want CEXL", b.Expr.Compiled.Dialect())
+// TestKubernetesInstanceLanguages: a kubernetes instance annotated COMPAT or
+// CEL has its inputs compiled in that language; its attribute_bindings stay
+// CEXL.
+func TestKubernetesInstanceLanguages(t *testing.T) {
+	for _, tc := range []struct {
+		lang   Lang
+		inputs string
+		want   cexl.Dialect
+	}{
+		{LangCOMPAT, "  source_uid: source.uid\n", cexl.COMPAT},
+		{LangCEL, "  source_uid: 'has(source.uid) ? source.uid : \"\"'\n  destination_ip: pick(destination.ip, ip(\"0.0.0.0\"))\n", cexl.CEL},
+	} {
+		t.Run(string(tc.lang), func(t *testing.T) {
+			s := loadText(t, "apiVersion: config.istio.io/v1alpha2\nkind: kubernetes\n"+
+				"metadata: {name: k, namespace: istio-system, annotations: {policy.istio.io/lang: "+string(tc.lang)+"}}\n"+
+				"spec:\n"+tc.inputs+"  attribute_bindings: {source.workload.name: '$out.source_workload_name | \"unknown\"'}\n", BuildOptions{})
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+			inst := s.Instances["k.kubernetes.istio-system"]
+			if inst.Lang != tc.lang || inst.Kubernetes.SourceUID.Compiled.Dialect() != tc.want {
+				t.Errorf("instance %s, source_uid compiled as %s; want %s", inst.Lang, inst.Kubernetes.SourceUID.Compiled.Dialect(), tc.want)
+			}
+			if b := inst.Kubernetes.Bindings[0]; b.Expr.Compiled.Dialect() != cexl.CEXL {
+				t.Errorf("binding compiled as %s, want CEXL", b.Expr.Compiled.Dialect())
+			}
+		})
 	}
 }
 
