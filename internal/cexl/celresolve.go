@@ -195,12 +195,22 @@ func (r *celResolver) unknown(n *node) error {
 			return r.errorf(n, "undefined field '%s'", parts[i-1])
 		}
 	}
-	return r.errorf(n, "'%s' is a group of attributes (%s.…), not a value; has() can test it", n.name, n.name)
+	return groupErr(r.ps, n)
+}
+
+// groupErr is the error for a group of attributes used as a value.
+func groupErr(ps *parseState, n *node) error {
+	return ps.errorAt(n.pos, fmt.Sprintf("'%s' is a group of attributes (%s.…), not a value; has() can test it", n.name, n.name))
 }
 
 func (r *celResolver) path(n *node) (*node, error) {
 	attr, rest, ok := r.split(n.name)
 	if !ok {
+		if r.isGroup(n.name) {
+			// A message of Mixer's model: no value, but an operand whose
+			// type errors name it, as cel-go's did.
+			return &node{kind: kindCall, pos: n.pos, fn: "GROUP", lit: "." + n.name, name: n.name}, nil
+		}
 		return nil, r.unknown(n)
 	}
 	v := &node{kind: kindVar, pos: n.pos, name: attr}
@@ -368,9 +378,12 @@ func celTypeName(t attribute.Type) string {
 // functions CEXL declared as methods, and becomes the first argument for the
 // others.
 func (c *checker) checkCEL(n *node) (attribute.Type, error) {
-	if n.fn == "MAP" { // string constants only (celResolver)
+	switch n.fn {
+	case "MAP": // string constants only (celResolver)
 		n.typ = tMap
 		return n.typ, nil
+	case "GROUP": // a group where a value must be
+		return 0, groupErr(c.ps, n)
 	}
 	method := n.target != nil
 	if method && !celMethods[n.fn] {
@@ -384,19 +397,24 @@ func (c *checker) checkCEL(n *node) (attribute.Type, error) {
 		args = append([]*node{n.target}, n.args...)
 	}
 	types := make([]attribute.Type, len(args))
+	names := make([]string, len(args))
+	group := false
 	for i, a := range args {
+		if a.kind == kindCall && a.fn == "GROUP" { // no overload takes a group
+			group, names[i] = true, a.lit
+			continue
+		}
 		t, err := c.check(a)
 		if err != nil {
 			return 0, err
 		}
-		types[i] = t
+		types[i], names[i] = t, celTypeName(t)
 	}
 	noMatch := func() error {
-		names := make([]string, len(types))
-		for i, t := range types {
-			names[i] = celTypeName(t)
-		}
 		return c.errorf(n, "found no matching overload for '%s' applied to '(%s)'", celOpName(n.fn), strings.Join(names, ", "))
+	}
+	if group {
+		return 0, noMatch()
 	}
 	if ovs, ok := celOverloads[n.fn]; ok {
 		for _, ov := range ovs {
