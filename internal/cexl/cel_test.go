@@ -153,6 +153,8 @@ func TestCELSyntax(t *testing.T) {
 		{`"\xff\377" == "ÿÿ"`, "true"},
 		{`"\q"`, "compile: invalid escape sequence in string literal: \\q"},
 		{`r"a\tb".size()`, "4"},
+		{`"5".matches(R'^\d+$')`, "true"},
+		{`rB"x"`, "compile: bytes literals (rB\"x\") are not supported"},
 		{`"""line1
 line2""".size()`, "11"},
 		{`'''it's'''`, "it's"},

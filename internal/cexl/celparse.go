@@ -115,15 +115,13 @@ func (p *celParser) lex() error {
 				i++
 			}
 			word := src[start:i]
-			// r"…", b"…", rb"…", br"…": raw and bytes string prefixes.
-			if i < len(src) && (src[i] == '"' || src[i] == '\'') && len(word) <= 2 && strings.Trim(strings.ToLower(word), "rb") == "" && !(len(word) == 2 && strings.EqualFold(word[:1], word[1:])) {
-				lw := strings.ToLower(word)
-				end, val, err := p.stringLit(i, strings.Contains(lw, "r"))
+			if raw, bytes, ok := stringPrefix(word); ok && i < len(src) && (src[i] == '"' || src[i] == '\'') {
+				end, val, err := p.stringLit(i, raw)
 				if err != nil {
 					return err
 				}
 				kind := celString
-				if strings.Contains(lw, "b") {
+				if bytes {
 					kind = celBytes
 				}
 				p.toks = append(p.toks, celToken{kind: kind, off: start, text: src[start:end], sval: val})
@@ -160,6 +158,20 @@ func (p *celParser) lex() error {
 	}
 	p.toks = append(p.toks, celToken{kind: celEOF, off: len(src), text: "<EOF>"})
 	return nil
+}
+
+// stringPrefix reads the prefix of a string literal: r (raw), b (bytes) or
+// both, in either order and any letter case.
+func stringPrefix(word string) (raw, bytes, ok bool) {
+	switch strings.ToLower(word) {
+	case "r":
+		return true, false, true
+	case "b":
+		return false, true, true
+	case "rb", "br":
+		return true, true, true
+	}
+	return false, false, false
 }
 
 func isIdentStart(c byte) bool { return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
