@@ -123,6 +123,9 @@ func TestCELSyntax(t *testing.T) {
 		want string // the value as Value.String() prints it, or "error: …" / "compile: …" (contained)
 	}{
 		{`request.method in ["GET", "HEAD"]`, "true"},
+		{`"abc".indexOf("c") in [1, 2]`, "true"},
+		{`"héllo".substring(1).size() in [0, 4]`, "true"},
+		{`{"a": "b"}["x"].matches("a".substring(5))`, "error: no such key: x"}, // the receiver's error first
 		{`request.method in ["POST"]`, "false"},
 		{`request.method in []`, "false"},
 		{`"x-user" in request.headers && !("y" in request.headers)`, "true"},

@@ -130,10 +130,13 @@ func (r *celResolver) inList(n, l *node) (*node, error) {
 		return &node{kind: kindConst, pos: n.pos, typ: attribute.TypeBool, lit: "false"}, nil
 	}
 	var out *node
-	for _, e := range l.args {
+	for i, e := range l.args {
 		e, err := r.resolve(e)
 		if err != nil {
 			return nil, err
+		}
+		if i > 0 {
+			x = x.clone() // checking rewrites calls in place: no node is shared
 		}
 		eq := &node{kind: kindCall, pos: n.pos, fn: "EQ", args: []*node{x, e}}
 		if out == nil {
@@ -143,6 +146,21 @@ func (r *celResolver) inList(n, l *node) (*node, error) {
 		}
 	}
 	return out, nil
+}
+
+// clone copies the tree under n.
+func (n *node) clone() *node {
+	c := *n
+	if n.target != nil {
+		c.target = n.target.clone()
+	}
+	if n.args != nil {
+		c.args = make([]*node, len(n.args))
+		for i, a := range n.args {
+			c.args[i] = a.clone()
+		}
+	}
+	return &c
 }
 
 // mapLiteral accepts maps of string constants, the only map type there is.

@@ -924,22 +924,19 @@ func (c *compiler) matches(n *node) any {
 	}
 	p := c.strOf(pat)
 	var cache atomic.Pointer[regexp.Regexp] // the last pattern seen, compiled
-	return boolFn(func(b *attribute.Bag) (bool, error) {
-		ps, err := p(b)
-		if err != nil {
-			return false, err
-		}
-		v, err := s(b)
-		if err != nil {
-			return false, err
-		}
+	match := func(ps, v string) (bool, error) {
 		re := cache.Load()
 		if re == nil || re.String() != ps {
+			var err error
 			if re, err = regexp.Compile(ps); err != nil {
 				return false, err
 			}
 			cache.Store(re)
 		}
 		return re.MatchString(v), nil
-	})
+	}
+	if c.compat { // the receiver, here the subject, is evaluated first
+		return combine2(s, p, func(v, ps string) (bool, error) { return match(ps, v) })
+	}
+	return combine2(p, s, match)
 }
