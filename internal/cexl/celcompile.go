@@ -24,6 +24,22 @@ func (c *compiler) celOperator(n *node) any {
 			_, ok := m.Get(k)
 			return ok, nil
 		})
+	case "INLIST":
+		eqs := make([]boolFn, len(n.args))
+		for i, a := range n.args {
+			eqs[i] = c.boolOf(a)
+		}
+		return boolFn(func(b *attribute.Bag) (bool, error) {
+			found := false
+			for _, eq := range eqs {
+				v, err := eq(b)
+				if err != nil {
+					return false, err
+				}
+				found = found || v
+			}
+			return found, nil
+		})
 	case "MAP":
 		kv := make([]string, len(n.args))
 		for i, a := range n.args {

@@ -358,36 +358,39 @@ func (p *celParser) binary(level int) (*node, error) {
 	}
 }
 
+// unary = member | "!"+ member | "-"+ member. As in cel-go's parser, an
+// even run of the same operator cancels out (so !!x is x, whatever x's
+// type), and a minus before a number is part of it, so that the smallest
+// int can be written.
 func (p *celParser) unary() (*node, error) {
 	t := p.peek()
-	if t.kind == celPunct && (t.text == "!" || t.text == "-") {
-		if p.depth++; p.depth > celMaxDepth {
-			return nil, p.syntaxErr(t.off, "expression nests too deeply")
-		}
-		defer func() { p.depth-- }()
+	if t.kind != celPunct || (t.text != "!" && t.text != "-") {
+		return p.member()
+	}
+	run := 0
+	for n := p.peek(); n.kind == celPunct && n.text == t.text; n = p.peek() {
 		p.next()
-		if n := p.peek(); t.text == "-" && (n.kind == celInt || n.kind == celDouble) {
-			// A minus before a number is part of it, so that the smallest
-			// int can be written.
-			p.next()
-			x, err := p.number(n, true)
-			if err != nil {
-				return nil, err
-			}
-			x.pos = p.pos(t.off)
-			return p.suffixes(x)
-		}
-		x, err := p.unary()
+		run++
+	}
+	odd := run%2 == 1
+	if n := p.peek(); odd && t.text == "-" && (n.kind == celInt || n.kind == celDouble) {
+		p.next()
+		x, err := p.number(n, true)
 		if err != nil {
 			return nil, err
 		}
-		fn := "NOT"
-		if t.text == "-" {
-			fn = "NEG"
-		}
-		return p.call(t.off, fn, nil, x), nil
+		x.pos = p.pos(t.off)
+		return p.suffixes(x)
 	}
-	return p.member()
+	x, err := p.member()
+	if err != nil || !odd {
+		return x, err
+	}
+	fn := "NOT"
+	if t.text == "-" {
+		fn = "NEG"
+	}
+	return p.call(t.off, fn, nil, x), nil
 }
 
 func celIntBase(lit string) int {

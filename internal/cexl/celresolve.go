@@ -119,8 +119,9 @@ func markLiteral(n *node) {
 	}
 }
 
-// inList rewrites x in [a, b, …] into x == a || x == b || …; the empty list
-// holds nothing.
+// inList rewrites x in [a, b, …] into INLIST(x == a, x == b, …): every
+// comparison is made and an error in any of them is the result, as when CEL
+// builds the list; the empty list holds nothing.
 func (r *celResolver) inList(n, l *node) (*node, error) {
 	x, err := r.resolve(n.args[0])
 	if err != nil {
@@ -129,7 +130,7 @@ func (r *celResolver) inList(n, l *node) (*node, error) {
 	if len(l.args) == 0 {
 		return &node{kind: kindConst, pos: n.pos, typ: attribute.TypeBool, lit: "false"}, nil
 	}
-	var out *node
+	out := &node{kind: kindCall, pos: n.pos, fn: "INLIST"}
 	for i, e := range l.args {
 		e, err := r.resolve(e)
 		if err != nil {
@@ -138,12 +139,7 @@ func (r *celResolver) inList(n, l *node) (*node, error) {
 		if i > 0 {
 			x = x.clone() // checking rewrites calls in place: no node is shared
 		}
-		eq := &node{kind: kindCall, pos: n.pos, fn: "EQ", args: []*node{x, e}}
-		if out == nil {
-			out = eq
-		} else {
-			out = &node{kind: kindCall, pos: n.pos, fn: "LOR", args: []*node{out, eq}}
-		}
+		out.args = append(out.args, &node{kind: kindCall, pos: n.pos, fn: "EQ", args: []*node{x, e}})
 	}
 	return out, nil
 }
@@ -402,6 +398,14 @@ func (c *checker) checkCEL(n *node) (attribute.Type, error) {
 		return n.typ, nil
 	case "GROUP": // a group where a value must be
 		return 0, groupErr(c.ps, n)
+	case "INLIST": // comparisons made by celResolver
+		for _, a := range n.args {
+			if _, err := c.check(a); err != nil {
+				return 0, err
+			}
+		}
+		n.typ = tBool
+		return n.typ, nil
 	}
 	method := n.target != nil
 	if method && !celMethods[n.fn] {
