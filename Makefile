@@ -16,7 +16,7 @@ BENCHTIME ?= 1s
 # package anew).
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-e2e kubeapiserver generate generate-proto check-generate bench fuzz lint demo clean tools
+.PHONY: all build run test test-unit test-e2e kubeapiserver celgo-vectors generate generate-proto check-generate bench fuzz lint demo clean tools
 
 all: build
 
@@ -37,6 +37,11 @@ test: lint kubeapiserver
 # several minutes. `go test ./tests/` builds it by itself when it is not given.
 kubeapiserver:
 	cd tests/kubeapiserver && $(GO) vet . && $(GO) build -trimpath -o ../../$(BIN)/kubeapiserver .
+
+# internal/cexl's vectors from cel-go (tests/celgo, a module of its own so that
+# cel-go stays out of the collector's dependencies).
+celgo-vectors:
+	cd tests/celgo && $(GO) vet . && $(GO) run . > ../../internal/cexl/testdata/celgo-vectors.jsonl
 
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
