@@ -36,6 +36,10 @@ var (
 // expressions: the same ones refused, the same values, an error where cel-go
 // has one. Error texts are not compared (today's cel-go words several of
 // them differently from Mixer's: "division by zero", "integer overflow").
+//
+// COMPAT is compared too, on the expressions that are also CEXL: Mixer
+// translated COMPAT's CEXL into CEL and checked and ran it in the same
+// environment as CEL's, so it had all of CEL's functions.
 func TestCELAgainstCelGo(t *testing.T) {
 	f, err := os.Open("testdata/celgo-vectors.jsonl")
 	if err != nil {
@@ -43,7 +47,7 @@ func TestCELAgainstCelGo(t *testing.T) {
 	}
 	defer f.Close()
 	b := attribute.NewBag(attribute.DefaultVocabulary())
-	counts := map[string]int{}
+	counts, compat := map[string]int{}, map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -51,25 +55,34 @@ func TestCELAgainstCelGo(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 			t.Fatal(err)
 		}
-		outcome, problem := compareWithCelGo(v, b)
+		outcome, problem := compareWithCelGo(v, b, CEL)
 		counts[outcome]++
 		if problem != "" {
 			t.Errorf("%s\n  %s", v.Expr, problem)
+		}
+		if _, _, err := parse(v.Expr); err != nil {
+			continue // not CEXL's syntax
+		}
+		outcome, problem = compareWithCelGo(v, b, COMPAT)
+		compat[outcome]++
+		if problem != "" {
+			t.Errorf("COMPAT: %s\n  %s", v.Expr, problem)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("outcomes: %v", counts)
-	if counts["value"] < 500 || counts["refused"] < 50 || counts["error"] < 200 {
-		t.Errorf("too few vectors of some outcome: %v", counts)
+	t.Logf("CEL outcomes: %v", counts)
+	t.Logf("COMPAT outcomes: %v", compat)
+	if counts["value"] < 500 || counts["refused"] < 50 || counts["error"] < 200 || compat["value"] < 300 {
+		t.Errorf("too few vectors of some outcome: CEL %v, COMPAT %v", counts, compat)
 	}
 }
 
 // compareWithCelGo evaluates v's expression and classifies the outcome; problem
 // is non-empty when ours and cel-go's disagree beyond the known differences.
-func compareWithCelGo(v celgoVector, b *attribute.Bag) (outcome, problem string) {
-	e, err := CompileDialect(v.Expr, nil, CEL)
+func compareWithCelGo(v celgoVector, b *attribute.Bag, d Dialect) (outcome, problem string) {
+	e, err := CompileDialect(v.Expr, nil, d)
 	switch {
 	case v.Check != "" && err != nil:
 		return "refused", ""

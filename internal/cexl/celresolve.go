@@ -267,6 +267,13 @@ func (r *celResolver) has(n *node) (*node, error) {
 	return &node{kind: kindCall, pos: n.pos, fn: "IN", args: []*node{v.args[1], v.args[0]}}, nil
 }
 
+// compatCELBuiltins are COMPAT's: CEL's, and our CEXL's toMilliseconds.
+var compatCELBuiltins = func() map[string]*funcMeta {
+	m := maps.Clone(celBuiltins)
+	m["toMilliseconds"] = builtins["toMilliseconds"]
+	return m
+}()
+
 // celOverload is one signature of an overloaded CEL function.
 type celOverload struct {
 	args []attribute.Type

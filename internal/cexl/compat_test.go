@@ -52,6 +52,15 @@ func TestCOMPATSemantics(t *testing.T) {
 			result{want: sv("none")}, result{want: sv("none")}},
 		{"key attribute absent left of |", `request.headers[request.path] | "none"`, map[string]attribute.Value{"request.headers": headers("", "empty")},
 			result{want: sv("empty")}, result{want: sv("none")}},
+		// CEL's functions: Mixer checked and ran COMPAT in CEL's environment.
+		{"CEL's conversions", `string(request.size) + "/" + string(int("7") + 1)`, map[string]attribute.Value{"request.size": iv(503)},
+			result{want: sv("503/8")}, result{err: "compile"}},
+		{"CEL's string functions", `request.path.contains("ev") && request.path.lowerAscii().startsWith("/r")`, map[string]attribute.Value{"request.path": sv("/Reviews")},
+			result{want: bv(true)}, result{err: "compile"}},
+		{"CEL's arity is exact", `startsWith(request.path, "/", "x")`, nil,
+			result{err: "compile"}, result{err: "compile"}},
+		{"a type error", `request.size == "200"`, nil,
+			result{err: "compile"}, result{err: "compile"}},
 		// CEL's logical operators: a deciding operand wins over an error.
 		{"error || true", `request.headers["a"] == "x" || true`, hb,
 			result{want: bv(true)}, result{want: bv(true)}},

@@ -80,14 +80,16 @@
 //     and the orderings apply to DURATION; !, unary -, and binary -, *, /
 //     and % work on BOOL, INT64 and DOUBLE as in CEL (an INT64 division or
 //     modulus by zero is an error; otherwise integers wrap, like +).
+//   - Calls are checked with CEL's rules, and CEL's functions are there
+//     (int(), string(), duration(), contains(), the string extensions, the
+//     parts of a timestamp, + and - on timestamps and durations): Mixer
+//     translated COMPAT's CEXL into CEL and checked and ran it in CEL's
+//     environment (see CEL below), and type errors read as cel-go's.
 //
-// Type checking stays CEXL's, so an expression Mixer's CEL checker refused
-// may compile here; one it accepted compiles the same, except for CEL-only
-// syntax, which CEXL's grammar does not parse (COMPAT's source was CEXL).
 // A left operand of `|` that is itself a parenthesised `|` chain is flattened
 // into the chain, as CEXL does; Mixer's translator dropped what followed it.
 //
-// Apart from the first point, error texts do not differ: even Mixer's "internal compiler error -- …"
+// In CEXL, error texts are Mixer's: even its "internal compiler error -- …"
 // messages (== on DURATION, `+` on BOOL, …) are kept verbatim, so config
 // validation reports what Mixer reported.
 //

@@ -110,7 +110,7 @@ func CompileDialect(src string, vocab *attribute.Vocabulary, d Dialect) (e *Expr
 	chk := &checker{vocab: vocab, funcs: builtins, ps: ps}
 	switch d {
 	case COMPAT:
-		chk.funcs = compatBuiltins
+		chk.funcs, chk.cel = compatCELBuiltins, true
 		compatRewrite(root)
 	case CEL:
 		chk.funcs, chk.cel = celBuiltins, true
@@ -120,7 +120,7 @@ func CompileDialect(src string, vocab *attribute.Vocabulary, d Dialect) (e *Expr
 		return nil, err
 	}
 	e = &Expression{src: src, dialect: d, typ: typ, vocab: vocab, attrs: attributeNames(root)}
-	c := &compiler{ps: ps, compat: d != CEXL, cel: d == CEL}
+	c := &compiler{ps: ps, compat: d != CEXL, cel: d != CEXL}
 	if repOf(typ) == repNone {
 		c.fail(root, "unhandled expression type: '%v'", typ)
 		return nil, c.err
