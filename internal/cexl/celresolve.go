@@ -334,9 +334,12 @@ var celMethods = map[string]bool{
 	"replace": true, "substring": true, "trim": true,
 }
 
-// celBuiltins are COMPAT's functions and the fixed signatures CEL adds.
+// celBuiltins are CEXL's functions and the fixed signatures CEL adds; the
+// operators and functions whose signature varies are in celOverloads.
 var celBuiltins = func() map[string]*funcMeta {
-	m := maps.Clone(compatBuiltins)
+	m := maps.Clone(builtins)
+	m["reverse"] = &funcMeta{ret: tStr, args: []attribute.Type{tStr}} // or s.reverse()
+	m["NOT"] = &funcMeta{ret: tBool, args: []attribute.Type{tBool}}
 	m["IN"] = &funcMeta{ret: tBool, args: []attribute.Type{tStr, tMap}}
 	m["HAS"] = &funcMeta{ret: tBool, args: []attribute.Type{tT}}
 	m["MAP"] = &funcMeta{ret: tMap, args: []attribute.Type{}}

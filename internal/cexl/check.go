@@ -2,7 +2,6 @@ package cexl
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 )
@@ -59,33 +58,14 @@ var builtins = map[string]*funcMeta{
 	"toMilliseconds": {ret: attribute.TypeDouble, args: []attribute.Type{attribute.TypeDuration}},
 }
 
-// compatBuiltins are the functions of COMPAT: CEXL's, and what CEL added
-// that CEXL's syntax can express: reverse(), which may also be called on
-// its argument, !, unary and binary -, *, / and % (compatRewrite names unary
-// minus NEG).
-var compatBuiltins = func() map[string]*funcMeta {
-	m := maps.Clone(builtins)
-	m["reverse"] = &funcMeta{ret: tStr, args: []attribute.Type{tStr}}
-	m["NOT"] = &funcMeta{ret: tBool, args: []attribute.Type{tBool}}
-	m["NEG"] = &funcMeta{ret: tT, args: []attribute.Type{tT}}
-	for _, op := range []string{"SUB", "MUL", "QUO", "REM"} {
-		m[op] = &funcMeta{ret: tT, args: []attribute.Type{tT, tT}}
-	}
-	return m
-}()
-
-// compatRewrite rewrites s.reverse() into reverse(s), and unary minus into
-// NEG, throughout n.
+// compatRewrite names unary minus NEG throughout n: CEXL's parser gives
+// it as a one-argument SUB.
 func compatRewrite(n *node) {
 	if n.kind != kindCall {
 		return
 	}
 	if n.target != nil {
 		compatRewrite(n.target)
-		if n.fn == "reverse" {
-			n.args = append([]*node{n.target}, n.args...)
-			n.target = nil
-		}
 	}
 	if n.fn == "SUB" && len(n.args) == 1 {
 		n.fn = "NEG"

@@ -29,8 +29,7 @@ type (
 type compiler struct {
 	ps     *parseState
 	err    *CompileError
-	compat bool // COMPAT's semantics (see doc.go), which CEL shares
-	cel    bool // CEL's functions and operators on top
+	compat bool // CEL's semantics and functions: COMPAT and CEL (see doc.go)
 }
 
 // epoch is the value an absent TIMESTAMP attribute reads as in COMPAT.
@@ -172,7 +171,7 @@ func (c *compiler) strict(n *node) any {
 		c.fail(n, "unhandled expression type: '%v'", n.typ)
 		return placeholder(n.typ)
 	}
-	if c.cel {
+	if c.compat {
 		if f := c.celOperator(n); f != nil {
 			return f
 		}
@@ -192,7 +191,7 @@ func (c *compiler) strict(n *node) any {
 		return c.conditional(n)
 	case "ADD":
 		return c.add(n)
-	case "NOT", "NEG", "SUB", "MUL", "QUO", "REM": // COMPAT only
+	case "NOT", "NEG", "SUB", "MUL", "QUO", "REM": // COMPAT and CEL only
 		return c.arith(n)
 	}
 	return c.extern(n)
@@ -691,10 +690,6 @@ func (c *compiler) add(n *node) any {
 	return placeholder(n.typ)
 }
 
-// celOps are CEL's names of the operators COMPAT added, which its errors
-// print.
-var celOps = map[string]string{"NOT": "!_", "NEG": "-_", "SUB": "_-_", "MUL": "_*_", "QUO": "_/_", "REM": "_%_"}
-
 // arith compiles COMPAT's !, unary -, and binary -, *, / and % with CEL's
 // semantics: integer division and modulus by zero fail, integers otherwise
 // wrap like `+`, doubles follow IEEE 754.
@@ -726,9 +721,10 @@ func (c *compiler) arith(n *node) any {
 	}
 	types := make([]string, len(n.args))
 	for i, a := range n.args {
-		types[i] = a.typ.String()
+		types[i] = celTypeName(a.typ)
 	}
-	c.failf(n, "found no matching overload for '%s' applied to '(%s)'", celOps[n.fn], strings.Join(types, ", "))
+	// checkCEL refuses these first; kept so a gap between the two cannot panic.
+	c.failf(n, "found no matching overload for '%s' applied to '(%s)'", celOpName(n.fn), strings.Join(types, ", "))
 	return placeholder(n.typ)
 }
 
@@ -774,7 +770,7 @@ var (
 // ignored. Conversions of constants are done once here; a constant that does
 // not convert still fails only when evaluated, as in Mixer.
 func (c *compiler) extern(n *node) any {
-	if c.cel {
+	if c.compat {
 		if f := c.celExtern(n); f != nil {
 			return f
 		}
@@ -794,7 +790,7 @@ func (c *compiler) extern(n *node) any {
 			s, err := f(b)
 			return length(s), err
 		})
-	case "reverse": // COMPAT only
+	case "reverse": // COMPAT and CEL only
 		f := c.strOf(arg(0))
 		return strFn(func(b *attribute.Bag) (string, error) {
 			s, err := f(b)

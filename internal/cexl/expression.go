@@ -120,7 +120,7 @@ func CompileDialect(src string, vocab *attribute.Vocabulary, d Dialect) (e *Expr
 		return nil, err
 	}
 	e = &Expression{src: src, dialect: d, typ: typ, vocab: vocab, attrs: attributeNames(root)}
-	c := &compiler{ps: ps, compat: d != CEXL, cel: d != CEXL}
+	c := &compiler{ps: ps, compat: d != CEXL}
 	if repOf(typ) == repNone {
 		c.fail(root, "unhandled expression type: '%v'", typ)
 		return nil, c.err
