@@ -70,9 +70,15 @@ var (
 )
 
 // startAPIServer builds tests/kubeapiserver (once; a module of its own, so
-// its first build takes minutes) and starts it; it is stopped when the test
-// ends. KUBEAPISERVER_BIN names a prebuilt binary instead.
+// its first build takes minutes) and starts it on loopback; it is stopped
+// when the test ends. KUBEAPISERVER_BIN names a prebuilt binary instead.
 func startAPIServer(t *testing.T) *apiServer {
+	t.Helper()
+	return startAPIServerAt(t, "127.0.0.1")
+}
+
+// startAPIServerAt is startAPIServer on another of the machine's addresses.
+func startAPIServerAt(t *testing.T, address string) *apiServer {
 	t.Helper()
 	apiServerBuild.Do(func() {
 		if p := os.Getenv("KUBEAPISERVER_BIN"); p != "" {
@@ -94,7 +100,7 @@ func startAPIServer(t *testing.T) *apiServer {
 	s := &apiServer{Dir: t.TempDir()}
 	// Ports from the harness, so that no collector of a later test is
 	// handed one of them.
-	s.args = []string{"-dir", s.Dir, "-port", strconv.Itoa(freePort(t)),
+	s.args = []string{"-dir", s.Dir, "-address", address, "-port", strconv.Itoa(freePort(t)),
 		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t))}
 	s.start(t)
 	t.Cleanup(func() { s.stop() })

@@ -32,6 +32,11 @@ var buildDir string
 // TestMain builds both binaries once. OTELCOL_ISTIO_BIN / ISTIOTEL_BIN point
 // at prebuilt ones instead (for example the output of `make build`).
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == podExecArg {
+		err := podExec(os.Args[2:]) // returns only when it fails
+		fmt.Fprintln(os.Stderr, "pod-exec:", err)
+		os.Exit(127)
+	}
 	dir, err := os.MkdirTemp("", "otelcol-istio-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -147,6 +152,10 @@ type collectorOptions struct {
 	// Prefix, when set, is a command that execs the collector binary and
 	// arguments that follow it (unshare …, say).
 	Prefix []string
+	// Telemetry, when set, is where the configuration itself serves the
+	// collector's own metrics; otherwise the harness serves them on a free
+	// loopback port.
+	Telemetry string
 }
 
 // startCollector starts otelcol-istio and waits until health_check reports it
@@ -167,17 +176,20 @@ func startCollector(t *testing.T, o collectorOptions) *collector {
 	// localhost:8888, would clash between collectors), in a file merged
 	// last. A run without --config names the embedded default explicitly,
 	// since any --config turns the implicit default off.
-	telemetry := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	host, port, _ := strings.Cut(telemetry, ":")
-	tpath := filepath.Join(dir, "telemetry.yaml")
-	tcfg := fmt.Sprintf("service:\n  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: %s\n                port: %s\n", host, port)
-	if err := os.WriteFile(tpath, []byte(tcfg), 0o600); err != nil {
-		t.Fatal(err)
+	telemetry := o.Telemetry
+	if telemetry == "" {
+		telemetry = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		host, port, _ := strings.Cut(telemetry, ":")
+		tpath := filepath.Join(dir, "telemetry.yaml")
+		tcfg := fmt.Sprintf("service:\n  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: %s\n                port: %s\n", host, port)
+		if err := os.WriteFile(tpath, []byte(tcfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !hasConfigFlag(args) {
+			args = append(args, "--config=embedded:default")
+		}
+		args = append(args, "--config=file:"+tpath)
 	}
-	if !hasConfigFlag(args) {
-		args = append(args, "--config=embedded:default")
-	}
-	args = append(args, "--config=file:"+tpath)
 	c := &collector{t: t, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Health: o.Health, Telemetry: telemetry, done: make(chan struct{})}
 	argv := append(append(slices.Clone(o.Prefix), collectorBin), args...)
 	c.cmd = exec.Command(argv[0], argv[1:]...)

@@ -3,10 +3,13 @@ package tests
 import (
 	"debug/elf"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,11 +31,11 @@ import (
 // /sys), mounted read-only; the pod's volumes at their mount paths (the
 // ConfigMap in the kubelet's layout of symbolic links, read-only; the node's
 // /var/log/pods, read-only; the checkpoints' emptyDir; the service
-// account's token, CA and namespace); then, with no new privileges, the
-// image's user and group and the pod's supplemental groups, which leave no
-// capability. The harness's own --config files are copied to the same
-// paths in the root. Its arguments are the collector binary (the image's
-// is static) and the collector's arguments.
+// account's token, CA and namespace); then the runtime's last step (POD_EXEC,
+// see podExec): the image's user and group and the pod's supplemental
+// groups, which leave no capability, no new privileges, and the
+// RuntimeDefault seccomp profile. Its arguments are the collector binary
+// (the image's is static) and the collector's arguments.
 const podScript = `set -eu
 root=$POD_ROOT
 mount -t tmpfs -o mode=0755 pod-root "$root"
@@ -73,34 +76,25 @@ cp "$POD_SECRETS"/* "$sa/"
 chmod 0644 "$sa"/*
 mount -o remount,ro "$sa"
 
-for a in "$@"; do
-  case $a in
-  --config=file:/etc/otelcol-istio/*) ;;
-  --config=file:*)
-    p=${a#--config=file:}
-    mkdir -p "$root$(dirname "$p")"
-    cp "$p" "$root$p"
-    chmod 0644 "$root$p"
-    ;;
-  esac
-done
-
 mount -o remount,ro "$root"
-exec setpriv --no-new-privs chroot --userspec="$POD_USER" --groups="$POD_GROUPS" "$root" /otelcol-istio "$@"
+exec "$POD_EXEC" pod-exec "$root" "$POD_USER" "$POD_GROUPS" /otelcol-istio "$@"
 `
 
 // TestDaemonSetPod runs the collector as the kubelet runs the DaemonSet's
 // container, from what the manifests say: the pod's user, group and
-// supplemental groups, no privilege escalation and no capability, a
-// read-only root holding no more than the image, the ConfigMap, the node's
-// pod logs, the checkpoints' emptyDir and the service account's credentials
-// at their mount paths, the container's arguments and environment, and the
-// in-cluster connection to a real API server. Only the network is the
-// machine's (the listeners move to free loopback ports). The probes must
-// answer, the configuration and the pods must come from the API server
-// under the service account, Mixer reports and a pod's access-log line,
-// written root:root 0640 as container runtimes write them, must become
-// series, and the checkpoints must be written where the emptyDir is.
+// supplemental groups, no privilege escalation and no capability, the
+// RuntimeDefault seccomp profile, a read-only root holding no more than the
+// image, the ConfigMap as it is, the node's pod logs, the checkpoints'
+// emptyDir and the service account's credentials at their mount paths, the
+// container's arguments and environment, a network namespace of the pod's
+// own (podNetwork), and the in-cluster connection to a real API server on
+// the node's side of it. The kubelet's probes and the Prometheus scrape
+// reach the pod's address at the ports the manifests name, and so do the
+// Mixer reports, as sidecars reach it through the Services' target port.
+// The configuration and the pods must come from the API server under the
+// service account, Mixer reports and a pod's access-log line, written
+// root:root 0640 as container runtimes write them, must become series, and
+// the checkpoints must be written where the emptyDir is.
 func TestDaemonSetPod(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("not root: the pod's mounts and user are not set up (TestDeployConfigRuns runs the configuration)")
@@ -108,6 +102,9 @@ func TestDaemonSetPod(t *testing.T) {
 	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
 		t.Skipf("no mount namespace here (unshare --mount: %v %s): the pod is not set up", err, out)
 	}
+	network := newPodNetwork(t)
+	podExec, err := os.Executable() // the test binary is the runtime's last step (podExecArg)
+	require.NoError(t, err)
 	bin, err := elf.Open(collectorBin)
 	require.NoError(t, err)
 	for _, p := range bin.Progs {
@@ -117,7 +114,7 @@ func TestDaemonSetPod(t *testing.T) {
 	d := loadDeployment(t)
 	spec := d.daemonSet.Spec.Template.Spec
 	container := spec.Containers[0]
-	api := startAPIServer(t)
+	api := startAPIServerAt(t, network.NodeIP)
 	api.applyDeploy(t)
 	api.bookinfoPods(t, []*bookinfo.Workload{bookinfo.ProductPage, bookinfo.Details})
 	api.applyFiles(t, doubleRequestCount)
@@ -154,12 +151,8 @@ func TestDaemonSetPod(t *testing.T) {
 	}
 
 	// The volumes' contents, on the node's side.
-	conf, at := deployConfig(t, d, "", true)
 	configMap := t.TempDir()
 	for name, data := range d.configMap.Data {
-		if name == "config.yaml" {
-			data = conf
-		}
 		require.NoError(t, os.WriteFile(filepath.Join(configMap, name), []byte(data), 0o600))
 	}
 	logs := t.TempDir()
@@ -176,14 +169,32 @@ func TestDaemonSetPod(t *testing.T) {
 	host, port, ok := strings.Cut(strings.TrimPrefix(api.URL, "https://"), ":")
 	require.True(t, ok, api.URL)
 
-	m := &mixerCollector{Mixer: at.Mixer, Metrics: "http://" + at.Prometheus + "/metrics"}
+	require.Equal(t, network.NodeIP, host, "the API server on the node's side of the pod's network")
+
+	// The pod's ports, as the kubelet's probes, Prometheus and the Services
+	// reach them.
+	ports := map[string]string{}
+	for _, p := range container.Ports {
+		ports[p.Name] = net.JoinHostPort(network.PodIP, strconv.Itoa(int(p.ContainerPort)))
+	}
+	scrape := d.daemonSet.Spec.Template.Annotations
+	require.Equal(t, "true", scrape["prometheus.io/scrape"])
+	m := &mixerCollector{Mixer: ports["grpc"],
+		Metrics: "http://" + net.JoinHostPort(network.PodIP, scrape["prometheus.io/port"]) + scrape["prometheus.io/path"]}
+	for _, svc := range d.services {
+		for _, p := range svc.Spec.Ports {
+			require.Equal(t, "grpc", p.TargetPort.String(), "Service %s: the test sends the reports to the grpc port", svc.Name)
+		}
+	}
 	m.collector = startCollector(t, collectorOptions{
-		Args:   append(container.Command, container.Args...),
-		Health: at.Health,
-		Prefix: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", podScript, "sh"},
+		Args:      append(container.Command, container.Args...),
+		Health:    ports["health"],
+		Telemetry: ports["metrics"],
+		Prefix: []string{"nsenter", "--net=" + network.Path, "unshare", "--mount", "--propagation", "private",
+			"sh", "-c", podScript, "sh"},
 		Env: append(deployEnv(t, d), "KUBECONFIG=", "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port,
 			"POD_ROOT="+t.TempDir(), "POD_CONFIGMAP="+configMap, "POD_LOGS="+logs, "POD_EMPTYDIR="+emptyDir,
-			"POD_SECRETS="+secrets, "POD_USER="+user, "POD_GROUPS="+strings.Join(groups, ",")),
+			"POD_SECRETS="+secrets, "POD_USER="+user, "POD_GROUPS="+strings.Join(groups, ","), "POD_EXEC="+podExec),
 	})
 	pid := m.cmd.Process.Pid
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -193,6 +204,14 @@ func TestDaemonSetPod(t *testing.T) {
 	assert.Regexp(t, `(?m)^Groups:\s+`+strings.Join(groups, " ")+`\s*$`, string(status), "its supplemental groups")
 	assert.Regexp(t, `(?m)^CapEff:\s+0+$`, string(status), "its capabilities")
 	assert.Regexp(t, `(?m)^NoNewPrivs:\s+1$`, string(status))
+	assert.Regexp(t, `(?m)^Seccomp:\s+2$`, string(status), "a seccomp filter")
+	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, spec.SecurityContext.SeccompProfile.Type,
+		"the pod's profile is the one the filter is made from (runtimeDefaultFilter)")
+	netns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	require.NoError(t, err)
+	self, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	assert.NotEqual(t, self, netns, "the collector runs in the pod's network namespace")
 	root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
 	require.NoError(t, err)
 	assert.NotEqual(t, "/", root, "the collector runs in the pod's root")
@@ -204,15 +223,12 @@ func TestDaemonSetPod(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "..data/config.yaml", link, "the configuration is read through the kubelet's links")
 
-	// The kubelet's probes, at the port the manifest names.
-	ports := map[string]int32{}
-	for _, p := range container.Ports {
-		ports[p.Name] = p.ContainerPort
-	}
+	// The kubelet's probes, at the pod's address and the port the manifest
+	// names.
 	for what, p := range map[string]*corev1.Probe{"startup": container.StartupProbe, "readiness": container.ReadinessProbe, "liveness": container.LivenessProbe} {
 		require.NotNil(t, p.HTTPGet, what)
-		require.Equal(t, int32(13133), ports[p.HTTPGet.Port.String()], "%s probe: the health_check port, which the test moved to %s", what, at.Health)
-		resp, err := http.Get("http://" + at.Health + p.HTTPGet.Path)
+		require.Contains(t, ports, p.HTTPGet.Port.String(), "%s probe: a port of the container", what)
+		resp, err := http.Get("http://" + ports[p.HTTPGet.Port.String()] + p.HTTPGet.Path)
 		require.NoError(t, err, what)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s probe", what)
@@ -257,4 +273,87 @@ func TestDaemonSetPod(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// podNetwork is a pod's network namespace as a CNI plugin makes it: its own
+// loopback and an eth0 whose other end is on the node, each end with an
+// address of a /30. The /30 is the first one of 198.18.0.0/15, the range
+// RFC 2544 sets aside for benchmarks on a test bench, that no address or
+// route of the machine covers, so that the pod's traffic stays on the
+// machine and nothing of the machine's is redirected.
+type podNetwork struct {
+	Path   string // the namespace, for nsenter --net
+	NodeIP string // the node's end
+	PodIP  string
+}
+
+func newPodNetwork(t *testing.T) *podNetwork {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command (Debian package iproute2): the pod's network is not set up")
+	}
+	subnet := freeTestSubnet(t)
+	name := fmt.Sprintf("otelcol-istio-pod-%d", os.Getpid())
+	node := fmt.Sprintf("oipod%d", os.Getpid()%1000000) // an interface name has at most 15 bytes
+	n := &podNetwork{Path: "/run/netns/" + name, NodeIP: subnet.Addr().Next().String(), PodIP: subnet.Addr().Next().Next().String()}
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("no network namespace here (ip netns add: %v %s): the pod is not set up", err, out)
+	}
+	t.Cleanup(func() {
+		// Deleting the namespace deletes eth0 and with it the node's end.
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v %s", name, err, out)
+		}
+	})
+	for _, args := range [][]string{
+		{"link", "add", node, "type", "veth", "peer", "name", "eth0", "netns", name},
+		{"addr", "add", n.NodeIP + "/30", "dev", node},
+		{"link", "set", node, "up"},
+		{"-n", name, "addr", "add", n.PodIP + "/30", "dev", "eth0"},
+		{"-n", name, "link", "set", "eth0", "up"},
+		{"-n", name, "link", "set", "lo", "up"},
+	} {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		require.NoError(t, err, "ip %s: %s", strings.Join(args, " "), out)
+	}
+	return n
+}
+
+// freeTestSubnet is the first /30 of 198.18.0.0/15 that overlaps no
+// address or route of the machine but the default route.
+func freeTestSubnet(t *testing.T) netip.Prefix {
+	t.Helper()
+	var taken []netip.Prefix
+	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && slices.Contains([]string{"local", "broadcast", "unicast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw"}, f[0]) {
+			f = f[1:]
+		}
+		if len(f) == 0 || f[0] == "default" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f[0]); err == nil {
+			taken = append(taken, p)
+		} else if a, err := netip.ParseAddr(f[0]); err == nil {
+			taken = append(taken, netip.PrefixFrom(a, 32))
+		}
+	}
+	addrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			taken = append(taken, p.Masked())
+		}
+	}
+	bench := netip.MustParsePrefix("198.18.0.0/15")
+	for a := bench.Addr(); bench.Contains(a); a = a.Next().Next().Next().Next() {
+		candidate := netip.PrefixFrom(a, 30)
+		if !slices.ContainsFunc(taken, candidate.Overlaps) {
+			return candidate
+		}
+	}
+	t.Skip("every /30 of 198.18.0.0/15 is in use here: the pod's network is not set up")
+	return netip.Prefix{}
 }

@@ -9,11 +9,13 @@
 // It is a module of its own so that the collector's module does not depend on
 // k8s.io/kubernetes.
 //
-//	kubeapiserver -dir DIR [-port P -etcd-port P -etcd-peer-port P]
+//	kubeapiserver -dir DIR [-address IP -port P -etcd-port P -etcd-peer-port P]
 //
 // writes DIR/admin.kubeconfig (a token in system:masters) and DIR/ca.crt,
-// prints "ready https://127.0.0.1:PORT" once /readyz answers, and runs until
-// it is signalled.
+// prints "ready https://IP:PORT" once /readyz answers, and runs until it is
+// signalled. IP is 127.0.0.1 unless -address names another of the
+// machine's addresses, one that a pod's network namespace reaches, say;
+// etcd stays on loopback.
 package main
 
 import (
@@ -44,7 +46,8 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "working directory: etcd's data, certificates, keys, the admin kubeconfig")
-	port := flag.Int("port", 0, "the API server's port on 127.0.0.1 (0: a free one)")
+	address := flag.String("address", "127.0.0.1", "the API server's address: where it listens, what it advertises, an IP of its certificate")
+	port := flag.Int("port", 0, "the API server's port (0: a free one)")
 	etcdPort := flag.Int("etcd-port", 0, "etcd's client port on 127.0.0.1 (0: a free one)")
 	etcdPeerPort := flag.Int("etcd-peer-port", 0, "etcd's peer port on 127.0.0.1 (0: a free one)")
 	flag.Parse()
@@ -53,19 +56,26 @@ func main() {
 		os.Exit(2)
 	}
 	ports := []int{*etcdPort, *etcdPeerPort, *port}
-	if err := run(*dir, ports); err != nil {
+	if net.ParseIP(*address) == nil {
+		fmt.Fprintf(os.Stderr, "kubeapiserver: -address %q is not an IP address\n", *address)
+		os.Exit(2)
+	}
+	if err := run(*dir, *address, ports); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeapiserver:", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until it is signalled; ports are etcd's client and peer ports
-// and the API server's, 0 where any free one will do.
-func run(dir string, ports []int) error {
+// run serves at address until it is signalled; ports are etcd's client and
+// peer ports and the API server's, 0 where any free one will do.
+func run(dir, address string, ports []int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if err := fillFreePorts(ports); err != nil {
+	if err := fillFreePorts("127.0.0.1", ports[:2]); err != nil {
+		return err
+	}
+	if err := fillFreePorts(address, ports[2:]); err != nil {
 		return err
 	}
 	etcd, err := startEtcd(filepath.Join(dir, "etcd"), ports[0], ports[1])
@@ -88,13 +98,13 @@ func run(dir string, ports []int) error {
 		return err
 	}
 	certDir := filepath.Join(dir, "certs")
-	server := "https://127.0.0.1:" + strconv.Itoa(ports[2])
+	server := "https://" + net.JoinHostPort(address, strconv.Itoa(ports[2]))
 
 	cmd := app.NewAPIServerCommand()
 	cmd.SetArgs([]string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(ports[0]),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + address,
+		"--advertise-address=" + address,
 		"--secure-port=" + strconv.Itoa(ports[2]),
 		"--cert-dir=" + certDir,
 		"--token-auth-file=" + tokens,
@@ -227,14 +237,14 @@ func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
 	}
 }
 
-// fillFreePorts replaces each 0 in ports with a loopback port that was free
-// a moment ago, all different.
-func fillFreePorts(ports []int) error {
+// fillFreePorts replaces each 0 in ports with a port of address that was
+// free a moment ago, all different.
+func fillFreePorts(address string, ports []int) error {
 	for i := range ports {
 		if ports[i] != 0 {
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(address, "0"))
 		if err != nil {
 			return err
 		}
