@@ -77,8 +77,9 @@ func startAPIServer(t *testing.T) *apiServer {
 	return startAPIServerAt(t, "127.0.0.1")
 }
 
-// startAPIServerAt is startAPIServer on another of the machine's addresses.
-func startAPIServerAt(t *testing.T, address string) *apiServer {
+// startAPIServerAt is startAPIServer on another of the machine's addresses,
+// with further flags of tests/kubeapiserver.
+func startAPIServerAt(t *testing.T, address string, flags ...string) *apiServer {
 	t.Helper()
 	apiServerBuild.Do(func() {
 		if p := os.Getenv("KUBEAPISERVER_BIN"); p != "" {
@@ -102,6 +103,7 @@ func startAPIServerAt(t *testing.T, address string) *apiServer {
 	// handed one of them.
 	s.args = []string{"-dir", s.Dir, "-address", address, "-port", strconv.Itoa(freePort(t)),
 		"-etcd-port", strconv.Itoa(freePort(t)), "-etcd-peer-port", strconv.Itoa(freePort(t))}
+	s.args = append(s.args, flags...)
 	s.start(t)
 	t.Cleanup(func() { s.stop() })
 	return s
@@ -637,20 +639,12 @@ func TestIstioConfigChangedWhileCutOff(t *testing.T) {
 // and the deletion arrives as a watch event: nothing is listed again.
 func TestIstioConfigChangedWhilePartitioned(t *testing.T) {
 	api := startAPIServer(t)
-	link := newTCPLink(t, strings.TrimPrefix(api.URL, "https://"))
-	kubeconfig := filepath.Join(t.TempDir(), "via-link.kubeconfig")
-	admin, err := os.ReadFile(api.adminKubeconfig())
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(kubeconfig, bytes.ReplaceAll(admin, []byte(api.URL), []byte("https://"+link.Addr)), 0o600))
-	kube := startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + kubeconfig}})
+	link, kube := api.collectorThroughLink(t)
 
 	var listed float64
 	rulesChangedWhileAway(t, api, kube, func(t *testing.T, change func()) {
 		listed = api.rulesListings(t)
-		link.cut()
-		waitFor(t, 30*time.Second, "the collector to notice it is cut off", func() bool {
-			return metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up") == "otelcol_istio_config_kubernetes_api_up 0"
-		})
+		link.cutOff(t, kube)
 		change()
 		link.restore(t)
 	})
@@ -659,6 +653,69 @@ func TestIstioConfigChangedWhilePartitioned(t *testing.T) {
 	log := kube.Stderr.String()
 	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server unreachable"), "warnings of the partition")
 	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server answers again"), "notes of its end")
+}
+
+// TestIstioConfigChangedPastTheServersHistory: as in
+// TestIstioConfigChangedWhilePartitioned, the network between the collector
+// and the API server goes down and comes back, but meanwhile the server
+// compacts its history past the version the collector's watches had
+// reached. Resuming them fails with 410 Gone, client-go's informers list
+// afresh, and what changed meanwhile (a rule deleted, a log entry added) is
+// in force. The server runs without its watch cache, which would answer
+// from a window of events of its own, and compacts etcd every second, not
+// every five minutes.
+func TestIstioConfigChangedPastTheServersHistory(t *testing.T) {
+	api := startAPIServerAt(t, "127.0.0.1", "-watch-cache=false", "-compaction-interval=1s")
+	link, kube := api.collectorThroughLink(t)
+	rules := schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: "rules"}
+
+	var listed float64
+	rulesChangedWhileAway(t, api, kube, func(t *testing.T, change func()) {
+		// The collector's watches have reached at most the version of a
+		// listing made now.
+		list, err := api.dynamic.Resource(rules).List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		reached, err := strconv.ParseUint(list.GetResourceVersion(), 10, 64)
+		require.NoError(t, err)
+		link.cutOff(t, kube)
+		change()
+		// A watch resumes with the version after the one it reached; once
+		// that version cannot be read, the watch cannot resume.
+		waitFor(t, 30*time.Second, "the server to compact its history past the collector's watches", func() bool {
+			_, err := api.dynamic.Resource(rules).List(context.Background(), metav1.ListOptions{
+				ResourceVersion: strconv.FormatUint(reached+1, 10), ResourceVersionMatch: metav1.ResourceVersionMatchExact})
+			return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+		})
+		listed = api.rulesListings(t)
+		link.restore(t)
+	})
+	assert.Greater(t, api.rulesListings(t), listed, "listings of the rules after the collector came back: its watches could not resume")
+	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up"))
+	log := kube.Stderr.String()
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server unreachable"), "warnings of the partition")
+	assert.Equal(t, 1, strings.Count(log, "Kubernetes API server answers again"), "notes of its end")
+}
+
+// cutOff cuts the link and waits until kube, on its other side, notices.
+func (l *tcpLink) cutOff(t *testing.T, kube *mixerCollector) {
+	t.Helper()
+	l.cut()
+	waitFor(t, 30*time.Second, "the collector to notice it is cut off", func() bool {
+		return metricLines(kube.collector, "otelcol_istio_config_kubernetes_api_up") == "otelcol_istio_config_kubernetes_api_up 0"
+	})
+}
+
+// collectorThroughLink starts a collector that reads its Istio
+// configuration from the server, as its admin, through a tcpLink the test
+// can cut.
+func (s *apiServer) collectorThroughLink(t *testing.T) (*tcpLink, *mixerCollector) {
+	t.Helper()
+	link := newTCPLink(t, strings.TrimPrefix(s.URL, "https://"))
+	kubeconfig := filepath.Join(t.TempDir(), "via-link.kubeconfig")
+	admin, err := os.ReadFile(s.adminKubeconfig())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(kubeconfig, bytes.ReplaceAll(admin, []byte(s.URL), []byte("https://"+link.Addr)), 0o600))
+	return link, startMixerCollector(t, t.TempDir(), "      - kubernetes: {}\n", collectorOptions{Env: []string{"KUBECONFIG=" + kubeconfig}})
 }
 
 // rulesChangedWhileAway is the scenario of the two tests above: the

@@ -10,12 +10,16 @@
 // k8s.io/kubernetes.
 //
 //	kubeapiserver -dir DIR [-address IP -port P -etcd-port P -etcd-peer-port P]
+//	              [-watch-cache=false -compaction-interval D]
 //
 // writes DIR/admin.kubeconfig (a token in system:masters) and DIR/ca.crt,
 // prints "ready https://IP:PORT" once /readyz answers, and runs until it is
 // signalled. IP is 127.0.0.1 unless -address names another of the
 // machine's addresses, one that a pod's network namespace reaches, say;
-// etcd stays on loopback.
+// etcd stays on loopback. -watch-cache=false and a short
+// -compaction-interval make a watch resumed from an old version meet etcd's
+// compacted history (410 Gone) within seconds, not after the watch cache's
+// window and five minutes.
 package main
 
 import (
@@ -50,6 +54,8 @@ func main() {
 	port := flag.Int("port", 0, "the API server's port (0: a free one)")
 	etcdPort := flag.Int("etcd-port", 0, "etcd's client port on 127.0.0.1 (0: a free one)")
 	etcdPeerPort := flag.Int("etcd-peer-port", 0, "etcd's peer port on 127.0.0.1 (0: a free one)")
+	watchCache := flag.Bool("watch-cache", true, "serve watches from the API server's cache (kube-apiserver --watch-cache)")
+	compaction := flag.Duration("compaction-interval", 5*time.Minute, "how often the API server compacts etcd's history (kube-apiserver --etcd-compaction-interval)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "kubeapiserver: -dir is required")
@@ -60,15 +66,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kubeapiserver: -address %q is not an IP address\n", *address)
 		os.Exit(2)
 	}
-	if err := run(*dir, *address, ports); err != nil {
+	extra := []string{"--watch-cache=" + strconv.FormatBool(*watchCache), "--etcd-compaction-interval=" + compaction.String()}
+	if err := run(*dir, *address, ports, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeapiserver:", err)
 		os.Exit(1)
 	}
 }
 
 // run serves at address until it is signalled; ports are etcd's client and
-// peer ports and the API server's, 0 where any free one will do.
-func run(dir, address string, ports []int) error {
+// peer ports and the API server's, 0 where any free one will do; extra are
+// further kube-apiserver flags.
+func run(dir, address string, ports []int, extra []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -101,7 +109,7 @@ func run(dir, address string, ports []int) error {
 	server := "https://" + net.JoinHostPort(address, strconv.Itoa(ports[2]))
 
 	cmd := app.NewAPIServerCommand()
-	cmd.SetArgs([]string{
+	cmd.SetArgs(append([]string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(ports[0]),
 		"--bind-address=" + address,
 		"--advertise-address=" + address,
@@ -120,7 +128,7 @@ func run(dir, address string, ports []int) error {
 		// The "kubernetes" Service's endpoints would be the loopback
 		// address, which the reconciler refuses; nothing here calls it.
 		"--endpoint-reconciler-type=none",
-	})
+	}, extra...))
 	served := make(chan error, 1)
 	go func() { served <- cmd.ExecuteContext(ctx) }()
 
