@@ -53,6 +53,7 @@ var builtins = map[string]*funcMeta{
 	"emptyStringMap":    {ret: attribute.TypeStringMap, args: []attribute.Type{}},
 	"conditionalString": {ret: tStr, args: []attribute.Type{tBool, tStr, tStr}},
 	"toLower":           {ret: tStr, args: []attribute.Type{tStr}},
+	"grpcToHttp":        {ret: attribute.TypeInt64, args: []attribute.Type{tStr}},
 
 	// Extensions beyond Mixer (see the package documentation).
 	"toMilliseconds": {ret: attribute.TypeDouble, args: []attribute.Type{attribute.TypeDuration}},

@@ -805,6 +805,8 @@ func (c *compiler) extern(n *node) any {
 			s, err := f(b)
 			return strings.ToLower(s), err
 		})
+	case "grpcToHttp":
+		return convert(c, arg(0), grpcToHTTP)
 	case "ip":
 		return convert(c, arg(0), toIP)
 	case "timestamp":

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,6 +20,43 @@ func toIP(s string) ([]byte, error) {
 		return ip, nil // 16-byte form for IPv4 too, as in Mixer
 	}
 	return nil, fmt.Errorf("could not convert %s to IP_ADDRESS", s)
+}
+
+// httpStatusOfGRPC is the HTTP status Mixer gave each gRPC status code
+// (google.rpc.Code); any other code is 500.
+var httpStatusOfGRPC = [...]int64{
+	0:  200, // OK
+	1:  408, // CANCELLED
+	2:  500, // UNKNOWN
+	3:  400, // INVALID_ARGUMENT
+	4:  504, // DEADLINE_EXCEEDED
+	5:  404, // NOT_FOUND
+	6:  409, // ALREADY_EXISTS
+	7:  403, // PERMISSION_DENIED
+	8:  429, // RESOURCE_EXHAUSTED
+	9:  412, // FAILED_PRECONDITION
+	10: 409, // ABORTED
+	11: 400, // OUT_OF_RANGE
+	12: 501, // UNIMPLEMENTED
+	13: 500, // INTERNAL
+	14: 503, // UNAVAILABLE
+	15: 500, // DATA_LOSS
+	16: 401, // UNAUTHENTICATED
+}
+
+// grpcToHTTP is grpcToHttp(): the HTTP status of a gRPC status code given
+// as text, as response.grpc_status is a STRING attribute. Mixer read the
+// text as a Go int and took the code as a 32-bit value, so "4294967296"
+// reads as code 0.
+func grpcToHTTP(s string) (int64, error) {
+	i, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("error converting string to int64 '%s': '%v'", s, err)
+	}
+	if code := int32(i); code >= 0 && int(code) < len(httpStatusOfGRPC) {
+		return httpStatusOfGRPC[code], nil
+	}
+	return 500, nil
 }
 
 // reverseRunes is COMPAT's reverse(): the string's code points in reverse
