@@ -233,6 +233,11 @@ response.code == 503`, "true"},
 		{`!!10 == 10 && --5 == 5 && ---5 == -5`, "true"},
 		{`!-1`, "compile: unexpected '-'"},
 		{`1 in [1, {"a": "b"}["x"].size()]`, "error: no such key: x"}, // the list is built first
+		{`request.method in [1, 2]`, "compile: found no matching overload for '@in' applied to '(string, list(int))'"},
+		{`request.size in ["a", "b".substring(1)]`, "compile: found no matching overload for '@in' applied to '(int, list(string))'"},
+		{`request.size in [1, "b"]`, "compile: found no matching overload for '_==_' applied to '(int, string)'"}, // mixed: not cel-go's list(dyn)
+		{`request.size in [1, nosuch.x]`, "compile: undeclared reference to 'nosuch'"},
+		{`request.size in ["a", 1.5]`, "compile: found no matching overload for '_==_' applied to '(int, string)'"},
 	} {
 		t.Run(tc.expr, func(t *testing.T) {
 			e, err := CompileDialect(tc.expr, vocab, CEL)

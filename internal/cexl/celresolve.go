@@ -367,6 +367,28 @@ func celOpName(fn string) string {
 	return fn
 }
 
+// inListErr is the error of x in [a, b, …] whose comparison i failed with
+// err. When the comparison itself found no overload and the list's elements
+// have one type, x's is the other one: the error names CEL's `in` and the
+// list's type, as cel-go's does. Otherwise it is err.
+func (c *checker) inListErr(n *node, i int, err error) error {
+	x, e := n.args[i].args[0], n.args[i].args[1]
+	if x.typ == 0 || e.typ == 0 || x.typ == e.typ {
+		return err // an operand failed, or not for want of an overload
+	}
+	for _, a := range n.args[i+1:] {
+		if t, elemErr := c.check(a.args[1]); elemErr != nil || t != e.typ {
+			return err
+		}
+	}
+	for _, a := range n.args[:i] {
+		if a.args[1].typ != e.typ {
+			return err
+		}
+	}
+	return c.errorf(n, "found no matching overload for '@in' applied to '(%s, list(%s))'", celTypeName(x.typ), celTypeName(e.typ))
+}
+
 // celTypeName is a type as CEL's errors print it.
 func celTypeName(t attribute.Type) string {
 	switch t {
@@ -409,9 +431,9 @@ func (c *checker) checkCEL(n *node) (attribute.Type, error) {
 	case "GROUP": // a group where a value must be
 		return 0, groupErr(c.ps, n)
 	case "INLIST": // comparisons made by celResolver
-		for _, a := range n.args {
+		for i, a := range n.args {
 			if _, err := c.check(a); err != nil {
-				return 0, err
+				return 0, c.inListErr(n, i, err)
 			}
 		}
 		n.typ = tBool

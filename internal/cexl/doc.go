@@ -118,7 +118,10 @@
 // Calls are checked with CEL's rules (exact arity, overloads by argument
 // type, methods only on values) and their errors read as cel-go's ("found
 // no matching overload for '_==_' applied to '(string, int)'",
-// "undefined field 'report'"). Refused when loaded: list values and the
+// "undefined field 'report'", "found no matching overload for '@in' applied
+// to '(string, list(int))'"); a list literal of mixed types, which today's
+// cel-go types list(dyn), is refused with the first comparison that fails.
+// Refused when loaded: list values and the
 // macros over them (no attribute is a list, so split() and all() have
 // nothing to give or range over), type values, message construction, null,
 // unsigned and bytes literals, and two things Mixer accepted only to fail on
