@@ -350,6 +350,15 @@ func parseCollectorConfig(t *testing.T, raw string) collectorConfig {
 			require.NoError(t, err)
 		}
 	}
+	// The otlp receiver's endpoint is its protocol's.
+	if otlp, ok := c.Receivers["otlp"]; ok {
+		grpc, _ := otlp["protocols"].(map[string]any)["grpc"].(map[string]any)
+		ep, _ := grpc["endpoint"].(string)
+		_, port, err := net.SplitHostPort(ep)
+		require.NoError(t, err, "receiver otlp grpc endpoint %q", ep)
+		cc.ports["otlp"], err = strconv.Atoi(port)
+		require.NoError(t, err)
+	}
 	for _, r := range c.Service.Telemetry.Metrics.Readers {
 		if p := r.Pull.Exporter.Prometheus.Port; p != 0 {
 			cc.ports["telemetry"] = p
@@ -574,16 +583,20 @@ func TestDeployServices(t *testing.T) {
 	for _, p := range pod.Spec.Containers[0].Ports {
 		ports[p.Name] = p.ContainerPort
 	}
+	type servicePort struct {
+		port       int32
+		targetPort int // the collector configuration's port
+	}
 	cases := []struct {
 		name        string
-		port        int32
-		targetPort  int // the collector configuration's port
+		ports       []servicePort
 		localPolicy bool
 	}{
 		// Istio 1.x sidecars: mesh config mixerReportServer.
-		{"istio-telemetry", 9091, d.collector.ports["mixer"], false},
-		// Current sidecars: envoyHttpAls / envoyTcpAls, node-local.
-		{"otelcol-istio", 9091, d.collector.ports["mixer"], true},
+		{"istio-telemetry", []servicePort{{9091, d.collector.ports["mixer"]}}, false},
+		// Current sidecars, node-local: envoyHttpAls / envoyTcpAls, and
+		// envoyOtelAls.
+		{"otelcol-istio", []servicePort{{9091, d.collector.ports["mixer"]}, {4317, d.collector.ports["otlp"]}}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -592,17 +605,19 @@ func TestDeployServices(t *testing.T) {
 			assert.Equal(t, deployNamespace, s.Namespace)
 			require.NotEmpty(t, s.Spec.Selector)
 			assert.True(t, labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(pod.Labels)), "selector %v does not select the collector", s.Spec.Selector)
-			require.Len(t, s.Spec.Ports, 1)
-			p := s.Spec.Ports[0]
-			assert.Equal(t, tc.port, p.Port)
-			target := p.TargetPort.IntVal
-			if p.TargetPort.StrVal != "" {
-				target = ports[p.TargetPort.StrVal]
+			require.Len(t, s.Spec.Ports, len(tc.ports))
+			for i, want := range tc.ports {
+				p := s.Spec.Ports[i]
+				assert.Equal(t, want.port, p.Port)
+				target := p.TargetPort.IntVal
+				if p.TargetPort.StrVal != "" {
+					target = ports[p.TargetPort.StrVal]
+				}
+				assert.EqualValues(t, want.targetPort, target, "port %s: target port", p.Name)
+				assert.True(t, strings.HasPrefix(p.Name, "grpc"), "port name %s: Istio picks the protocol from the prefix", p.Name)
+				require.NotNil(t, p.AppProtocol)
+				assert.Equal(t, "grpc", *p.AppProtocol)
 			}
-			assert.EqualValues(t, tc.targetPort, target, "target port")
-			assert.True(t, strings.HasPrefix(p.Name, "grpc"), "port name %s: Istio picks the protocol from the prefix", p.Name)
-			require.NotNil(t, p.AppProtocol)
-			assert.Equal(t, "grpc", *p.AppProtocol)
 			if tc.localPolicy {
 				require.NotNil(t, s.Spec.InternalTrafficPolicy)
 				assert.Equal(t, corev1.ServiceInternalTrafficPolicyLocal, *s.Spec.InternalTrafficPolicy)
@@ -695,7 +710,7 @@ type deployRun struct {
 
 // deployEndpoints are the loopback addresses deployConfig moves the
 // ConfigMap's listeners to.
-type deployEndpoints struct{ Health, Mixer, Prometheus string }
+type deployEndpoints struct{ Health, Mixer, OTLP, Prometheus string }
 
 // deployConfig is the ConfigMap's configuration moved to free loopback
 // ports, and, with logDir, its file paths to logDir and a temporary
@@ -707,6 +722,7 @@ func deployConfig(t *testing.T, d *deployment, logDir string, kubernetes bool) (
 	at := deployEndpoints{
 		Health:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Mixer:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		OTLP:       fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Prometheus: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 	set := func(value any, path ...any) {
@@ -739,6 +755,7 @@ func deployConfig(t *testing.T, d *deployment, logDir string, kubernetes bool) (
 	}
 	set(at.Health, "extensions", "health_check", "endpoint")
 	set(at.Mixer, "receivers", "mixer", "endpoint")
+	set(at.OTLP, "receivers", "otlp", "protocols", "grpc", "endpoint")
 	set(at.Prometheus, "exporters", "prometheus", "endpoint")
 	if logDir != "" {
 		set([]any{filepath.Join(logDir, "*", "istio-proxy", "*.log")}, "receivers", "file_log", "include")
@@ -1031,7 +1048,7 @@ func TestKubernetesDocWiring(t *testing.T) {
 	d := loadDeployment(t)
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
 	var providers []string
-	var sawMesh, sawTelemetry, sawMixer bool
+	var sawMesh, sawTelemetry, sawMixer, sawOtel bool
 	for _, b := range blocks {
 		for _, y := range yamlDocuments(t, b[1]) {
 			switch {
@@ -1049,6 +1066,20 @@ func TestKubernetesDocWiring(t *testing.T) {
 						}
 						assert.Equal(t, "otelcol-istio."+deployNamespace+".svc.cluster.local", als.Service, "provider %s", p.Name)
 						assert.EqualValues(t, d.services["otelcol-istio"].Spec.Ports[0].Port, als.Port, "provider %s", p.Name)
+					}
+					if otel := p.EnvoyOtelALS; otel != nil {
+						assert.Equal(t, "otelcol-istio."+deployNamespace+".svc.cluster.local", otel.Service, "provider %s", p.Name)
+						var port int32
+						for _, sp := range d.services["otelcol-istio"].Spec.Ports {
+							if sp.TargetPort.StrVal == "otlp" {
+								port = sp.Port
+							}
+						}
+						assert.EqualValues(t, port, otel.Port, "provider %s: the Service's port of the otlp receiver", p.Name)
+						// What envoy_access_log reads the proxy's pod from.
+						assert.Equal(t, map[string]string{"k8s.pod.name": "%ENVIRONMENT(POD_NAME)%", "k8s.namespace.name": "%ENVIRONMENT(POD_NAMESPACE)%"},
+							otel.LogFormat.Labels, "provider %s", p.Name)
+						sawOtel = true
 					}
 					providers = append(providers, p.Name)
 				}
@@ -1097,14 +1128,27 @@ func TestKubernetesDocWiring(t *testing.T) {
 	assert.True(t, sawMesh, "no MeshConfig extensionProviders example in %s", kubeDocPath)
 	assert.True(t, sawTelemetry, "no Telemetry example in %s", kubeDocPath)
 	assert.True(t, sawMixer, "no mixerReportServer example in %s", kubeDocPath)
+	assert.True(t, sawOtel, "no envoyOtelAls example in %s", kubeDocPath)
 }
 
 // alsProvider is a MeshConfig.ExtensionProvider (istio.io/api v1.31) with
-// the two ALS kinds.
+// the two ALS kinds and the OpenTelemetry access logger.
 type alsProvider struct {
-	Name         string     `json:"name"`
-	EnvoyHTTPALS *alsTarget `json:"envoyHttpAls,omitempty"`
-	EnvoyTCPALS  *alsTarget `json:"envoyTcpAls,omitempty"`
+	Name         string      `json:"name"`
+	EnvoyHTTPALS *alsTarget  `json:"envoyHttpAls,omitempty"`
+	EnvoyTCPALS  *alsTarget  `json:"envoyTcpAls,omitempty"`
+	EnvoyOtelALS *otelTarget `json:"envoyOtelAls,omitempty"`
+}
+
+// otelTarget is MeshConfig.ExtensionProvider.EnvoyOpenTelemetryLogProvider.
+type otelTarget struct {
+	Service   string `json:"service"`
+	Port      int    `json:"port"`
+	LogName   string `json:"logName,omitempty"`
+	LogFormat struct {
+		Text   string            `json:"text,omitempty"`
+		Labels map[string]string `json:"labels,omitempty"`
+	} `json:"logFormat"`
 }
 
 type alsTarget struct {

@@ -183,7 +183,7 @@ func TestDaemonSetPod(t *testing.T) {
 		Metrics: "http://" + net.JoinHostPort(network.PodIP, scrape["prometheus.io/port"]) + scrape["prometheus.io/path"]}
 	for _, svc := range d.services {
 		for _, p := range svc.Spec.Ports {
-			require.Equal(t, "grpc", p.TargetPort.String(), "Service %s: the test sends the reports to the grpc port", svc.Name)
+			require.Contains(t, []string{"grpc", "otlp"}, p.TargetPort.String(), "Service %s: the test sends to the grpc and otlp ports", svc.Name)
 		}
 	}
 	m.collector = startCollector(t, collectorOptions{
@@ -249,6 +249,14 @@ func TestDaemonSetPod(t *testing.T) {
 		assert.NotContains(t, m.Stderr.String(), refused)
 	}
 	assert.Equal(t, "otelcol_istio_config_kubernetes_api_up 1", metricLines(m.collector, "otelcol_istio_config_kubernetes_api_up"))
+
+	// A line of Envoy's OpenTelemetry access logger, at the otlp port.
+	out, code := runBinary(t, istiotelBin, "loadgen", "--protocol", "otel-als", "--target", ports["otlp"], "--requests", "1",
+		"--progress=false", "--start", "2020-07-01T10:00:00Z")
+	require.Equal(t, 0, code, out)
+	waitFor(t, 20*time.Second, "series from the OpenTelemetry access logger's lines", func() bool {
+		return counterValue(m.exposition(t), "istio_requests_total", `destination_service="productpage.default.svc.cluster.local"`) > 0
+	})
 
 	// A pod's istio-proxy log as containerd leaves it: the file root:root
 	// 0640, which the root group lets the collector read.

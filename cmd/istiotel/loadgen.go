@@ -74,7 +74,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.tcpEvery, "tcp-every", 0, "also send one TCP connection (ratings → mongodb) every N page loads (0: none)")
 	fs.BoolVar(&c.progress, "progress", isTerminal(stdout), "print a live progress line")
 	fs.StringVar(&c.dir, "dir", "", "accesslog: the pod-log directory to write into (as /var/log/pods)")
-	fs.StringVar(&c.format, "format", "istio-1.24", "accesslog: the istio-proxy access-log format (istio-1.N or json)")
+	fs.StringVar(&c.format, "format", "istio-1.24", "accesslog, otel-als: the istio-proxy access-log format (istio-1.N or json)")
 	fs.StringVar(&c.start, "start", "", "request time of the first page load, RFC 3339 (default: now); with --seed it makes the reports identical run to run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: istiotel loadgen [flags]")

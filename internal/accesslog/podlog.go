@@ -76,6 +76,22 @@ func PodOfLogPath(path string) (namespace, pod string, ok bool) {
 	return namespace, pod, true
 }
 
+// PodOfNodeID returns the namespace and pod of an Istio proxy from its Envoy
+// node id, <type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>, which
+// Envoy's OpenTelemetry access logger sent as the resource attribute
+// node_name until Istio 1.20 turned its built-in labels off.
+func PodOfNodeID(id string) (namespace, pod string, ok bool) {
+	parts := strings.Split(id, "~")
+	if len(parts) != 4 {
+		return "", "", false
+	}
+	pod, namespace, _ = strings.Cut(parts[2], ".")
+	if pod == "" || namespace == "" {
+		return "", "", false
+	}
+	return namespace, pod, true
+}
+
 // ReporterOf returns the namespace and pod of the proxy that reported a
 // bag, from context.reporter.uid (kubernetes://<pod>.<namespace>).
 func ReporterOf(b Bag) (namespace, pod string, ok bool) {
@@ -119,36 +135,60 @@ func NewPodLogs(dir string, f *Format, wrap Wrapping) *PodLogs {
 	return &PodLogs{dir: dir, f: f, wrap: wrap, files: map[string]*os.File{}}
 }
 
-// Write appends the line of b to its reporter's pod log. The runtime's
-// timestamp is the end of the request (start plus duration), when Envoy
-// writes the line. As Envoy logs a TCP connection once, when it closes,
-// the bag of an open or continue event is skipped (and counted in
-// Skipped) unless the format logs %ACCESS_LOG_TYPE%.
-func (p *PodLogs) Write(b Bag) error {
+// Logged is where and when a proxy logged the line of a bag.
+type Logged struct {
+	Namespace, Pod string    // the reporting proxy's pod
+	Start          time.Time // the request's start (%START_TIME%)
+	End            time.Time // when Envoy wrote the line: start plus duration
+}
+
+// ErrNotLogged is AppendProxyLine's answer for the bag of a TCP connection's
+// open or continue event: Envoy logs a connection once, when it closes,
+// unless the format logs %ACCESS_LOG_TYPE%.
+var ErrNotLogged = errors.New("access log: Envoy logs a TCP connection when it closes")
+
+// AppendProxyLine appends the line of format f that the proxy that reported
+// b logs for it, and says which proxy and when.
+func AppendProxyLine(dst []byte, f *Format, b Bag) ([]byte, Logged, error) {
+	var at Logged
 	ns, pod, ok := ReporterOf(b)
 	if !ok {
-		return errors.New("access-log pod logs: the bag has no context.reporter.uid of the form kubernetes://<pod>.<namespace>")
+		return dst, at, errors.New("access log: the bag has no context.reporter.uid of the form kubernetes://<pod>.<namespace>")
 	}
-	if ev, ok := b.Get("connection.event"); ok && ev.Str() != "close" && !p.f.fields[fAccessLogType] {
+	if ev, ok := b.Get("connection.event"); ok && ev.Str() != "close" && !f.fields[fAccessLogType] {
 		if proto, _ := b.Get("context.protocol"); proto.Str() == "tcp" {
-			p.Skipped++
-			return nil
+			return dst, at, ErrNotLogged
 		}
 	}
-	var err error
-	p.line, err = AppendLine(p.line[:0], p.f, b)
+	dst, err := AppendLine(dst, f, b)
 	if err != nil {
-		return err
+		return dst, at, err
 	}
 	r, _ := readBag(b) // AppendLine succeeded: the bag has a time
-	at := r.start.Add(r.dur)
+	return dst, Logged{Namespace: ns, Pod: pod, Start: r.start, End: r.start.Add(r.dur)}, nil
+}
+
+// Write appends the line of b to its reporter's pod log. The runtime's
+// timestamp is the end of the request, when Envoy writes the line. The bag
+// of a TCP connection's open or continue event is skipped (and counted in
+// Skipped), as Envoy logs the connection when it closes (ErrNotLogged).
+func (p *PodLogs) Write(b Bag) error {
+	var at Logged
+	var err error
+	p.line, at, err = AppendProxyLine(p.line[:0], p.f, b)
+	if errors.Is(err, ErrNotLogged) {
+		p.Skipped++
+		return nil
+	} else if err != nil {
+		return err
+	}
 	switch p.wrap {
 	case Docker:
-		p.buf = AppendDocker(p.buf[:0], at, string(p.line))
+		p.buf = AppendDocker(p.buf[:0], at.End, string(p.line))
 	default:
-		p.buf = AppendCRI(p.buf[:0], at, string(p.line))
+		p.buf = AppendCRI(p.buf[:0], at.End, string(p.line))
 	}
-	path := PodLogPath(p.dir, ns, pod)
+	path := PodLogPath(p.dir, at.Namespace, at.Pod)
 	fh := p.files[path]
 	if fh == nil {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

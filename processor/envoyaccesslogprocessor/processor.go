@@ -28,6 +28,9 @@ const (
 	namespaceAttr = "k8s.namespace.name"
 	podAttr       = "k8s.pod.name"
 	fileAttr      = "log.file.path"
+	// Envoy's OpenTelemetry access logger named the proxy by its node id
+	// on the resource until Istio 1.20 (disable_builtin_labels).
+	nodeAttr = "node_name"
 )
 
 // accessLogProcessor turns records whose body is an access-log line into
@@ -85,8 +88,7 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 	w := bagrecord.NewWriter(p.packed)
 	w.Reset(ld.LogRecordCount())
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
-		res := rl.Resource().Attributes()
-		rep := p.mapper.Reporter(str(res, namespaceAttr), str(res, podAttr))
+		rep := p.resourceReporter(rl.Resource().Attributes())
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				err := accesslog.ErrNotAccessLog
@@ -130,6 +132,18 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 		return ld, processorhelper.ErrSkipProcessingData
 	}
 	return ld, nil
+}
+
+// resourceReporter finds the pod of a resource's records: the container
+// parser's attributes, or an Envoy node id.
+func (p *accessLogProcessor) resourceReporter(res pcommon.Map) *accesslog.Reporter {
+	if r := p.mapper.Reporter(str(res, namespaceAttr), str(res, podAttr)); r != nil {
+		return r
+	}
+	if ns, pod, ok := accesslog.PodOfNodeID(str(res, nodeAttr)); ok {
+		return p.mapper.Reporter(ns, pod)
+	}
+	return nil
 }
 
 // recordReporter finds the pod of a record whose resource names none: on

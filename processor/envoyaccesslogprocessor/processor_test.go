@@ -256,3 +256,39 @@ func TestProcessPodFromFilePath(t *testing.T) {
 	assert.NotContains(t, nowhere, "context.reporter.uid")
 	assert.Equal(t, "inbound", nowhere["context.reporter.kind"])
 }
+
+// Records as Envoy's OpenTelemetry access logger sends them (Istio's
+// envoyOtelAls provider, through the otlp receiver): the body is the
+// access-log line, newline included. Since Istio 1.20 the resource is empty
+// and the pod comes from the provider's labels, which become record
+// attributes; before, the resource named the proxy by its node id.
+func TestProcessOpenTelemetryAccessLogger(t *testing.T) {
+	p, sink, tel := newTestProcessor(t, createDefaultConfig().(*Config))
+	ld := plog.NewLogs()
+	labelled := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	labelled.Body().SetStr(serverLine + "\n")
+	labelled.Attributes().PutStr("k8s.pod.name", "httpbin-74fb669cc6-vmqzh")
+	labelled.Attributes().PutStr("k8s.namespace.name", "foo")
+	labelled.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2020, 11, 25, 21, 26, 18, 409e6, time.UTC)))
+	builtin := ld.ResourceLogs().AppendEmpty()
+	for k, v := range map[string]string{"log_name": "otel_envoy_accesslog", "zone_name": "", "cluster_name": "sleep.foo",
+		"node_name": "sidecar~10.44.1.23~sleep-dd98b5f48-djwdw.foo~foo.svc.cluster.local"} {
+		builtin.Resource().Attributes().PutStr(k, v)
+	}
+	builtin.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(clientLine + "\n")
+	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+
+	require.Equal(t, 2, sink.LogRecordCount())
+	out := sink.AllLogs()[0]
+	server := out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "kubernetes://httpbin-74fb669cc6-vmqzh.foo", server["context.reporter.uid"])
+	assert.Equal(t, "inbound", server["context.reporter.kind"])
+	assert.Equal(t, "foo", server["destination.namespace"])
+	assert.Equal(t, int64(418), server["response.code"])
+	client := out.ResourceLogs().At(1).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "kubernetes://sleep-dd98b5f48-djwdw.foo", client["context.reporter.uid"])
+	assert.Equal(t, "sleep-dd98b5f48-djwdw", client["source.name"])
+	assert.Equal(t, "outbound", client["context.reporter.kind"])
+	assert.Equal(t, "httpbin.foo.svc.cluster.local", client["destination.service.host"])
+	assert.Equal(t, map[string]int64{"/": 2}, counts(t, tel, "otelcol_envoy_access_log_parsed_lines"))
+}
