@@ -9,7 +9,8 @@
 //
 // Variants (-variants): our collector with the embedded default config, with
 // its Prometheus rules only and with its stdio rules only (the cuts Mixer was
-// measured with), with other inputs (Envoy ALS, OTLP bag records), the
+// measured with), with other inputs (Envoy ALS, access-log lines from files
+// or from Envoy's OpenTelemetry access logger, OTLP bag records), the
 // stock contrib peer of bench/peer fed the same bags over OTLP, and no
 // collector at all but a bare gRPC server (floor.go), the floor under every
 // other variant.
@@ -47,7 +48,7 @@ const (
 type options struct {
 	collector, istiotel    string
 	peer, peerConfig       string
-	configMap              string // the DaemonSet's, for variant accesslog
+	configMap              string // the DaemonSet's, for variants accesslog and otel-als
 	goTool                 string
 	variants               []variant
 	runs                   int
@@ -74,9 +75,9 @@ func main() {
 	flag.StringVar(&o.istiotel, "istiotel", "bin/istiotel", "istiotel binary (the load generator)")
 	flag.StringVar(&o.peer, "peer", "", "stock contrib collector built from bench/peer/builder-config.yaml (variant peer)")
 	flag.StringVar(&o.peerConfig, "peer-config", "bench/peer/config.yaml", "the peer's collector config")
-	flag.StringVar(&o.configMap, "configmap", "deploy/kubernetes/configmap.yaml", "the DaemonSet's ConfigMap, whose file_log receiver and envoy_access_log processor variant accesslog runs")
+	flag.StringVar(&o.configMap, "configmap", "deploy/kubernetes/configmap.yaml", "the DaemonSet's ConfigMap, whose file_log and otlp receivers and envoy_access_log processor variants accesslog and otel-als run")
 	flag.StringVar(&o.goTool, "go", "go", "go command, for `go tool pprof` with -profile")
-	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,accesslog,grpc-floor", "comma-separated variants: "+variantNames())
+	flag.StringVar(&names, "variants", "default,prom,stdio,none,als,accesslog,otel-als,grpc-floor", "comma-separated variants: "+variantNames())
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per variant, each on a fresh collector (0 with -profile: profile only)")
 	flag.IntVar(&o.requests, "requests", 20000, "Bookinfo page loads per measured run (about 7.3 reports each)")
 	flag.IntVar(&o.warmup, "warmup", 300, "page loads sent before measuring (connections, series, heap)")
@@ -360,6 +361,18 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 			c.input = addr()
 			args = append(args, "--set=receivers.otlp.protocols.grpc.endpoint="+c.input,
 				"--set=service.pipelines.logs/bags.receivers=[mixer,otlp]")
+		}
+		if v.protocol == "otel-als" {
+			c.input = addr()
+			path := filepath.Join(dir, "otel-als.yaml")
+			cfg, err := otelALSConfig(o.configMap, c.input)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, cfg, 0o600); err != nil {
+				return nil, err
+			}
+			args = append(args, "--config=file:"+path)
 		}
 		if v.protocol == "accesslog" {
 			c.podLogs = filepath.Join(dir, "pods")

@@ -31,6 +31,7 @@ var variants = []variant{
 	{name: "none", protocol: "mixer", rules: "none", about: "Mixer Report in; attribute manifests only, no rules: receiving and decoding"},
 	{name: "als", protocol: "als", rules: "default", about: "Envoy ALS in; embedded default"},
 	{name: "accesslog", protocol: "accesslog", rules: "default", about: "istio-proxy access-log lines tailed by file_log (the DaemonSet's logs/files pipeline); embedded default"},
+	{name: "otel-als", protocol: "otel-als", rules: "default", about: "access-log lines from Envoy's OpenTelemetry access logger into otlp (the DaemonSet's logs/otel-als pipeline); embedded default"},
 	{name: "otlp", protocol: "otlp", rules: "default", about: "OTLP bag records in; embedded default"},
 	{name: "otlp-prom", protocol: "otlp", rules: "prom", about: "OTLP bag records in; Prometheus rules only (the peer's input and output)"},
 	{name: "grpc-floor", floor: true, protocol: "mixer", about: "no collector: a bare grpc-go server that copies each Report and counts its reports, the floor of any Go receiver"},
@@ -122,12 +123,20 @@ func istioRules(rules string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// fileLogConfig is added to the embedded default for variant accesslog: the
-// file_log receiver and envoy_access_log processor of the DaemonSet's
-// ConfigMap (configMap), tailing dir as they tail /var/log/pods, in a
-// logs/files pipeline to istio_rules. The directory is empty when the
-// collector starts, so every line is read from the start of its file.
-func fileLogConfig(configMap, dir string) ([]byte, error) {
+// deployCollector is what the variants that take access-log lines use of
+// the DaemonSet's ConfigMap.
+type deployCollector struct {
+	Extensions map[string]map[string]any `yaml:"extensions"`
+	Receivers  map[string]map[string]any `yaml:"receivers"`
+	Processors map[string]map[string]any `yaml:"processors"`
+	Service    struct {
+		Extensions []string `yaml:"extensions"`
+	} `yaml:"service"`
+}
+
+// readConfigMap reads the collector configuration of the DaemonSet's
+// ConfigMap, which must have envoy_access_log and the named receiver.
+func readConfigMap(configMap, receiver string) (*deployCollector, error) {
 	b, err := os.ReadFile(configMap)
 	if err != nil {
 		return nil, err
@@ -138,31 +147,43 @@ func fileLogConfig(configMap, dir string) ([]byte, error) {
 	if err := yaml.Unmarshal(b, &cm); err != nil {
 		return nil, fmt.Errorf("%s: %w", configMap, err)
 	}
-	var col struct {
-		Extensions map[string]map[string]any `yaml:"extensions"`
-		Receivers  map[string]map[string]any `yaml:"receivers"`
-		Processors map[string]map[string]any `yaml:"processors"`
-		Service    struct {
-			Extensions []string `yaml:"extensions"`
-		} `yaml:"service"`
-	}
+	var col deployCollector
 	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &col); err != nil {
 		return nil, fmt.Errorf("%s: config.yaml: %w", configMap, err)
 	}
-	fileLog, accessLog := col.Receivers["file_log"], col.Processors["envoy_access_log"]
-	if fileLog == nil || accessLog == nil {
-		return nil, fmt.Errorf("%s: config.yaml has no receivers::file_log or processors::envoy_access_log", configMap)
+	if col.Receivers[receiver] == nil || col.Processors["envoy_access_log"] == nil {
+		return nil, fmt.Errorf("%s: config.yaml has no receivers::%s or processors::envoy_access_log", configMap, receiver)
 	}
-	fileLog["include"] = []string{filepath.Join(dir, "*", "istio-proxy", "*.log")}
-	fileLog["start_at"] = "beginning"
-	service := map[string]any{"pipelines": map[string]any{"logs/files": map[string]any{
-		"receivers": []string{"file_log"}, "processors": []string{"envoy_access_log"}, "exporters": []string{"istio_rules"},
+	return &col, nil
+}
+
+// linesPipeline is the configuration that adds a pipeline of the
+// ConfigMap's envoy_access_log into istio_rules, from receiver.
+func linesPipeline(col *deployCollector, pipeline, receiver string) map[string]any {
+	service := map[string]any{"pipelines": map[string]any{pipeline: map[string]any{
+		"receivers": []string{receiver}, "processors": []string{"envoy_access_log"}, "exporters": []string{"istio_rules"},
 	}}}
-	cfg := map[string]any{
-		"receivers":  map[string]any{"file_log": fileLog},
-		"processors": map[string]any{"envoy_access_log": accessLog},
+	return map[string]any{
+		"receivers":  map[string]any{receiver: col.Receivers[receiver]},
+		"processors": map[string]any{"envoy_access_log": col.Processors["envoy_access_log"]},
 		"service":    service,
 	}
+}
+
+// fileLogConfig is added to the embedded default for variant accesslog: the
+// file_log receiver and envoy_access_log processor of the DaemonSet's
+// ConfigMap (configMap), tailing dir as they tail /var/log/pods, in a
+// logs/files pipeline to istio_rules. The directory is empty when the
+// collector starts, so every line is read from the start of its file.
+func fileLogConfig(configMap, dir string) ([]byte, error) {
+	col, err := readConfigMap(configMap, "file_log")
+	if err != nil {
+		return nil, err
+	}
+	fileLog := col.Receivers["file_log"]
+	fileLog["include"] = []string{filepath.Join(dir, "*", "istio-proxy", "*.log")}
+	fileLog["start_at"] = "beginning"
+	cfg := linesPipeline(col, "logs/files", "file_log")
 	// Checkpoints as the DaemonSet keeps them (they cost a write per poll),
 	// next to the pod logs. The ConfigMap's extension list replaces the
 	// embedded default's, which names the same others.
@@ -174,7 +195,23 @@ func fileLogConfig(configMap, dir string) ([]byte, error) {
 		ext["directory"] = filepath.Join(filepath.Dir(dir), "checkpoints")
 		ext["create_directory"] = true
 		cfg["extensions"] = map[string]any{st: ext}
-		service["extensions"] = col.Service.Extensions
+		cfg["service"].(map[string]any)["extensions"] = col.Service.Extensions
 	}
 	return yaml.Marshal(cfg)
+}
+
+// otelALSConfig is added to the embedded default for variant otel-als: the
+// otlp receiver of the DaemonSet's ConfigMap, at endpoint, and its
+// envoy_access_log processor, in a logs/otel-als pipeline to istio_rules.
+func otelALSConfig(configMap, endpoint string) ([]byte, error) {
+	col, err := readConfigMap(configMap, "otlp")
+	if err != nil {
+		return nil, err
+	}
+	grpc, _ := col.Receivers["otlp"]["protocols"].(map[string]any)["grpc"].(map[string]any)
+	if grpc == nil {
+		return nil, fmt.Errorf("%s: config.yaml's otlp receiver has no grpc protocol", configMap)
+	}
+	grpc["endpoint"] = endpoint
+	return yaml.Marshal(linesPipeline(col, "logs/otel-als", "otlp"))
 }
