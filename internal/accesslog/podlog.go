@@ -85,11 +85,11 @@ func PodOfNodeID(id string) (namespace, pod string, ok bool) {
 	if len(parts) != 4 {
 		return "", "", false
 	}
-	pod, namespace, _ = strings.Cut(parts[2], ".")
-	if pod == "" || namespace == "" {
+	i := strings.LastIndexByte(parts[2], '.') // namespaces have no dots, pod names may
+	if i <= 0 || i == len(parts[2])-1 {
 		return "", "", false
 	}
-	return namespace, pod, true
+	return parts[2][i+1:], parts[2][:i], true
 }
 
 // ReporterOf returns the namespace and pod of the proxy that reported a
