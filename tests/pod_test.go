@@ -77,7 +77,9 @@ chmod 0644 "$sa"/*
 mount -o remount,ro "$sa"
 
 mount -o remount,ro "$root"
-exec "$POD_EXEC" pod-exec "$root" "$POD_USER" "$POD_GROUPS" /otelcol-istio "$@"
+# The container's environment has none of this script's variables.
+exec env -u POD_ROOT -u POD_CONFIGMAP -u POD_LOGS -u POD_EMPTYDIR -u POD_SECRETS -u POD_USER -u POD_GROUPS -u POD_EXEC \
+  "$POD_EXEC" pod-exec "$root" "$POD_USER" "$POD_GROUPS" /otelcol-istio "$@"
 `
 
 // TestDaemonSetPod runs the collector as the kubelet runs the DaemonSet's
@@ -205,6 +207,9 @@ func TestDaemonSetPod(t *testing.T) {
 	assert.Regexp(t, `(?m)^CapEff:\s+0+$`, string(status), "its capabilities")
 	assert.Regexp(t, `(?m)^NoNewPrivs:\s+1$`, string(status))
 	assert.Regexp(t, `(?m)^Seccomp:\s+2$`, string(status), "a seccomp filter")
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	require.NoError(t, err)
+	assert.NotContains(t, string(environ), "POD_", "the test's variables in the container's environment")
 	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, spec.SecurityContext.SeccompProfile.Type,
 		"the pod's profile is the one the filter is made from (runtimeDefaultFilter)")
 	netns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
