@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
 	"github.com/otelcol-istio/otelcol-istio/internal/attribute"
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
 	"github.com/otelcol-istio/otelcol-istio/internal/istioconfig"
@@ -35,11 +36,14 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&configs, "config", "Istio config file or directory (repeatable)")
 	fs.Var(&profiles, "embedded", "embedded profile to load, e.g. istio-1.1 (repeatable)")
 	attrs := fs.String("attributes", "", `JSON file of the bag: {"name":{"type":"STRING","value":…}}`)
+	line := fs.String("line", "", "instead of --attributes: an istio-proxy access-log line (kubectl logs POD -c istio-proxy), made into a bag as envoy_access_log makes it")
+	pod := fs.String("pod", "", "with --line: NAMESPACE/POD of the proxy that logged it")
+	format := fs.String("format", "auto", "with --line: its format, as envoy_access_log's format (auto, istio-1.N or json)")
 	ns := fs.String("default-namespace", istioconfig.DefaultConfigNamespace, "default config namespace")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	lang := langFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: istiotel explain --config PATH [--embedded NAME] --attributes FILE [--json]")
+		fmt.Fprintln(stderr, "usage: istiotel explain --config PATH [--embedded NAME] (--attributes FILE | --line LINE [--pod NS/POD]) [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -48,7 +52,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if (len(configs) == 0 && len(profiles) == 0) || *attrs == "" || fs.NArg() > 0 {
+	if (len(configs) == 0 && len(profiles) == 0) || (*attrs == "") == (*line == "") || fs.NArg() > 0 {
 		fs.Usage()
 		return 2
 	}
@@ -79,17 +83,24 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 
-	bag := attribute.NewBag(snap.Vocabulary)
-	if err := readAttributes(*attrs, bag, stderr); err != nil {
-		fmt.Fprintf(stderr, "istiotel explain: --attributes: %v\n", err)
-		return 2
-	}
 	lr := plog.NewLogRecord()
-	m := bagrecord.InitRecord(lr, time.Time{}, time.Time{}, bag.Len())
-	bag.Range(func(id int, v *attribute.Value) bool {
-		bagrecord.PutValue(m, snap.Vocabulary.Name(id), *v)
-		return true
-	})
+	if *line != "" {
+		if err := lineRecord(lr, *line, *pod, *format); err != nil {
+			fmt.Fprintf(stderr, "istiotel explain: --line: %v\n", err)
+			return 2
+		}
+	} else {
+		bag := attribute.NewBag(snap.Vocabulary)
+		if err := readAttributes(*attrs, bag, stderr); err != nil {
+			fmt.Fprintf(stderr, "istiotel explain: --attributes: %v\n", err)
+			return 2
+		}
+		m := bagrecord.InitRecord(lr, time.Time{}, time.Time{}, bag.Len())
+		bag.Range(func(id int, v *attribute.Value) bool {
+			bagrecord.PutValue(m, snap.Vocabulary.Name(id), *v)
+			return true
+		})
+	}
 
 	ex := runtime.New(snap, runtime.Options{}).Explain(lr)
 	lines := stdioLines(snap, ex)
@@ -104,6 +115,39 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	printExplanation(stdout, ex, lines)
 	return code
+}
+
+// lineRecord makes lr the bag record of an access-log line, with the
+// parser and mapper of the envoy_access_log processor: format as its
+// format option, pod (NAMESPACE/POD) as the pod whose log the line is in.
+func lineRecord(lr plog.LogRecord, line, pod, format string) error {
+	var parser *accesslog.Parser
+	if format == "auto" {
+		parser = accesslog.NewAutoParser()
+	} else {
+		f, err := accesslog.Preset(format)
+		if err != nil {
+			return err
+		}
+		parser = accesslog.NewParser(f)
+	}
+	var e accesslog.Entry
+	if err := parser.Parse(line, &e); err != nil {
+		return err
+	}
+	mapper := accesslog.NewMapper(accesslog.MapperOptions{})
+	var rep *accesslog.Reporter
+	if pod != "" {
+		ns, name, ok := strings.Cut(pod, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--pod %q: want NAMESPACE/POD", pod)
+		}
+		rep = mapper.Reporter(ns, name)
+	}
+	w := bagrecord.NewWriter(false)
+	w.Reset(1)
+	mapper.Record(w, lr, &e, rep)
+	return nil
 }
 
 // stdioLines renders the records for stdio handlers as the handler would

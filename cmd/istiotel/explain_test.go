@@ -84,3 +84,42 @@ func TestExplain(t *testing.T) {
 
 	assert.Equal(t, 2, run([]string{"explain", "--attributes", attrs}, &out, &errOut), "a config is required")
 }
+
+// TestExplainLine: an istio-proxy access-log line, as kubectl logs shows
+// it, explained as envoy_access_log would make it into a bag; the pod
+// whose log it is makes the server side's destination.
+func TestExplainLine(t *testing.T) {
+	const line = `[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 3 1 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:41854 10.44.1.27:80 10.44.1.23:37652 outbound_.8000_._.httpbin.foo.svc.cluster.local default`
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", "--embedded", "istio-1.1", "--pod", "foo/httpbin-74fb669cc6-vmqzh", "--line", line}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	s := out.String()
+	assert.Contains(t, s, "identity namespace: foo")
+	assert.Contains(t, s, "promhttp.rule.istio-system: matched")
+	assert.Contains(t, s, "destination_service = STRING httpbin.foo.svc.cluster.local")
+	assert.Contains(t, s, "destination_workload_namespace = STRING foo")
+	assert.Contains(t, s, "response_code = INT64 418")
+	assert.Contains(t, s, `"responseCode":418`)
+
+	// Without the pod the line is still a request, reported by nobody known.
+	out.Reset()
+	code = run([]string{"explain", "--embedded", "istio-1.1", "--format", "istio-1.23", "--line", line}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "destination_workload_namespace = STRING unknown")
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--line", "2020-11-25T21:26:17.101Z\tinfo\tEnvoy proxy is ready"}, "istiotel explain: --line: "},
+		{[]string{"--line", line, "--pod", "httpbin"}, `--pod "httpbin": want NAMESPACE/POD`},
+		{[]string{"--line", line, "--format", "istio-0.1"}, "istiotel explain: --line: "},
+		{[]string{"--line", line, "--attributes", "bag.json"}, "usage: istiotel explain"},
+	} {
+		out.Reset()
+		errOut.Reset()
+		code := run(append([]string{"explain", "--embedded", "istio-1.1"}, c.args...), &out, &errOut)
+		assert.Equal(t, 2, code, "%v", c.args)
+		assert.Contains(t, errOut.String(), c.want, "%v", c.args)
+	}
+}
