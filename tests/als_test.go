@@ -236,3 +236,35 @@ func alsParseSample(line string) (name string, labels [][2]string, rest string, 
 		line = v[j+1:]
 	}
 }
+
+// TestALSv2: ALS v2, as the Envoys of Istio 1.3 to 1.8 streamed it, into
+// the embedded default: every HTTP request once per reporter, every TCP
+// connection's close on both sides, the reporting workloads from the node
+// metadata; the peers' workloads, which those Envoys did not log, are
+// unknown.
+func TestALSv2(t *testing.T) {
+	const pageLoads, seed, tcpEvery = 20, 9, 4
+	httpReports, _, connections := alsExpectedTraffic(seed, pageLoads, tcpEvery)
+	c := startEmbeddedCollector(t, "")
+	out := loadgen(t, c.Mixer, "--protocol", "als-v2", "--requests", strconv.Itoa(pageLoads), "--seed", strconv.Itoa(seed),
+		"--tcp-every", strconv.Itoa(tcpEvery))
+	require.Contains(t, out, "; 0 reports refused", out)
+	var got alsSeries
+	waitFor(t, 30*time.Second, "every request and every connection's close", func() bool {
+		got = alsParseExposition(t, c.exposition(t), nil)
+		return got.sum("istio_requests_total") == float64(httpReports) &&
+			got.sum("istio_tcp_connections_closed_total") == float64(2*connections)
+	})
+	assert.Zero(t, got.sum("istio_tcp_connections_opened_total"), "v2 logs a connection when it closes")
+	productpage := 0.0
+	for k, v := range got.family("istio_requests_total") {
+		if strings.Contains(k, `reporter="destination"`) && strings.Contains(k, `destination_workload="productpage-v1"`) {
+			assert.Contains(t, k, `source_workload="unknown"`)
+			productpage += v
+		}
+	}
+	assert.Equal(t, float64(pageLoads), productpage, "productpage's requests, reported by productpage-v1")
+	waitFor(t, 10*time.Second, "an accesslog line per HTTP report", func() bool {
+		return strings.Count(c.Stdout.String(), `"instance":"accesslog.logentry.istio-system"`) == httpReports
+	})
+}

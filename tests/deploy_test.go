@@ -1048,7 +1048,7 @@ func TestKubernetesDocWiring(t *testing.T) {
 	d := loadDeployment(t)
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
 	var providers []string
-	var sawMesh, sawTelemetry, sawMixer, sawOtel bool
+	var sawMesh, sawTelemetry, sawMixer, sawOtel, sawALSv2 bool
 	for _, b := range blocks {
 		for _, y := range yamlDocuments(t, b[1]) {
 			switch {
@@ -1112,6 +1112,22 @@ func TestKubernetesDocWiring(t *testing.T) {
 					}
 				}
 				sawTelemetry = true
+			case bytes.Contains(y, []byte("envoyAccessLogService:")):
+				var m struct {
+					MeshConfig struct {
+						EnableEnvoyAccessLogService bool `json:"enableEnvoyAccessLogService"`
+						DefaultConfig               struct {
+							EnvoyAccessLogService struct {
+								Address string `json:"address"`
+							} `json:"envoyAccessLogService"`
+						} `json:"defaultConfig"`
+					} `json:"meshConfig"`
+				}
+				require.NoError(t, sigsyaml.UnmarshalStrict(y, &m), "ALS v2 mesh config snippet:\n%s", y)
+				assert.True(t, m.MeshConfig.EnableEnvoyAccessLogService)
+				assert.Equal(t, net.JoinHostPort("otelcol-istio."+deployNamespace+".svc.cluster.local", strconv.Itoa(int(d.services["otelcol-istio"].Spec.Ports[0].Port))),
+					m.MeshConfig.DefaultConfig.EnvoyAccessLogService.Address)
+				sawALSv2 = true
 			case bytes.Contains(y, []byte("mixerReportServer:")):
 				var m struct {
 					MixerReportServer string `json:"mixerReportServer"`
@@ -1129,6 +1145,7 @@ func TestKubernetesDocWiring(t *testing.T) {
 	assert.True(t, sawTelemetry, "no Telemetry example in %s", kubeDocPath)
 	assert.True(t, sawMixer, "no mixerReportServer example in %s", kubeDocPath)
 	assert.True(t, sawOtel, "no envoyOtelAls example in %s", kubeDocPath)
+	assert.True(t, sawALSv2, "no envoyAccessLogService (ALS v2) example in %s", kubeDocPath)
 }
 
 // alsProvider is a MeshConfig.ExtensionProvider (istio.io/api v1.31) with

@@ -27,7 +27,18 @@ import (
 // the stream, which shows on the next message sent on it. That message's
 // entries count as refused and the stream is opened again; entries in
 // flight before that are lost unseen, as they are for Envoy.
-func init() { loadgenProtocols["als"] = newALSSender }
+//
+// --protocol als-v2 sends the same on ALS v2, as the Envoys of Istio 1.3
+// and 1.4 did (enableEnvoyAccessLogService): entries without the fields v3
+// added and without peer metadata, a TCP connection once, when it closes
+// (als.GenerateOptions.V2).
+func init() {
+	loadgenProtocols["als"] = func(c loadgenConfig) (reportSender, error) { return newALSSender(c, false) }
+	loadgenProtocols["als-v2"] = func(c loadgenConfig) (reportSender, error) { return newALSSender(c, true) }
+}
+
+// alsV2Method is ALS v2's method; its messages have v3's field numbers.
+const alsV2Method = "/envoy.service.accesslog.v2.AccessLogService/StreamAccessLogs"
 
 // alsCloseTimeout bounds the wait for the collector to take the last
 // messages when the streams are closed.
@@ -35,6 +46,7 @@ const alsCloseTimeout = 10 * time.Second
 
 type alsSender struct {
 	cfg     loadgenConfig
+	v2      bool
 	gen     *als.Generator
 	proxies map[string]*alsProxy // by reporter (context.reporter.uid)
 	order   []string             // reporters in the order they first reported
@@ -44,7 +56,6 @@ type alsSender struct {
 // streams.
 type alsProxy struct {
 	conn    *grpc.ClientConn
-	client  alsv3.AccessLogServiceClient
 	streams map[string]*alsStream // by log name
 }
 
@@ -53,8 +64,20 @@ type alsStream struct {
 	cancel context.CancelFunc
 }
 
-func newALSSender(c loadgenConfig) (reportSender, error) {
-	return &alsSender{cfg: c, gen: als.NewGenerator(als.GenerateOptions{}), proxies: map[string]*alsProxy{}}, nil
+func newALSSender(c loadgenConfig, v2 bool) (reportSender, error) {
+	return &alsSender{cfg: c, v2: v2, gen: als.NewGenerator(als.GenerateOptions{V2: v2}), proxies: map[string]*alsProxy{}}, nil
+}
+
+// open opens a logger's stream on the proxy's connection.
+func (s *alsSender) open(ctx context.Context, conn *grpc.ClientConn) (alsv3.AccessLogService_StreamAccessLogsClient, error) {
+	if !s.v2 {
+		return alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(ctx)
+	}
+	cs, err := conn.NewStream(ctx, &alsv3.AccessLogService_ServiceDesc.Streams[0], alsV2Method)
+	if err != nil {
+		return nil, err
+	}
+	return &grpc.GenericClientStream[alsv3.StreamAccessLogsMessage, alsv3.StreamAccessLogsResponse]{ClientStream: cs}, nil
 }
 
 func (s *alsSender) send(ctx context.Context, bags []bookinfo.Bag) (int, error) {
@@ -90,7 +113,7 @@ func (s *alsSender) deliver(ctx context.Context, m *als.StreamMessage) error {
 	if !ok {
 		// The stream outlives this call: its context is its own.
 		sctx, cancel := context.WithCancel(context.Background())
-		stream, err := p.client.StreamAccessLogs(sctx)
+		stream, err := s.open(sctx, p.conn)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("ALS stream %s of %s: %w", m.Stream.LogName, m.Stream.Reporter, err)
@@ -129,7 +152,7 @@ func (s *alsSender) proxy(reporter string) (*alsProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ALS client of %s for %s: %w", reporter, s.cfg.target, err)
 	}
-	p := &alsProxy{conn: conn, client: alsv3.NewAccessLogServiceClient(conn), streams: map[string]*alsStream{}}
+	p := &alsProxy{conn: conn, streams: map[string]*alsStream{}}
 	s.proxies[reporter] = p
 	s.order = append(s.order, reporter)
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	alsdata "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,6 +33,9 @@ type alsRecorder struct {
 	// refuseAfter closes a stream with Unavailable after that many
 	// messages, once (0: never).
 	refuseAfter int
+	// v3Only counts the entries that have a field ALS v2 did not have,
+	// or peer metadata; tcp the records of TCP entries.
+	v3Only, tcp int
 }
 
 type recordedStream struct {
@@ -67,6 +71,10 @@ func (r *alsRecorder) StreamAccessLogs(stream alsv3.AccessLogService_StreamAcces
 		}
 		rs.messages++
 		r.records += n
+		r.v3Only += v3OnlyEntries(msg)
+		if msg.GetTcpLogs() != nil {
+			r.tcp += n
+		}
 		refuse := r.refuseAfter > 0 && rs.messages == r.refuseAfter
 		if refuse {
 			r.refuseAfter = 0
@@ -79,12 +87,38 @@ func (r *alsRecorder) StreamAccessLogs(stream alsv3.AccessLogService_StreamAcces
 	}
 }
 
+// v3OnlyEntries counts msg's entries with a field that ALS v2 did not
+// have, or peer metadata.
+func v3OnlyEntries(msg *alsv3.StreamAccessLogsMessage) int {
+	var commons []*alsdata.AccessLogCommon
+	for _, e := range msg.GetHttpLogs().GetLogEntry() {
+		commons = append(commons, e.GetCommonProperties())
+	}
+	for _, e := range msg.GetTcpLogs().GetLogEntry() {
+		commons = append(commons, e.GetCommonProperties())
+	}
+	n := 0
+	for _, c := range commons {
+		if c.GetDuration() != nil || c.GetAccessLogType() != alsdata.AccessLogType_NotSet || c.GetStreamId() != "" ||
+			c.GetDownstreamWireBytesSent() != 0 || c.GetDownstreamWireBytesReceived() != 0 || len(c.GetFilterStateObjects()) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func startALSRecorder(t *testing.T, r *alsRecorder) string {
+	t.Helper()
+	return startALSRecorderOn(t, r, &alsv3.AccessLogService_ServiceDesc)
+}
+
+// startALSRecorderOn serves r as the service of desc (ALS v3's, or v2's).
+func startALSRecorderOn(t *testing.T, r *alsRecorder, desc *grpc.ServiceDesc) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	alsv3.RegisterAccessLogServiceServer(srv, r)
+	srv.RegisterService(desc, r)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return l.Addr().String()
@@ -123,6 +157,44 @@ func TestLoadgenALS(t *testing.T) {
 	}
 	assert.Len(t, r.streams, 9, "gateway, productpage, details, 3 reviews, ratings; ratings-v2 and mongodb over TCP")
 	assert.Equal(t, 2, tcp)
+}
+
+// ALS v2: the v2 service, entries with v2's fields only, and a TCP
+// connection once per side, when it closes.
+func TestLoadgenALSv2(t *testing.T) {
+	r := &alsRecorder{}
+	v2 := alsv3.AccessLogService_ServiceDesc
+	v2.ServiceName = "envoy.service.accesslog.v2.AccessLogService"
+	addr := startALSRecorderOn(t, r, &v2)
+	var stdout, stderr bytes.Buffer
+	code := runLoadgen([]string{"--protocol", "als-v2", "--target", addr, "--requests", "20", "--tcp-every", "5",
+		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "sent 20 page loads (4 TCP connections)")
+	assert.Contains(t, stdout.String(), "; 0 reports refused")
+
+	// The same traffic on v3: its HTTP entries, and its TCP connections'
+	// open and periodic entries besides the closes.
+	r3 := &alsRecorder{}
+	code = runLoadgen([]string{"--protocol", "als", "--target", startALSRecorder(t, r3), "--requests", "20", "--tcp-every", "5",
+		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r3.mu.Lock()
+	defer r3.mu.Unlock()
+	tcpV3 := 0
+	for _, s := range r3.streams {
+		if s.logName == als.TCPLogName {
+			tcpV3++
+		}
+	}
+	require.Equal(t, 2, tcpV3)
+	assert.Zero(t, r.v3Only, "entries with fields v2 did not have")
+	assert.Positive(t, r3.v3Only)
+	assert.Equal(t, r3.records-r3.tcp, r.records-r.tcp, "the same HTTP entries")
+	assert.Equal(t, 2*4, r.tcp, "one entry per side and connection, when it closes")
+	assert.Greater(t, r3.tcp, r.tcp)
 }
 
 // A stream the collector closes: the next message's entries count as

@@ -61,6 +61,14 @@ type GenerateOptions struct {
 	// complete once its entries reach this size. 0 is Envoy's default,
 	// 16384.
 	BufferBytes int
+	// V2 writes the entries as the Envoys of Istio 1.3 and 1.4 sent them
+	// on ALS v2 (enableEnvoyAccessLogService): none of the fields v3 added
+	// (the duration is time_to_last_downstream_tx_byte; no log type, stream
+	// id or wire byte counts), no peer metadata in the filter state (which
+	// metadata exchange brought in 1.5), and a TCP connection once, when it
+	// closes. v2's messages have v3's field numbers, so the same message
+	// types carry them.
+	V2 bool
 }
 
 // Stream names one ALS stream: one logger of one proxy.
@@ -147,6 +155,9 @@ func (g *Generator) Messages(bags []bookinfo.Bag) ([]StreamMessage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bag %d: %w", i, err)
 		}
+		if g.opts.V2 && !e.toV2() {
+			continue
+		}
 		j, ok := filling[e.Stream]
 		if !ok {
 			out = append(out, StreamMessage{Stream: e.Stream, Node: e.Node, Message: &alsv3.StreamAccessLogsMessage{}})
@@ -160,6 +171,28 @@ func (g *Generator) Messages(bags []bookinfo.Bag) ([]StreamMessage, error) {
 		}
 	}
 	return out, nil
+}
+
+// toV2 makes e what an Envoy of the v2 API logged (GenerateOptions.V2),
+// or reports that it logged nothing: a TCP connection's open or periodic
+// entry.
+func (e *Entry) toV2() bool {
+	var c *alsdata.AccessLogCommon
+	if e.TCP != nil {
+		c = e.TCP.CommonProperties
+		if t := c.GetAccessLogType(); t != alsdata.AccessLogType_TcpConnectionEnd && t != alsdata.AccessLogType_NotSet {
+			return false
+		}
+	} else {
+		c = e.HTTP.CommonProperties
+		c.TimeToLastDownstreamTxByte = c.Duration
+	}
+	c.Duration = nil
+	c.AccessLogType = alsdata.AccessLogType_NotSet
+	c.StreamId = ""
+	c.DownstreamWireBytesReceived, c.DownstreamWireBytesSent = 0, 0
+	c.FilterStateObjects = nil
+	return true
 }
 
 func (m *StreamMessage) add(e Entry) {

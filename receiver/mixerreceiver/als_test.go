@@ -333,3 +333,55 @@ func TestALSStreamsDoNotStarveOtherCalls(t *testing.T) {
 	}
 	assert.Equal(t, 2*len(open)+3, sink.LogRecordCount())
 }
+
+// ALS v2, as the Envoys of Istio 1.3 to 1.8 stream it, on its own method:
+// the entries carry only v2's fields (the duration as
+// time_to_last_downstream_tx_byte, a TCP connection logged once with no log
+// type or stream id, no peer metadata). They become the same bag records as
+// the same messages on the v3 method, with the duration, the byte counts
+// and the workloads the node metadata names.
+func TestALSv2Stream(t *testing.T) {
+	v2Entries := func() (*alsdata.HTTPAccessLogEntry, *alsdata.TCPAccessLogEntry) {
+		h := httpEntry(t, "1")
+		h.CommonProperties.TimeToLastDownstreamTxByte, h.CommonProperties.Duration = h.CommonProperties.Duration, nil
+		h.CommonProperties.FilterStateObjects = nil
+		c := tcpEntry(alsdata.AccessLogType_NotSet, 300, 500, 0)
+		c.CommonProperties.StreamId = ""
+		return h, c
+	}
+	records := func(method string) []map[string]any {
+		sink := new(consumertest.LogsSink)
+		_, conn := started(t, sink)
+		desc := &grpc.StreamDesc{StreamName: "StreamAccessLogs", ClientStreams: true}
+		for _, log := range []string{"http_envoy_accesslog", "tcp_envoy_accesslog"} {
+			stream, err := conn.NewStream(context.Background(), desc, method)
+			require.NoError(t, err)
+			id := &alsv3.StreamAccessLogsMessage_Identifier{Node: ratingsNode(t), LogName: log}
+			h, c := v2Entries()
+			msg := httpMsg(id, h)
+			if strings.HasPrefix(log, "tcp") {
+				msg = tcpMsg(id, c)
+			}
+			require.NoError(t, stream.SendMsg(msg))
+			require.NoError(t, stream.CloseSend())
+			require.NoError(t, stream.RecvMsg(&alsv3.StreamAccessLogsResponse{}), method)
+		}
+		var out []map[string]any
+		for _, lr := range allRecords(sink) {
+			assert.Equal(t, pcommon.NewTimestampFromTime(alsStart), lr.Timestamp())
+			out = append(out, lr.Attributes().AsRaw())
+		}
+		return out
+	}
+	v2 := records("/envoy.service.accesslog.v2.AccessLogService/StreamAccessLogs")
+	require.Len(t, v2, 2)
+	assert.Equal(t, records(alsv3.AccessLogService_StreamAccessLogs_FullMethodName), v2)
+	h, c := v2[0], v2[1]
+	assert.Equal(t, int64(3*time.Millisecond), h["response.duration"])
+	assert.Equal(t, "ratings-v1", h["source.workload.name"])
+	assert.Equal(t, "mongodb.default.svc.cluster.local", h["destination.service.host"])
+	assert.NotContains(t, h, "destination.workload.name", "no peer metadata")
+	assert.Equal(t, "close", c["connection.event"])
+	assert.Equal(t, int64(300), c["connection.received.bytes"])
+	assert.Equal(t, int64(500), c["connection.sent.bytes"])
+}

@@ -176,19 +176,30 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 
 // alsServiceDesc is alsv3.AccessLogService_ServiceDesc with a stream handler
 // that receives messages as bytes.
-var alsServiceDesc = grpc.ServiceDesc{
-	ServiceName: alsv3.AccessLogService_ServiceDesc.ServiceName,
-	HandlerType: (*alsAPI)(nil),
-	Methods:     []grpc.MethodDesc{},
-	Streams: []grpc.StreamDesc{{
-		StreamName:    "StreamAccessLogs",
-		Handler:       func(srv any, stream grpc.ServerStream) error { return srv.(alsAPI).streamAccessLogs(stream) },
-		ClientStreams: true,
-	}},
-	Metadata: alsv3.AccessLogService_ServiceDesc.Metadata,
+var alsServiceDesc = alsDesc(alsv3.AccessLogService_ServiceDesc.ServiceName, alsv3.AccessLogService_ServiceDesc.Metadata.(string))
+
+// alsV2ServiceDesc is the same service on the v2 API, which the Envoys of
+// Istio 1.3 to 1.8 stream to (meshConfig enableEnvoyAccessLogService). Its
+// messages have the v3 messages' field numbers (v3 only added fields), so
+// one decoder reads both.
+var alsV2ServiceDesc = alsDesc("envoy.service.accesslog.v2.AccessLogService", "envoy/service/accesslog/v2/als.proto")
+
+func alsDesc(service, file string) grpc.ServiceDesc {
+	return grpc.ServiceDesc{
+		ServiceName: service,
+		HandlerType: (*alsAPI)(nil),
+		Methods:     []grpc.MethodDesc{},
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "StreamAccessLogs",
+			Handler:       func(srv any, stream grpc.ServerStream) error { return srv.(alsAPI).streamAccessLogs(stream) },
+			ClientStreams: true,
+		}},
+		Metadata: file,
+	}
 }
 
-// alsAPI is what serves envoy.service.accesslog.v3.AccessLogService.
+// alsAPI is what serves envoy.service.accesslog.v3.AccessLogService and its
+// v2.
 type alsAPI interface {
 	streamAccessLogs(stream grpc.ServerStream) error
 }

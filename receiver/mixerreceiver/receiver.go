@@ -116,6 +116,7 @@ func (r *mixerReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	srv.RegisterService(&mixerServiceDesc, &mixerService{r: r})
 	srv.RegisterService(&alsServiceDesc, &alsService{r: r})
+	srv.RegisterService(&alsV2ServiceDesc, &alsService{r: r})
 	ln, err := r.cfg.NetAddr.Listen(ctx)
 	if err != nil {
 		return fmt.Errorf("mixer receiver %s: listen on %s: %w", r.set.ID, r.cfg.NetAddr.Endpoint, err)
@@ -260,7 +261,7 @@ func (s *mixerService) check(_ context.Context, req *mixerpb.CheckRequest) (*mix
 	return resp, nil
 }
 
-// alsService is envoy.service.accesslog.v3.AccessLogService.
+// alsService is envoy.service.accesslog.v3.AccessLogService, and v2.
 type alsService struct {
 	r *mixerReceiver
 }
