@@ -362,26 +362,24 @@ func startCollector(o *options, v variant, dir string, withPprof bool) (*collect
 			args = append(args, "--set=receivers.otlp.protocols.grpc.endpoint="+c.input,
 				"--set=service.pipelines.logs/bags.receivers=[mixer,otlp]")
 		}
-		if v.protocol == "otel-als" {
+		// The variants of access-log lines add a pipeline of the
+		// DaemonSet's ConfigMap in a file of their own.
+		var lines []byte
+		var err error
+		switch v.protocol {
+		case "otel-als":
 			c.input = addr()
-			path := filepath.Join(dir, "otel-als.yaml")
-			cfg, err := otelALSConfig(o.configMap, c.input)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(path, cfg, 0o600); err != nil {
-				return nil, err
-			}
-			args = append(args, "--config=file:"+path)
-		}
-		if v.protocol == "accesslog" {
+			lines, err = otelALSConfig(o.configMap, c.input)
+		case "accesslog":
 			c.podLogs = filepath.Join(dir, "pods")
-			path := filepath.Join(dir, "accesslog.yaml")
-			cfg, err := fileLogConfig(o.configMap, c.podLogs)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(path, cfg, 0o600); err != nil {
+			lines, err = fileLogConfig(o.configMap, c.podLogs)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if lines != nil {
+			path := filepath.Join(dir, v.protocol+".yaml")
+			if err := os.WriteFile(path, lines, 0o600); err != nil {
 				return nil, err
 			}
 			args = append(args, "--config=file:"+path)

@@ -52,17 +52,7 @@ func (o *otelALSSender) send(ctx context.Context, bags []bookinfo.Bag) (int, err
 	if ld.LogRecordCount() == 0 {
 		return 0, nil
 	}
-	resp, err := o.client.Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return len(bags), refusal{err}
-	}
-	if ps := resp.PartialSuccess(); ps.RejectedLogRecords() > 0 {
-		return int(ps.RejectedLogRecords()), refusal{fmt.Errorf("partial success: %s", ps.ErrorMessage())}
-	}
-	return 0, nil
+	return export(ctx, o.client, ld, len(bags))
 }
 
 // logs is the records of bags, one resource per reporting proxy.

@@ -2,13 +2,8 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"testing"
-
-	"google.golang.org/grpc"
-
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
 )
@@ -17,18 +12,9 @@ import (
 // them, one resource per proxy, each body a line of the format that names
 // the proxy the record's labels name.
 func TestLoadgenOTelALS(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	sink := &otlpSink{}
-	plogotlp.RegisterGRPCServer(srv, sink)
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
-
+	addr, sink := startOTLPSink(t)
 	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--protocol", "otel-als", "--target", ln.Addr().String(), "--requests", "3",
+	code := runLoadgen([]string{"--protocol", "otel-als", "--target", addr, "--requests", "3",
 		"--tcp-every", "1", "--batch", "10", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())

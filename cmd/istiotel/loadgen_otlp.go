@@ -35,12 +35,18 @@ func newOTLPSender(c loadgenConfig) (reportSender, error) {
 }
 
 func (o *otlpSender) send(ctx context.Context, bags []bookinfo.Bag) (int, error) {
-	resp, err := o.client.Export(ctx, plogotlp.NewExportRequestFromLogs(bagLogs(bags)))
+	return export(ctx, o.client, bagLogs(bags), len(bags))
+}
+
+// export sends ld, which stands for n reports, in one Export request and
+// returns how many of them were refused.
+func export(ctx context.Context, client plogotlp.GRPCClient, ld plog.Logs, n int) (int, error) {
+	resp, err := client.Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return len(bags), refusal{err}
+		return n, refusal{err}
 	}
 	if ps := resp.PartialSuccess(); ps.RejectedLogRecords() > 0 {
 		return int(ps.RejectedLogRecords()), refusal{fmt.Errorf("partial success: %s", ps.ErrorMessage())}

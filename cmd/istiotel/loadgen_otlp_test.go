@@ -32,7 +32,10 @@ func (s *otlpSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogot
 	return plogotlp.NewExportResponse(), nil
 }
 
-func TestLoadgenOTLP(t *testing.T) {
+// startOTLPSink serves an otlpSink on a free loopback port until the test
+// ends.
+func startOTLPSink(t *testing.T) (string, *otlpSink) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +44,14 @@ func TestLoadgenOTLP(t *testing.T) {
 	sink := &otlpSink{}
 	plogotlp.RegisterGRPCServer(srv, sink)
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String(), sink
+}
 
+func TestLoadgenOTLP(t *testing.T) {
+	addr, sink := startOTLPSink(t)
 	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--protocol", "otlp", "--target", ln.Addr().String(), "--requests", "3",
+	code := runLoadgen([]string{"--protocol", "otlp", "--target", addr, "--requests", "3",
 		"--batch", "10", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())

@@ -137,23 +137,23 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 // resourceReporter finds the pod of a resource's records: the container
 // parser's attributes, or an Envoy node id.
 func (p *accessLogProcessor) resourceReporter(res pcommon.Map) *accesslog.Reporter {
-	if r := p.mapper.Reporter(str(res, namespaceAttr), str(res, podAttr)); r != nil {
-		return r
-	}
-	if ns, pod, ok := accesslog.PodOfNodeID(str(res, nodeAttr)); ok {
-		return p.mapper.Reporter(ns, pod)
-	}
-	return nil
+	return p.reporter(res, nodeAttr, accesslog.PodOfNodeID)
 }
 
 // recordReporter finds the pod of a record whose resource names none: on
-// the record itself, where another parser may have put it, or in the path
-// of the pod-log file it was read from.
+// the record itself, where another parser or the provider's labels may
+// have put it, or in the path of the pod-log file it was read from.
 func (p *accessLogProcessor) recordReporter(attrs pcommon.Map) *accesslog.Reporter {
+	return p.reporter(attrs, fileAttr, accesslog.PodOfLogPath)
+}
+
+// reporter is the pod that attrs name in k8s.namespace.name and
+// k8s.pod.name, or else in the attribute other as podOf reads it.
+func (p *accessLogProcessor) reporter(attrs pcommon.Map, other string, podOf func(string) (string, string, bool)) *accesslog.Reporter {
 	if r := p.mapper.Reporter(str(attrs, namespaceAttr), str(attrs, podAttr)); r != nil {
 		return r
 	}
-	if ns, pod, ok := accesslog.PodOfLogPath(str(attrs, fileAttr)); ok {
+	if ns, pod, ok := podOf(str(attrs, other)); ok {
 		return p.mapper.Reporter(ns, pod)
 	}
 	return nil
