@@ -65,16 +65,7 @@ func TestALSMatchesMixer(t *testing.T) {
 		return complete(gotALS) && complete(gotMixer)
 	})
 	for _, name := range alsComparedMetrics {
-		want, got := gotMixer.family(name), gotALS.family(name)
-		require.NotEmpty(t, want, name)
-		t.Logf("%s: %d series", name, len(want))
-		assert.ElementsMatch(t, keysOf(want), keysOf(got), "%s: the same series", name)
-		for k, w := range want {
-			if g, ok := got[k]; ok {
-				// Histogram sums add floats in arrival order, which differs.
-				assert.InDelta(t, w, g, 1e-9*math.Max(1, math.Abs(w)), "%s", k)
-			}
-		}
+		assertSameFamily(t, name, gotMixer, gotALS)
 	}
 	// The server side's series are there, with its principals.
 	assert.Contains(t, gotALS, alsKeyWith(gotALS, "istio_requests_total",
@@ -96,6 +87,22 @@ func TestALSMatchesMixer(t *testing.T) {
 		assert.Equal(t, float64(2*connections), prom.sum(t, "sum(istio_tcp_connections_closed_total)"))
 		assert.Equal(t, float64(pageLoads), prom.sum(t, `sum(istio_requests_total{reporter="destination", destination_workload="productpage-v1"})`))
 	})
+}
+
+// assertSameFamily checks that got has the series of want's family name,
+// with the same values.
+func assertSameFamily(t *testing.T, name string, want, got alsSeries) {
+	t.Helper()
+	w, g := want.family(name), got.family(name)
+	require.NotEmpty(t, w, name)
+	t.Logf("%s: %d series", name, len(w))
+	assert.ElementsMatch(t, keysOf(w), keysOf(g), "%s: the same series", name)
+	for k, wv := range w {
+		if gv, ok := g[k]; ok {
+			// Histogram sums add floats in arrival order, which differs.
+			assert.InDelta(t, wv, gv, 1e-9*math.Max(1, math.Abs(wv)), "%s", k)
+		}
+	}
 }
 
 // alsExpectedTraffic counts what `istiotel loadgen --tcp-every` sends:
