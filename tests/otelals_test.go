@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestOTelALSMatchesAccessLogFiles: the same Bookinfo traffic as access-log
@@ -81,4 +86,19 @@ func TestOTelALSMatchesAccessLogFiles(t *testing.T) {
 	assert.Equal(t, entries(files), entries(otel))
 	assert.Equal(t, float64(httpReports+2*connections), counterValue(httpBody("http://"+otel.Telemetry+"/metrics"), "otelcol_envoy_access_log_parsed_lines"),
 		fmt.Sprintf("lines parsed by the %s pipeline", "logs/otel-als"))
+
+	// A line that starts like an access-log line but matches no format (a
+	// provider's format of its own, say) is counted for the alert
+	// OtelcolIstioAccessLogLinesUnmatched, and dropped.
+	conn, err := grpc.NewClient(viaOTel.OTLP, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Body().SetStr(`[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418` + "\n")
+	_, err = plogotlp.NewGRPCClient(conn).Export(context.Background(), plogotlp.NewExportRequestFromLogs(ld))
+	require.NoError(t, err)
+	waitFor(t, 10*time.Second, "the unmatched line counted", func() bool {
+		return counterValue(httpBody("http://"+otel.Telemetry+"/metrics"), "otelcol_envoy_access_log_unparsed_lines", `reason="no_match"`) == 1
+	})
 }
