@@ -257,6 +257,10 @@ var emptyByDesign = map[string]string{
 	"istio-telemetry-v2: otelcol-istio-collector/istio_stdio queue/B": "the profile has no istio_stdio exporter",
 	"istio-1.1: otelcol-istio-collector/Configuration/C":              "the collector has no Kubernetes client; TestIstioConfigThroughAPIServer runs the query",
 	"istio-telemetry-v2: otelcol-istio-collector/Configuration/C":     "the collector has no Kubernetes client; TestIstioConfigThroughAPIServer runs the query",
+	"istio-1.1: otelcol-istio-collector/Access-log lines/A":           "the collector has no envoy_access_log; TestOTelALSMatchesAccessLogFiles runs the query",
+	"istio-1.1: otelcol-istio-collector/Access-log lines/B":           "the collector has no envoy_access_log; TestOTelALSMatchesAccessLogFiles runs the query",
+	"istio-telemetry-v2: otelcol-istio-collector/Access-log lines/A":  "the collector has no envoy_access_log; TestOTelALSMatchesAccessLogFiles runs the query",
+	"istio-telemetry-v2: otelcol-istio-collector/Access-log lines/B":  "the collector has no envoy_access_log; TestOTelALSMatchesAccessLogFiles runs the query",
 }
 
 // TestDashboardQueries runs every panel query of every dashboard, for every

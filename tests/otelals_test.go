@@ -101,4 +101,21 @@ func TestOTelALSMatchesAccessLogFiles(t *testing.T) {
 	waitFor(t, 10*time.Second, "the unmatched line counted", func() bool {
 		return counterValue(httpBody("http://"+otel.Telemetry+"/metrics"), "otelcol_envoy_access_log_unparsed_lines", `reason="no_match"`) == 1
 	})
+
+	// The collector dashboard's panel of these counters, which the
+	// embedded default of TestDashboardQueries cannot fill.
+	prom := startPrometheus(t, otel.Telemetry)
+	var panel *dashPanel
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.panels() {
+			if d.UID == "otelcol-istio-collector" && p.Title == "Access-log lines" {
+				panel = &p
+			}
+		}
+	}
+	require.NotNil(t, panel, "the collector dashboard's Access-log lines panel")
+	for _, tg := range panel.Targets {
+		expr := substituteGrafanaVars(tg.Expr, map[string]string{"instance": ".*"})
+		waitFor(t, 30*time.Second, "data for the panel's query "+tg.RefID, func() bool { return hasNumber(prom.query(t, expr)) })
+	}
 }
