@@ -58,7 +58,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c loadgenConfig
-	fs.StringVar(&c.target, "target", "localhost:9091", "collector's Mixer API address")
+	fs.StringVar(&c.target, "target", "localhost:9091", "collector's address: its Mixer API for mixer, als and als-v2, its OTLP receiver for otlp and otel-als")
 	fs.StringVar(&c.protocol, "protocol", "mixer", "how to send: "+strings.Join(protocolNames(), ", ")+" (mixer: the Mixer Report API)")
 	fs.BoolVar(&c.useTLS, "tls", false, "use TLS")
 	fs.StringVar(&c.caFile, "ca", "", "PEM file of the CA that signed the server certificate (with --tls)")
