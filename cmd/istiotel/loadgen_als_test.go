@@ -124,21 +124,28 @@ func startALSRecorderOn(t *testing.T, r *alsRecorder, desc *grpc.ServiceDesc) st
 	return l.Addr().String()
 }
 
-// Every report arrives, one stream per workload and logger, the identifier
-// in each stream's first message only, and every stream closed at the end.
-func TestLoadgenALS(t *testing.T) {
-	r := &alsRecorder{}
-	addr := startALSRecorder(t, r)
+// runALSLoadgen sends 20 page loads and 4 TCP connections over protocol to
+// addr, requires them all taken, and returns loadgen's summary.
+func runALSLoadgen(t *testing.T, protocol, addr string) string {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--protocol", "als", "--target", addr, "--requests", "20", "--tcp-every", "5",
+	code := runLoadgen([]string{"--protocol", protocol, "--target", addr, "--requests", "20", "--tcp-every", "5",
 		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	assert.Contains(t, stdout.String(), "sent 20 page loads (4 TCP connections)")
 	assert.Contains(t, stdout.String(), "; 0 reports refused")
+	return stdout.String()
+}
+
+// Every report arrives, one stream per workload and logger, the identifier
+// in each stream's first message only, and every stream closed at the end.
+func TestLoadgenALS(t *testing.T) {
+	r := &alsRecorder{}
+	stdout := runALSLoadgen(t, "als", startALSRecorder(t, r))
 
 	// The summary counts the reports; every one of them became a record.
-	m := reportsSent.FindStringSubmatch(stdout.String())
-	require.NotNil(t, m, stdout.String())
+	m := reportsSent.FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	assert.Equal(t, m[1], strconv.Itoa(r.records))
@@ -165,20 +172,12 @@ func TestLoadgenALSv2(t *testing.T) {
 	r := &alsRecorder{}
 	v2 := alsv3.AccessLogService_ServiceDesc
 	v2.ServiceName = "envoy.service.accesslog.v2.AccessLogService"
-	addr := startALSRecorderOn(t, r, &v2)
-	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--protocol", "als-v2", "--target", addr, "--requests", "20", "--tcp-every", "5",
-		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
-	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	assert.Contains(t, stdout.String(), "sent 20 page loads (4 TCP connections)")
-	assert.Contains(t, stdout.String(), "; 0 reports refused")
+	runALSLoadgen(t, "als-v2", startALSRecorderOn(t, r, &v2))
 
 	// The same traffic on v3: its HTTP entries, and its TCP connections'
 	// open and periodic entries besides the closes.
 	r3 := &alsRecorder{}
-	code = runLoadgen([]string{"--protocol", "als", "--target", startALSRecorder(t, r3), "--requests", "20", "--tcp-every", "5",
-		"--batch", "30", "--progress=false", "--start", "2020-07-01T10:00:00Z"}, &stdout, &stderr)
-	require.Equal(t, 0, code, stderr.String())
+	runALSLoadgen(t, "als", startALSRecorder(t, r3))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r3.mu.Lock()

@@ -102,26 +102,3 @@ func FuzzPodOfLogPath(f *testing.F) {
 		}
 	})
 }
-
-func FuzzPodOfNodeID(f *testing.F) {
-	for _, s := range []string{
-		"sidecar~10.44.1.23~sleep-dd98b5f48-djwdw.foo~foo.svc.cluster.local", "router~~a.b~", "~~.~", "~~a.~", "a~b~c~d~e", "",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, id string) {
-		ns, pod, ok := PodOfNodeID(id)
-		if !ok {
-			if ns != "" || pod != "" {
-				t.Fatalf("%q: no pod, but %q %q", id, ns, pod)
-			}
-			return
-		}
-		if ns == "" || pod == "" || strings.ContainsAny(ns, ".~") || strings.Contains(pod, "~") {
-			t.Fatalf("%q: names %q %q", id, ns, pod)
-		}
-		if !strings.Contains(id, "~"+pod+"."+ns+"~") {
-			t.Fatalf("%q does not hold ~%s.%s~", id, pod, ns)
-		}
-	})
-}

@@ -168,20 +168,3 @@ func TestWorkloadFromPodName(t *testing.T) {
 		assert.Equal(t, want, WorkloadFromPodName(pod), pod)
 	}
 }
-
-func TestPodOfNodeID(t *testing.T) {
-	for _, c := range []struct{ id, namespace, pod string }{
-		{"sidecar~10.44.1.23~sleep-dd98b5f48-djwdw.foo~foo.svc.cluster.local", "foo", "sleep-dd98b5f48-djwdw"},
-		{"router~10.44.0.9~istio-ingressgateway-7d6b8c9f5-x2x4q.istio-system~istio-system.svc.cluster.local", "istio-system", "istio-ingressgateway-7d6b8c9f5-x2x4q"},
-		{"sidecar~10.44.1.23~web.v2-0.shop~shop.svc.cluster.local", "shop", "web.v2-0"}, // a pod name with a dot
-		{"sidecar~10.44.1.23~sleep~foo.svc.cluster.local", "", ""},                      // no namespace
-		{"sidecar~10.44.1.23~sleep.~foo.svc.cluster.local", "", ""},
-		{"sleep.foo", "", ""},
-		{"", "", ""},
-	} {
-		ns, pod, ok := PodOfNodeID(c.id)
-		if ns != c.namespace || pod != c.pod || ok != (c.pod != "") {
-			t.Errorf("PodOfNodeID(%q) = %q, %q, %v; want %q, %q", c.id, ns, pod, ok, c.namespace, c.pod)
-		}
-	}
-}

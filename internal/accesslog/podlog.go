@@ -76,22 +76,6 @@ func PodOfLogPath(path string) (namespace, pod string, ok bool) {
 	return namespace, pod, true
 }
 
-// PodOfNodeID returns the namespace and pod of an Istio proxy from its Envoy
-// node id, <type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>, which
-// Envoy's OpenTelemetry access logger sent as the resource attribute
-// node_name until Istio 1.20 turned its built-in labels off.
-func PodOfNodeID(id string) (namespace, pod string, ok bool) {
-	parts := strings.Split(id, "~")
-	if len(parts) != 4 {
-		return "", "", false
-	}
-	i := strings.LastIndexByte(parts[2], '.') // namespaces have no dots, pod names may
-	if i <= 0 || i == len(parts[2])-1 {
-		return "", "", false
-	}
-	return parts[2][i+1:], parts[2][:i], true
-}
-
 // ReporterOf returns the namespace and pod of the proxy that reported a
 // bag, from context.reporter.uid (kubernetes://<pod>.<namespace>).
 func ReporterOf(b Bag) (namespace, pod string, ok bool) {

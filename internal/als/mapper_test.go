@@ -412,6 +412,11 @@ func TestReporterFromNodeID(t *testing.T) {
 	assert.Equal(t, "sidecar", r.nodeType)
 	assert.Equal(t, "kubernetes://ratings-v1-abc.shop", r.uid)
 	assert.True(t, r.isInstanceIP(addr(sock("10.1.2.3", 1)).addr))
+
+	// A pod name may have dots, a namespace not.
+	r = newReporter(&corev3.Node{Id: "sidecar~10.1.2.4~web.v2-0.shop~shop.svc.cluster.local"})
+	assert.Equal(t, "web.v2-0", r.name)
+	assert.Equal(t, "shop", r.namespace)
 }
 
 func TestResponseFlags(t *testing.T) {

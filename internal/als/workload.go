@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 // workload is what we know about one side of a request: the reporting proxy
@@ -175,20 +177,19 @@ func newReporter(n *corev3.Node) reporter {
 		}
 	}
 
-	parts := strings.Split(n.GetId(), "~")
-	if len(parts) == 4 {
-		r.nodeType = parts[0]
+	if id, ok := envoycluster.ParseNodeID(n.GetId()); ok {
+		r.nodeType = id.Type
 		if len(r.instanceIPs) == 0 {
-			if a, err := netip.ParseAddr(parts[1]); err == nil {
+			if a, err := netip.ParseAddr(id.IP); err == nil {
 				r.instanceIPs = append(r.instanceIPs, a.Unmap())
 			}
 		}
-		if pod, ns, ok := strings.Cut(parts[2], "."); ok {
+		if id.Pod != "" {
 			if r.name == "" {
-				r.name = pod
+				r.name = id.Pod
 			}
 			if r.namespace == "" {
-				r.namespace = ns
+				r.namespace = id.Namespace
 			}
 		}
 	}

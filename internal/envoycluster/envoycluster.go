@@ -1,6 +1,7 @@
 // Package envoycluster reads the names Istio gives Envoy clusters, SNIs and
-// routes: which side of a request a proxy is on and which service it called.
-// The ALS mapper and the access-log parser both rely on it.
+// routes: which side of a request a proxy is on and which service it called;
+// and the ids it gives Envoy nodes: which pod a proxy is. The ALS mapper and
+// the access-log processor both rely on it.
 package envoycluster // import "github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 
 import (
@@ -98,4 +99,26 @@ func HostFromAuthority(a string) string {
 		return a[:i]
 	}
 	return a
+}
+
+// NodeID is an Envoy node id as Istio sets it,
+// <type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>. Pod and Namespace
+// are empty when the third part is not <pod>.<namespace>.
+type NodeID struct {
+	Type, IP       string
+	Pod, Namespace string
+}
+
+// ParseNodeID reads a node id of four parts. The pod ends at the third
+// part's last dot: namespaces have no dots, pod names may.
+func ParseNodeID(id string) (NodeID, bool) {
+	parts := strings.Split(id, "~")
+	if len(parts) != 4 {
+		return NodeID{}, false
+	}
+	n := NodeID{Type: parts[0], IP: parts[1]}
+	if i := strings.LastIndexByte(parts[2], '.'); i > 0 && i < len(parts[2])-1 {
+		n.Pod, n.Namespace = parts[2][:i], parts[2][i+1:]
+	}
+	return n, true
 }

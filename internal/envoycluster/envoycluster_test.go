@@ -1,6 +1,7 @@
 package envoycluster
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +70,48 @@ func TestParseClusterTable(t *testing.T) {
 	for in, want := range map[string]string{"reviews:9080": "reviews", "reviews": "reviews", "[::1]:80": "::1", "::1": "::1"} {
 		assert.Equal(t, want, HostFromAuthority(in), in)
 	}
+}
+
+func TestParseNodeID(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want NodeID
+		ok   bool
+	}{
+		{"sidecar~10.44.1.23~sleep-dd98b5f48-djwdw.foo~foo.svc.cluster.local", NodeID{"sidecar", "10.44.1.23", "sleep-dd98b5f48-djwdw", "foo"}, true},
+		{"router~10.44.0.9~istio-ingressgateway-7d6b8c9f5-x2x4q.istio-system~istio-system.svc.cluster.local",
+			NodeID{"router", "10.44.0.9", "istio-ingressgateway-7d6b8c9f5-x2x4q", "istio-system"}, true},
+		{"sidecar~10.44.1.23~web.v2-0.shop~shop.svc.cluster.local", NodeID{"sidecar", "10.44.1.23", "web.v2-0", "shop"}, true}, // a pod name with a dot
+		{"sidecar~10.44.1.23~sleep~foo.svc.cluster.local", NodeID{Type: "sidecar", IP: "10.44.1.23"}, true},                    // no namespace
+		{"sidecar~10.44.1.23~sleep.~foo.svc.cluster.local", NodeID{Type: "sidecar", IP: "10.44.1.23"}, true},
+		{"sleep.foo", NodeID{}, false},
+		{"", NodeID{}, false},
+	} {
+		got, ok := ParseNodeID(c.id)
+		assert.Equal(t, c.want, got, c.id)
+		assert.Equal(t, c.ok, ok, c.id)
+	}
+}
+
+func FuzzParseNodeID(f *testing.F) {
+	for _, s := range []string{
+		"sidecar~10.44.1.23~sleep-dd98b5f48-djwdw.foo~foo.svc.cluster.local", "router~~a.b~", "~~.~", "~~a.~", "a~b~c~d~e", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		n, ok := ParseNodeID(id)
+		if !ok {
+			if n != (NodeID{}) {
+				t.Fatalf("%q: not a node id, but %+v", id, n)
+			}
+			return
+		}
+		if (n.Pod == "") != (n.Namespace == "") || strings.ContainsAny(n.Namespace, ".~") || strings.Contains(n.Pod, "~") {
+			t.Fatalf("%q: %+v", id, n)
+		}
+		if n.Pod != "" && !strings.Contains(id, "~"+n.Pod+"."+n.Namespace+"~") {
+			t.Fatalf("%q does not hold ~%s.%s~", id, n.Pod, n.Namespace)
+		}
+	})
 }

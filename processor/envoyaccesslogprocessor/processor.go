@@ -15,6 +15,7 @@ import (
 
 	"github.com/otelcol-istio/otelcol-istio/internal/accesslog"
 	"github.com/otelcol-istio/otelcol-istio/internal/bagrecord"
+	"github.com/otelcol-istio/otelcol-istio/internal/envoycluster"
 )
 
 const scopeName = "github.com/otelcol-istio/otelcol-istio/processor/envoyaccesslogprocessor"
@@ -137,7 +138,13 @@ func (p *accessLogProcessor) process(ctx context.Context, ld plog.Logs) (plog.Lo
 // resourceReporter finds the pod of a resource's records: the container
 // parser's attributes, or an Envoy node id.
 func (p *accessLogProcessor) resourceReporter(res pcommon.Map) *accesslog.Reporter {
-	return p.reporter(res, nodeAttr, accesslog.PodOfNodeID)
+	return p.reporter(res, nodeAttr, podOfNodeID)
+}
+
+// podOfNodeID is the pod an Envoy node id names.
+func podOfNodeID(id string) (namespace, pod string, ok bool) {
+	n, ok := envoycluster.ParseNodeID(id)
+	return n.Namespace, n.Pod, ok && n.Pod != ""
 }
 
 // recordReporter finds the pod of a record whose resource names none: on
